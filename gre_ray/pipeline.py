@@ -1,0 +1,38 @@
+"""The one function the CLI and ``jobs/`` call: run a config's stages and print what happened."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from gre_ray.config.root import GreConfig
+from gre_ray.runner.ray_session import start_ray
+from gre_ray.runner.runner import StageOutcome, run_pipeline
+from gre_ray.stages import registry
+
+
+def run_config(
+    config: GreConfig,
+    *,
+    force: tuple[str, ...] = (),
+    only: tuple[str, ...] = (),
+    echo: Callable[[str], None] | None = None,
+) -> list[StageOutcome]:
+    """Run ``config`` with the registered stages, starting or joining Ray when a stage needs it.
+
+    Args:
+        config: the loaded config.
+        force: stages to rerun although up to date.
+        only: stages to run alone (their inputs must be up to date).
+        echo: where to print the per-stage summary (None: print nothing).
+
+    Returns:
+        The outcome of every stage, in execution order.
+    """
+    stages = registry()
+    outcomes = run_pipeline(config, stages, force=force, only=only, start_ray=start_ray)
+    if echo is not None:
+        for outcome in outcomes:
+            echo(f"\n== {outcome.name}: {outcome.status} -> {outcome.folder}")
+            for line in stages[outcome.name]().summarize(outcome.manifest):
+                echo(f"   {line}")
+    return outcomes
