@@ -1,0 +1,211 @@
+"""Train one recommender on one split and evaluate it: the unit of a GRE-B trial.
+
+Adam; after every epoch the validation metric (``ndcg@10`` for retrieval, ``auc`` for
+ranking, or ``TrainConfig.metric``) decides early stopping with ``patience``; the best
+epoch's weights are restored and evaluated once on test. The test stage is never read
+before that (the reference implementation early-stopped CTR models on test).
+
+Determinism: ``torch.manual_seed(seed)`` before the model is built, and a numpy
+``Generator`` seeded by ``(split seed, training seed, epoch)`` for shuffling and negatives.
+The generator does not depend on the model or the fusion, so an ID-only run and a text run
+see the same batches and negatives, the same budget and the same selection rule.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from gre_ray.errors import ConfigError
+from gre_ray.recsys.batches import RetrievalBatches, ranking_batches, to_tensors
+from gre_ray.recsys.evaluate import evaluate, popularity_metrics
+from gre_ray.recsys.fusion import FusionConfig, ItemFeatures
+from gre_ray.recsys.metrics import KS, Ties
+from gre_ray.recsys.models import ModelConfig, build_model, model_name, model_task
+from gre_ray.recsys.models.base import RetrievalModel, Task
+from gre_ray.recsys.splits import Split, SplitKind, Stage
+from gre_ray.recsys.text_vectors import TextVectors
+
+DEFAULT_METRIC = {Task.RETRIEVAL: "ndcg@10", Task.RANKING: "auc"}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation, selection and evaluation settings shared by all models.
+
+    Attributes:
+        lr: Adam learning rate.
+        weight_decay: Adam L2 penalty.
+        batch_size: users per batch (retrieval) or samples per batch (ranking).
+        max_epochs: the training budget.
+        patience: epochs without validation improvement before stopping.
+        min_delta: the smallest improvement that resets patience.
+        metric: validation metric to select on; None picks ndcg@10 / auc by task.
+        seed: torch and numpy seed.
+        device: ``cpu``, ``cuda`` or ``cuda:N``.
+        grad_clip: max gradient norm (None: no clipping).
+        eval_user_chunk: users scored at once in full ranking.
+        eval_item_chunk: items scored at once in full ranking.
+        eval_batch_size: samples scored at once (ranking).
+        ties: tie rule of full ranking.
+    """
+
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    max_epochs: int = 200
+    patience: int = 5
+    min_delta: float = 0.0
+    metric: str | None = None
+    seed: int = 0
+    device: str = "cpu"
+    grad_clip: float | None = None
+    eval_user_chunk: int = 1024
+    eval_item_chunk: int = 65536
+    eval_batch_size: int = 4096
+    ties: Ties = Ties.PESSIMISTIC
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ties", Ties(self.ties))
+        for key in ("batch_size", "max_epochs", "patience", "eval_user_chunk", "eval_item_chunk", "eval_batch_size"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"train.{key} must be >= 1, got {getattr(self, key)}")
+
+
+@dataclass
+class Result:
+    """What one trial returns: the test metrics of the selected epoch and how it got there."""
+
+    model: str
+    fusion: str
+    dataset: str
+    split_fingerprint: str
+    metric: str
+    best_epoch: int
+    valid: dict[str, float]
+    test: dict[str, float]
+    history: list[dict[str, float]] = field(default_factory=list)
+    n_parameters: int = 0
+    train_seconds: float = 0.0
+    text_missing: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _check(split: Split, task: Task, cfg: TrainConfig) -> str:
+    """Validate the pairing of split, model and settings; return the selection metric."""
+    want = Task.RETRIEVAL if split.kind == SplitKind.RETRIEVAL else Task.RANKING
+    if task != want:
+        raise ConfigError(f"a {task.value} model needs a {want.value} split, got a {split.kind.value} split")
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device={cfg.device} but CUDA is not available")
+    metric = cfg.metric or DEFAULT_METRIC[task]
+    if task == Task.RETRIEVAL:
+        valid = [f"{m}@{k}" for m in ("ndcg", "recall") for k in KS] + ["mrr"]
+    else:
+        valid = ["auc", "gauc"]
+    if metric not in valid:
+        raise ConfigError(f"train.metric={metric!r} is not a {task.value} metric; valid: {', '.join(valid)}")
+    return metric
+
+
+def train_and_evaluate(
+    split: Split,
+    model_cfg: ModelConfig,
+    fusion_cfg: FusionConfig,
+    train_cfg: TrainConfig,
+    text_vectors: TextVectors | None = None,
+    callback: Callable[[dict[str, float]], None] | None = None,
+) -> Result:
+    """Train ``model_cfg`` with ``fusion_cfg`` on ``split``, select on validation, test once.
+
+    Args:
+        split: a split from :func:`~gre_ray.recsys.splits.make_split` or ``load_split``.
+        model_cfg: a SASRec/DSSM/DIN/DeepFM config.
+        fusion_cfg: how text vectors enter the item representation.
+        train_cfg: optimisation and evaluation settings.
+        text_vectors: vectors aligned to ``split.item_ids`` (needed unless fusion is ``none``).
+        callback: called after every epoch with that epoch's record (``epoch``,
+            ``train_loss``, ``epoch_seconds``, ``valid/<metric>``...).
+
+    Returns:
+        The :class:`Result` with the test metrics of the best validation epoch.
+
+    Raises:
+        ConfigError: model/split task mismatch, unknown metric, missing or misaligned text
+            vectors, unavailable device.
+    """
+    task = model_task(model_cfg)
+    metric = _check(split, task, train_cfg)
+    device = torch.device(train_cfg.device)
+    items = ItemFeatures(split.n_items, fusion_cfg, text_vectors, item_ids=split.item_ids)
+    torch.manual_seed(train_cfg.seed)
+    model = build_model(model_cfg, items, split.n_users, split.config.max_len).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    retrieval = RetrievalBatches(split) if task == Task.RETRIEVAL else None
+    eval_kwargs = dict(
+        batches=retrieval, device=device, user_chunk=train_cfg.eval_user_chunk,
+        item_chunk=train_cfg.eval_item_chunk, ties=train_cfg.ties, batch_size=train_cfg.eval_batch_size,
+    )
+    history: list[dict[str, float]] = []
+    best_value, best_epoch, best_state, best_valid, waited = -np.inf, 0, None, {}, 0
+    start = time.perf_counter()
+    for epoch in range(1, train_cfg.max_epochs + 1):
+        t0 = time.perf_counter()
+        rng = np.random.default_rng([split.config.seed, train_cfg.seed, epoch])
+        if retrieval is not None:
+            assert isinstance(model, RetrievalModel)
+            batches = retrieval.train(train_cfg.batch_size, model.n_negatives, rng)
+        else:
+            batches = ranking_batches(split, Stage.TRAIN, train_cfg.batch_size, rng)
+        losses = []
+        model.train()
+        for batch in batches:
+            loss = model.loss(to_tensors(batch, device))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite training loss at epoch {epoch}; lower train.lr")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if train_cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
+            optimizer.step()
+            losses.append(loss.item())
+        valid = evaluate(model, split, Stage.VALID, **eval_kwargs)
+        record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "epoch_seconds": time.perf_counter() - t0}
+        record.update({f"valid/{k}": v for k, v in valid.items()})
+        history.append(record)
+        if valid[metric] > best_value + train_cfg.min_delta:
+            best_value, best_epoch, best_valid, waited = valid[metric], epoch, valid, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            waited += 1
+        if callback is not None:
+            callback(dict(record, best_epoch=best_epoch))
+        if waited >= train_cfg.patience:
+            break
+    train_seconds = time.perf_counter() - start
+    model.load_state_dict(best_state)
+    test = evaluate(model, split, Stage.TEST, **eval_kwargs)
+    return Result(
+        model=model_name(model_cfg).value, fusion=fusion_cfg.mode.value, dataset=split.dataset,
+        split_fingerprint=split.fingerprint, metric=metric, best_epoch=best_epoch, valid=best_valid, test=test,
+        history=history, n_parameters=sum(p.numel() for p in model.parameters()),
+        train_seconds=train_seconds, text_missing=items.n_missing,
+    )
+
+
+def popularity_baseline(split: Split) -> Result:
+    """The popularity baseline on ``split`` (no training), in the same :class:`Result` form."""
+    task = Task.RETRIEVAL if split.kind == SplitKind.RETRIEVAL else Task.RANKING
+    return Result(
+        model="popularity", fusion="none", dataset=split.dataset, split_fingerprint=split.fingerprint,
+        metric=DEFAULT_METRIC[task], best_epoch=0, valid=popularity_metrics(split, Stage.VALID),
+        test=popularity_metrics(split, Stage.TEST),
+    )
