@@ -15,7 +15,7 @@ import sys
 
 from gre_ray.errors import UserError
 
-COMMANDS = ("run", "config")
+COMMANDS = ("run", "config", "datasets")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,13 +12,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gre_ray.config.loader import apply_overrides, build, read_yaml
+from gre_ray.coreset.config import CoresetConfig
 from gre_ray.demo.generator import DemoDataConfig
+from gre_ray.ingest.config import IngestConfig
+from gre_ray.pairs.config import PairsConfig
+from gre_ray.train.config import ContrastiveConfig, MLMConfig
 
 
 class StageName(str, enum.Enum):
     """The stages a run can list, in ``run.stages``."""
 
     DEMO_DATA = "demo_data"
+    CORESET = "coreset"
+    PAIRS = "pairs"
+    MLM = "mlm"
+    CONTRASTIVE = "contrastive"
+    INGEST = "ingest"
 
 
 @dataclass
@@ -55,6 +64,11 @@ class GreConfig:
 
     run: RunSection = field(default_factory=RunSection)
     demo_data: DemoDataConfig = field(default_factory=DemoDataConfig)
+    coreset: CoresetConfig = field(default_factory=CoresetConfig)
+    pairs: PairsConfig = field(default_factory=PairsConfig)
+    mlm: MLMConfig = field(default_factory=MLMConfig)
+    contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
 
 
 def load_config(path: str | os.PathLike | None, overrides: list[str] | tuple[str, ...] = ()) -> GreConfig:

@@ -111,14 +111,17 @@ def naive_ranks(
     *,
     ties: Ties = Ties.PESSIMISTIC,
 ) -> np.ndarray:
-    """Reference ranks from a full (U, N + 1) score matrix (memory O(U * N))."""
-    scores = scores.clone().double()
+    """Reference ranks from a full (U, N + 1) score matrix (memory O(U * N)).
+
+    ``scores`` is modified in place: masked entries, the targets and column 0 become -inf.
+    """
     n_users = scores.shape[0]
-    t_score = scores[torch.arange(n_users), torch.as_tensor(targets)].unsqueeze(1)
+    users, tgt = torch.arange(n_users), torch.as_tensor(np.asarray(targets, dtype=np.int64))
+    t_score = scores[users, tgt].unsqueeze(1)  # (U, 1)
+    rows = torch.as_tensor(np.repeat(np.arange(n_users), np.diff(mask_indptr)))
+    scores[rows, torch.as_tensor(mask_items[: mask_indptr[-1]].astype(np.int64))] = float("-inf")
+    scores[users, tgt] = float("-inf")
     scores[:, 0] = float("-inf")
-    rows = np.repeat(np.arange(n_users), np.diff(mask_indptr))
-    scores[torch.as_tensor(rows), torch.as_tensor(mask_items[: mask_indptr[-1]].astype(np.int64))] = float("-inf")
-    scores[torch.arange(n_users), torch.as_tensor(targets)] = float("-inf")
     greater = (scores > t_score).sum(1).numpy().astype(np.float64)
     equal = (scores == t_score).sum(1).numpy().astype(np.float64)
     return greater + (equal if Ties(ties) == Ties.PESSIMISTIC else equal / 2)

@@ -28,7 +28,7 @@ from gre_ray.recsys.evaluate import evaluate, popularity_metrics
 from gre_ray.recsys.fusion import FusionConfig, ItemFeatures
 from gre_ray.recsys.metrics import KS, Ties
 from gre_ray.recsys.models import ModelConfig, build_model, model_name, model_task
-from gre_ray.recsys.models.base import RetrievalModel, Task
+from gre_ray.recsys.models.base import Recommender, RetrievalModel, Task
 from gre_ray.recsys.splits import Split, SplitKind, Stage
 from gre_ray.recsys.text_vectors import TextVectors
 
@@ -103,7 +103,8 @@ def _check(split: Split, task: Task, cfg: TrainConfig) -> str:
     """Validate the pairing of split, model and settings; return the selection metric."""
     want = Task.RETRIEVAL if split.kind == SplitKind.RETRIEVAL else Task.RANKING
     if task != want:
-        raise ConfigError(f"a {task.value} model needs a {want.value} split, got a {split.kind.value} split")
+        kinds = "retrieval" if task == Task.RETRIEVAL else "ranking_implicit or ranking_explicit"
+        raise ConfigError(f"a {task.value} model needs a {kinds} split, got a {split.kind.value} split")
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"train.device={cfg.device} but CUDA is not available")
     metric = cfg.metric or DEFAULT_METRIC[task]
@@ -116,31 +117,34 @@ def _check(split: Split, task: Task, cfg: TrainConfig) -> str:
     return metric
 
 
-def train_and_evaluate(
+@dataclass
+class Trained:
+    """A model restored to its best validation epoch, before any test evaluation."""
+
+    model: Recommender
+    items: ItemFeatures
+    metric: str
+    best_epoch: int
+    valid: dict[str, float]
+    history: list[dict[str, float]]
+    train_seconds: float
+    eval_kwargs: dict[str, Any]
+
+
+def fit(
     split: Split,
     model_cfg: ModelConfig,
     fusion_cfg: FusionConfig,
     train_cfg: TrainConfig,
     text_vectors: TextVectors | None = None,
     callback: Callable[[dict[str, float]], None] | None = None,
-) -> Result:
-    """Train ``model_cfg`` with ``fusion_cfg`` on ``split``, select on validation, test once.
+) -> Trained:
+    """Train with early stopping on the validation stage and restore the best epoch.
 
-    Args:
-        split: a split from :func:`~gre_ray.recsys.splits.make_split` or ``load_split``.
-        model_cfg: a SASRec/DSSM/DIN/DeepFM config.
-        fusion_cfg: how text vectors enter the item representation.
-        train_cfg: optimisation and evaluation settings.
-        text_vectors: vectors aligned to ``split.item_ids`` (needed unless fusion is ``none``).
-        callback: called after every epoch with that epoch's record (``epoch``,
-            ``train_loss``, ``epoch_seconds``, ``valid/<metric>``...).
+    Args: as :func:`train_and_evaluate`.
 
     Returns:
-        The :class:`Result` with the test metrics of the best validation epoch.
-
-    Raises:
-        ConfigError: model/split task mismatch, unknown metric, missing or misaligned text
-            vectors, unavailable device.
+        The trained model and its selection record; the test stage has not been read.
     """
     task = model_task(model_cfg)
     metric = _check(split, task, train_cfg)
@@ -159,9 +163,8 @@ def train_and_evaluate(
     start = time.perf_counter()
     for epoch in range(1, train_cfg.max_epochs + 1):
         t0 = time.perf_counter()
-        rng = np.random.default_rng([split.config.seed, train_cfg.seed, epoch])
-        if retrieval is not None:
-            assert isinstance(model, RetrievalModel)
+        rng = np.random.default_rng([split.config.seed, train_cfg.seed, epoch])  # independent of the model
+        if isinstance(model, RetrievalModel):
             batches = retrieval.train(train_cfg.batch_size, model.n_negatives, rng)
         else:
             batches = ranking_batches(split, Stage.TRAIN, train_cfg.batch_size, rng)
@@ -190,14 +193,46 @@ def train_and_evaluate(
             callback(dict(record, best_epoch=best_epoch))
         if waited >= train_cfg.patience:
             break
-    train_seconds = time.perf_counter() - start
+    if best_state is None:
+        raise FloatingPointError(f"validation {metric} was never a number; the model diverged")
     model.load_state_dict(best_state)
-    test = evaluate(model, split, Stage.TEST, **eval_kwargs)
+    return Trained(model, items, metric, best_epoch, best_valid, history, time.perf_counter() - start, eval_kwargs)
+
+
+def train_and_evaluate(
+    split: Split,
+    model_cfg: ModelConfig,
+    fusion_cfg: FusionConfig,
+    train_cfg: TrainConfig,
+    text_vectors: TextVectors | None = None,
+    callback: Callable[[dict[str, float]], None] | None = None,
+) -> Result:
+    """Train ``model_cfg`` with ``fusion_cfg`` on ``split``, select on validation, test once.
+
+    Args:
+        split: a split from :func:`~gre_ray.recsys.splits.make_split` or ``load_split``.
+        model_cfg: a SASRec/DSSM/DIN/DeepFM config.
+        fusion_cfg: how text vectors enter the item representation.
+        train_cfg: optimisation and evaluation settings.
+        text_vectors: vectors aligned to ``split.item_ids`` (needed unless fusion is ``none``).
+        callback: called after every epoch with that epoch's record (``epoch``,
+            ``train_loss``, ``epoch_seconds``, ``valid/<metric>``..., ``best_epoch``).
+
+    Returns:
+        The :class:`Result` with the test metrics of the best validation epoch.
+
+    Raises:
+        ConfigError: model/split task mismatch, unknown metric, missing or misaligned text
+            vectors, unavailable device.
+    """
+    trained = fit(split, model_cfg, fusion_cfg, train_cfg, text_vectors, callback)
+    test = evaluate(trained.model, split, Stage.TEST, **trained.eval_kwargs)
     return Result(
         model=model_name(model_cfg).value, fusion=fusion_cfg.mode.value, dataset=split.dataset,
-        split_fingerprint=split.fingerprint, metric=metric, best_epoch=best_epoch, valid=best_valid, test=test,
-        history=history, n_parameters=sum(p.numel() for p in model.parameters()),
-        train_seconds=train_seconds, text_missing=items.n_missing,
+        split_fingerprint=split.fingerprint, metric=trained.metric, best_epoch=trained.best_epoch,
+        valid=trained.valid, test=test, history=trained.history,
+        n_parameters=sum(p.numel() for p in trained.model.parameters()),
+        train_seconds=trained.train_seconds, text_missing=trained.items.n_missing,
     )
 
 

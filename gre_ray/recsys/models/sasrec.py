@@ -53,6 +53,8 @@ class SASRecConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "loss", SASRecLoss(self.loss))
+        if self.dim % self.n_heads:
+            raise ValueError(f"dim {self.dim} is not divisible by n_heads {self.n_heads}")
 
 
 class CausalBlock(nn.Module):
@@ -60,8 +62,6 @@ class CausalBlock(nn.Module):
 
     def __init__(self, dim: int, n_heads: int, dropout: float) -> None:
         super().__init__()
-        if dim % n_heads:
-            raise ValueError(f"sasrec dim {dim} is not divisible by n_heads {n_heads}")
         self.n_heads, self.dropout = n_heads, dropout
         self.attn_norm = nn.LayerNorm(dim, eps=1e-8)
         self.q, self.k, self.v, self.out = (nn.Linear(dim, dim) for _ in range(4))

@@ -1,0 +1,174 @@
+"""Benchmark the GRE-B recommenders on synthetic data: training speed, evaluation throughput
+and the memory of chunked full-ranking evaluation.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_recsys.py [--quick] [--threads 1] [--json out.json]
+
+For each model (literature defaults, ``docs/recsys.md``) and two catalogue sizes it times
+one real training epoch (ID-only, and with ``add`` fusion of 384-d text vectors at the
+smaller size) and the test-stage evaluation (full ranking over the whole catalogue for
+SASRec/DSSM; scoring the 1 + n_negatives samples per user for DIN/DeepFM). Then, in fresh
+subprocesses, it measures the peak resident memory added by full-ranking evaluation of
+1,024 users over a large catalogue, chunked (``full_ranking_ranks``) against the naive
+all-at-once score matrix (``naive_ranks``), and prints the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+
+from gre_ray.recsys import (
+    FusionConfig, ItemFeatures, SplitConfig, Stage, TrainConfig, align_text_vectors, evaluate, make_split,
+    model_config,
+)
+from gre_ray.recsys.batches import RetrievalBatches, ranking_batches, to_tensors
+from gre_ray.recsys.models import RetrievalModel, build_model
+
+TEXT_DIM = 384
+BATCH = {"sasrec": 128, "dssm": 128, "din": 1024, "deepfm": 1024}
+
+
+def interactions(n_users: int, n_items: int, mean_len: int, seed: int = 0) -> pd.DataFrame:
+    """Users with Poisson lengths (>= 5) over Zipf-popular items, increasing timestamps."""
+    rng = np.random.default_rng(seed)
+    lengths = np.maximum(rng.poisson(mean_len, n_users), 5)
+    weights = 1.0 / np.arange(1, n_items + 1) ** 0.8
+    items = rng.choice(n_items, size=lengths.sum(), p=weights / weights.sum())
+    return pd.DataFrame(
+        {
+            "domain": "bench",
+            "user_id": np.repeat([f"u{u}" for u in range(n_users)], lengths),
+            "item_id": [f"i{i}" for i in items],
+            "timestamp": np.arange(lengths.sum(), dtype=np.int64),
+        }
+    )
+
+
+def time_training_epoch(model, split, name: str) -> tuple[float, int]:
+    """Seconds of one training epoch and the number of training units (users or samples)."""
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    rng = np.random.default_rng(0)
+    if isinstance(model, RetrievalModel):
+        batches = RetrievalBatches(split)
+        units, it = len(batches.train_users), batches.train(BATCH[name], model.n_negatives, rng)
+    else:
+        units, it = len(split.samples[Stage.TRAIN]), ranking_batches(split, Stage.TRAIN, BATCH[name], rng)
+    model.train()
+    start = time.perf_counter()
+    for batch in it:
+        loss = model.loss(to_tensors(batch, "cpu"))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return time.perf_counter() - start, units
+
+
+def time_evaluation(model, split) -> float:
+    """Test-stage users evaluated per second."""
+    cfg = TrainConfig()
+    start = time.perf_counter()
+    evaluate(model, split, Stage.TEST, user_chunk=cfg.eval_user_chunk, item_chunk=cfg.eval_item_chunk)
+    return split.n_users / (time.perf_counter() - start)
+
+
+def run_models(sizes: list[int], n_users: int, mean_len: int) -> list[dict]:
+    rows = []
+    for n_items in sizes:
+        df = interactions(n_users, n_items, mean_len)
+        splits = {
+            "retrieval": make_split(df, SplitConfig(kind="retrieval"), dataset=f"bench-{n_items}"),
+            "ranking": make_split(df, SplitConfig(kind="ranking_implicit"), dataset=f"bench-{n_items}"),
+        }
+        for name in ("sasrec", "dssm", "din", "deepfm"):
+            split = splits["retrieval" if name in ("sasrec", "dssm") else "ranking"]
+            rng = np.random.default_rng(1)
+            vectors = rng.normal(size=(split.n_items, TEXT_DIM)).astype(np.float32)
+            text = align_text_vectors(split.item_ids, vectors, split.item_ids, source="random")
+            for mode in ("none", "add") if n_items == sizes[0] else ("none",):
+                torch.manual_seed(0)
+                items = ItemFeatures(split.n_items, FusionConfig(mode=mode), text)
+                model = build_model(model_config(name), items, split.n_users, split.config.max_len)
+                epoch_s, units = time_training_epoch(model, split, name)
+                users_per_s = time_evaluation(model, split)
+                row = dict(model=name, fusion=mode, items=split.n_items, users=split.n_users, train_units=units,
+                           epoch_s=round(epoch_s, 2), train_units_per_s=round(units / epoch_s, 1),
+                           eval_users_per_s=round(users_per_s, 1))
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+    return rows
+
+
+def memory_probe(mode: str, n_items: int, n_users: int, dim: int) -> None:
+    """Child process: print the peak RSS (MiB) added by one full-ranking evaluation."""
+    from gre_ray.recsys.metrics import full_ranking_ranks, naive_ranks
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    users = torch.from_numpy(rng.normal(size=(n_users, dim)).astype(np.float32))
+    items = torch.from_numpy(rng.normal(size=(n_items + 1, dim)).astype(np.float32))
+    targets = rng.integers(1, n_items + 1, n_users)
+    lengths = rng.integers(5, 50, n_users)
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    hist = rng.integers(1, n_items + 1, indptr[-1]).astype(np.int64)
+    rss = lambda key: int(next(l for l in open("/proc/self/status") if l.startswith(key)).split()[1]) / 1024
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak (VmHWM) to the current RSS
+    base = rss("VmRSS:")
+    start = time.perf_counter()
+    if mode == "naive":
+        ranks = naive_ranks(users @ items.T, targets, indptr, hist)
+    else:
+        user_chunk, item_chunk = map(int, mode.split(":")[1:])
+        ranks = full_ranking_ranks(users, items, targets, indptr, hist, user_chunk=user_chunk, item_chunk=item_chunk)
+    seconds = time.perf_counter() - start
+    print(json.dumps({"peak_mib": rss("VmHWM:") - base, "seconds": seconds, "checksum": float(ranks.sum())}))
+
+
+def run_memory(n_items: int, n_users: int, dim: int) -> list[dict]:
+    rows = []
+    for mode in ("naive", "chunked:1024:65536", "chunked:256:16384"):
+        cmd = [sys.executable, __file__, "--memory-probe", mode, str(n_items), str(n_users), str(dim)]
+        out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        row = dict(mode=mode, items=n_items, users=n_users, dim=dim, peak_mib=round(out["peak_mib"], 1),
+                   seconds=round(out["seconds"], 2), checksum=out["checksum"])
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    assert len({r["checksum"] for r in rows}) == 1, "chunked and naive ranks differ"
+    for row in rows[1:]:
+        print(f"naive / {row['mode']} peak memory: {rows[0]['peak_mib'] / max(row['peak_mib'], 1e-9):.1f}x")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller data (about 3 minutes on 2 cores)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 per Tune trial on CPU)")
+    parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--memory-probe", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_probe:
+        mode, n_items, n_users, dim = args.memory_probe
+        memory_probe(mode, int(n_items), int(n_users), int(dim))
+        return
+    torch.set_num_threads(args.threads)
+    sizes, n_users = ([10_000, 100_000], 2_000) if args.quick else ([20_000, 300_000], 5_000)
+    print(f"# {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s), "
+          f"torch {torch.__version__}, quick={args.quick}")
+    result = {"models": run_models(sizes, n_users, mean_len=20), "memory": run_memory(300_000, 1024, 64)}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

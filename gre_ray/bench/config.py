@@ -1,0 +1,229 @@
+"""Settings of the ``benchmark`` stage (GRE-B): which datasets, models, embeddings and seeds.
+
+The grid is the product ``datasets × models × ({ID-only} ∪ embeddings × fusions) × seeds``;
+every trial trains one recommender on one saved split (see :mod:`gre_ray.bench.trials`).
+Training, split and model settings are the recommender package's own dataclasses, so a key
+means the same thing here as in :mod:`gre_ray.recsys`.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from gre_ray.recsys.fusion import FusionMode
+from gre_ray.recsys.models import ModelName, model_config
+from gre_ray.recsys.splits import SplitConfig, SplitKind
+from gre_ray.recsys.text_vectors import MissingPolicy
+from gre_ray.recsys.train import TrainConfig
+
+ID_ONLY = "id"  # the embedding name of ID-only trials (fusion ``none``)
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
+
+
+class SearchScheduler(str, enum.Enum):
+    """How search mode explores its grid: every point to the end, or ASHA early stopping."""
+
+    GRID = "grid"
+    ASHA = "asha"
+
+
+@dataclass
+class EmbeddingModel:
+    """One text embedding model under test.
+
+    Attributes:
+        name: its short name in trial names, tables and plots (letters, digits, ``_``, ``.``;
+            ``id`` is reserved for ID-only runs).
+        model: an HF model name or folder (``all-MiniLM-L6-v2`` is the shipped one).
+        artifact: instead of ``model``, the artifact of this run that holds the model
+            (``model``: the GRE model that stage ``contrastive`` trained).
+        max_length: longest input in tokens (None: the embedding stage's default).
+        batch_size: texts per encoder batch (None: the embedding stage's default).
+    """
+
+    name: str
+    model: str = ""
+    artifact: str = ""
+    max_length: int | None = None
+    batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if not NAME_PATTERN.match(self.name) or self.name == ID_ONLY:
+            raise ValueError(
+                f"embedding name {self.name!r} must be letters, digits, '_' or '.', and not {ID_ONLY!r}"
+            )
+        if bool(self.model) == bool(self.artifact):
+            raise ValueError(f"embedding {self.name!r}: set exactly one of model and artifact")
+
+
+@dataclass
+class ResourceSettings:
+    """What one trial gets and how the grid is scheduled.
+
+    Attributes:
+        cpus: CPUs per trial.
+        gpus: GPUs per trial; a fraction packs several trials on one GPU.
+        max_concurrent_trials: trials running at once (0: as many as the resources allow).
+        reuse_actors: run successive trials in the same actor (cuts ~4 s per trial to ~0.05 s).
+        max_failures: retries of a crashed trial before it is recorded as failed.
+        restart_errored: when an interrupted grid is restored, run again the trials that
+            had failed (by default only unfinished ones run; finished ones never do).
+        torch_threads: torch threads inside a trial (one per CPU is fastest on small models).
+    """
+
+    cpus: float = 1.0
+    gpus: float = 0.0
+    max_concurrent_trials: int = 0
+    reuse_actors: bool = True
+    max_failures: int = 1
+    restart_errored: bool = False
+    torch_threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.cpus <= 0 or self.gpus < 0:
+            raise ValueError(f"cpus must be positive and gpus non-negative, got {self.cpus} and {self.gpus}")
+        if self.max_concurrent_trials < 0 or self.max_failures < 0 or self.torch_threads < 1:
+            raise ValueError("max_concurrent_trials and max_failures must be >= 0, torch_threads >= 1")
+
+    @property
+    def device(self) -> str:
+        return "cuda" if self.gpus > 0 else "cpu"
+
+
+@dataclass
+class SearchSettings:
+    """Optional tuning of lr and dim per (dataset, model), on validation only.
+
+    Attributes:
+        enabled: run the search before the grid; the grid then uses each pair's best point.
+        scheduler: ``grid`` (every point trains to the end) or ``asha`` (early stopping).
+        lr: learning rates to try.
+        dim: embedding widths to try.
+        embedding: the variant searched on (``id``: ID-only; or an embedding name).
+        seed: the training seed of search trials.
+        grace_period: ASHA's minimum epochs before a trial may be stopped.
+        reduction_factor: ASHA's halving rate.
+    """
+
+    enabled: bool = False
+    scheduler: SearchScheduler = SearchScheduler.GRID
+    lr: list[float] = field(default_factory=lambda: [1e-3, 3e-3])
+    dim: list[int] = field(default_factory=lambda: [32, 64])
+    embedding: str = ID_ONLY
+    seed: int = 0
+    grace_period: int = 2
+    reduction_factor: int = 3
+
+    def __post_init__(self) -> None:
+        if not self.lr or not self.dim or min(self.lr) <= 0 or min(self.dim) < 1:
+            raise ValueError("search.lr and search.dim must be non-empty lists of positive values")
+        if self.grace_period < 1 or self.reduction_factor < 2:
+            raise ValueError("search.grace_period must be >= 1 and reduction_factor >= 2")
+
+
+@dataclass
+class SplitSettings:
+    """The splits every trial of a dataset shares (one per task, computed once, saved).
+
+    Attributes:
+        retrieval: leave-one-out split of SASRec and DSSM.
+        ranking: split of DIN and DeepFM (sampled negatives, ``ranking_implicit``).
+        explicit: datasets whose ranking split labels by rating (``ranking_explicit``,
+            Goodreads/Yelp style) instead of sampling negatives.
+    """
+
+    retrieval: SplitConfig = field(default_factory=SplitConfig)
+    ranking: SplitConfig = field(default_factory=lambda: SplitConfig(kind=SplitKind.RANKING_IMPLICIT))
+    explicit: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.retrieval.kind != SplitKind.RETRIEVAL:
+            raise ValueError(f"split.retrieval.kind must be retrieval, got {self.retrieval.kind.value}")
+        if self.ranking.kind == SplitKind.RETRIEVAL:
+            raise ValueError("split.ranking.kind must be a ranking protocol")
+
+
+@dataclass
+class BenchmarkConfig:
+    """Settings of the ``benchmark`` stage.
+
+    Attributes:
+        datasets: domains to benchmark, by name (empty: every domain whose role is
+            ``benchmark``); a name the data does not hold stops the stage before any trial.
+        models: downstream recommenders.
+        embeddings: text embedding models under test.
+        id_only: also run every model without text (the reference of the gains).
+        fusions: how text vectors enter the item representation (``add``, ``concat``,
+            ``text_only``).
+        seeds: training seeds; every seed sees the same split.
+        base_embedding: the embedding the others are compared to (empty: the first).
+        missing_text: ``error`` or ``zero`` for items without an embedding.
+        train: optimisation, early stopping and evaluation (``seed`` and ``device`` are set
+            per trial).
+        models_params: per-model hyper-parameters, e.g. ``{sasrec: {dim: 64, n_blocks: 2}}``.
+        split: the shared splits.
+        resources: per-trial resources, concurrency and retries.
+        search: optional lr / dim search on validation.
+        metrics: metrics shown in the leaderboard and report (the first of each task is
+            its headline metric: ``ndcg@10`` and ``auc``).
+    """
+
+    datasets: list[str] = field(default_factory=list)
+    models: list[ModelName] = field(default_factory=lambda: list(ModelName))
+    embeddings: list[EmbeddingModel] = field(
+        default_factory=lambda: [EmbeddingModel(name="minilm", model="all-MiniLM-L6-v2")]
+    )
+    id_only: bool = True
+    fusions: list[FusionMode] = field(default_factory=lambda: [FusionMode.ADD])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    base_embedding: str = ""
+    missing_text: MissingPolicy = MissingPolicy.ERROR
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(max_epochs=50, patience=5))
+    models_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    split: SplitSettings = field(default_factory=SplitSettings)
+    resources: ResourceSettings = field(default_factory=ResourceSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
+    metrics: list[str] = field(default_factory=lambda: ["ndcg@10", "recall@10", "auc", "logloss"])
+
+    def __post_init__(self) -> None:
+        for key in ("datasets", "models", "seeds"):
+            values = [str(getattr(v, "value", v)) for v in getattr(self, key)]
+            if len(set(values)) != len(values):
+                raise ValueError(f"{key} lists a value twice: {values}")
+        if not self.models or not self.seeds:
+            raise ValueError("models and seeds must not be empty")
+        if not self.embeddings and not self.id_only:
+            raise ValueError("nothing to run: no embeddings and id_only is false")
+        names = [e.name for e in self.embeddings]
+        if len(set(names)) != len(names):
+            raise ValueError(f"embedding names must be unique, got {names}")
+        if self.embeddings and FusionMode.NONE in self.fusions:
+            raise ValueError("fusions: 'none' is the ID-only run; set id_only instead")
+        if self.embeddings and not self.fusions:
+            raise ValueError("fusions must not be empty when embeddings are listed")
+        if self.base_embedding and self.base_embedding not in names:
+            raise ValueError(f"base_embedding {self.base_embedding!r} is not one of the embeddings {names}")
+        if self.search.embedding != ID_ONLY and self.search.embedding not in names:
+            raise ValueError(f"search.embedding {self.search.embedding!r} is neither {ID_ONLY!r} nor an embedding")
+        valid = {m.value for m in ModelName}
+        for name, params in self.models_params.items():
+            if name not in valid:
+                raise ValueError(f"models_params: unknown model {name!r} (valid: {', '.join(sorted(valid))})")
+            model_config(name, **params)
+        for dataset in self.datasets:
+            if not dataset or "/" in dataset:
+                raise ValueError(f"dataset names must be non-empty without '/', got {dataset!r}")
+
+    @property
+    def base(self) -> str:
+        """The name of the base embedding model (the first when unset; empty without embeddings)."""
+        return self.base_embedding or (self.embeddings[0].name if self.embeddings else "")
+
+    def variants(self) -> list[tuple[str, FusionMode]]:
+        """(embedding name, fusion) of every variant a model runs, ID-only first."""
+        out = [(ID_ONLY, FusionMode.NONE)] if self.id_only else []
+        out += [(e.name, f) for e in self.embeddings for f in self.fusions]
+        return out

@@ -1,0 +1,180 @@
+"""The GRE-B report: leaderboards, gains, significance tests and plots as Markdown and a
+self-contained HTML page (figures embedded as base64 PNG; the Markdown links PNG files
+written beside it).
+
+``write_report`` reads a results table (or takes one), so ``gre-ray report`` and the
+benchmark stage produce the same page.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from gre_ray.bench.config import ID_ONLY
+from gre_ray.bench.leaderboard import OVERALL, dataset_gains, headline, leaderboard, scenario_gains
+from gre_ray.bench.plots import gain_chart, gain_heatmap, training_curves, variant_label
+from gre_ray.bench.results import FAILED, find_results, read_results
+from gre_ray.bench.stats import ALL_MODELS, paired_tests
+from gre_ray.data.storage import Location, read_json, write_json
+
+META_FILE = "meta.json"
+DEFAULT_METRICS = ["ndcg@10", "recall@10", "auc", "logloss"]
+
+
+@dataclass
+class Report:
+    """A rendered report: Markdown, HTML and the figures (name → PNG bytes)."""
+
+    markdown: str
+    html: str
+    figures: dict[str, bytes] = field(default_factory=dict)
+
+
+def _cell(mean: float, std: float, gain: float | None = None) -> str:
+    text = f"{mean:.4f}" + (f" ± {std:.4f}" if math.isfinite(std) else "")
+    if gain is not None and math.isfinite(gain):
+        text += f" ({gain * 100:+.1f}%)"
+    return text
+
+
+def board_lines(board: pd.DataFrame, metrics: list[str], scope: str = OVERALL) -> list[str]:
+    """A plain-text leaderboard of ``scope``: model × metric rows, one column per variant
+    (``mean ± std (gain over ID-only)``)."""
+    rows = board[board["scope"] == scope]
+    rows = rows[rows["metric"].isin(metrics)]
+    if rows.empty:
+        return ["(no successful trials)"]
+    rows = rows.assign(variant=[variant_label(e, f) for e, f in zip(rows["embedding"], rows["fusion"])])
+    variants = sorted(rows["variant"].unique(), key=lambda v: (v != ID_ONLY, v))
+    table = [["model", "metric", *variants]]
+    for (model, metric), group in rows.groupby(["model", "metric"], sort=False):
+        cells = {r.variant: _cell(r.mean, r.std, None if r.embedding == ID_ONLY else r.gain_vs_id)
+                 for r in group.itertuples()}
+        table.append([model, metric, *[cells.get(v, "-") for v in variants]])
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table]
+
+
+def _md_table(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return "_none_\n"
+    text = [" | ".join(map(str, frame.columns)), " | ".join("---" for _ in frame.columns)]
+    text += [" | ".join(_fmt(v) for v in row) for row in frame.itertuples(index=False)]
+    return "\n".join(f"| {line} |" for line in text) + "\n"
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.4g}"
+    return str(value).replace("|", "/")
+
+
+def _scenario_table(board: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    rows = headline(board, metrics)
+    rows = rows.assign(variant=[variant_label(e, f) for e, f in zip(rows["embedding"], rows["fusion"])])
+    table = rows.pivot_table(index=["model", "metric", "variant"], columns="scope", values="mean", sort=False)
+    return table.reset_index()
+
+
+def build_report(results: pd.DataFrame, history: pd.DataFrame, metrics: list[str], base: str = "") -> Report:
+    """Render the report of ``results``.
+
+    Args:
+        results: the tidy results table.
+        history: the per-epoch history (may be empty: no curves).
+        metrics: leaderboard metrics.
+        base: the base embedding model of the comparisons.
+    """
+    board = leaderboard(results, metrics, base)
+    tests = paired_tests(results, metrics, base)
+    failed = results[results["status"] == FAILED].drop_duplicates("trial")[["trial", "error", "failures"]]
+    figures = {name: png for name, png in (
+        ("gain_per_scenario.png", gain_chart(scenario_gains(board, metrics))),
+        ("gain_heatmap.png", gain_heatmap(dataset_gains(results, metrics))),
+        ("training_curves.png", training_curves(history)),
+    ) if png is not None}
+    trials = results.drop_duplicates("trial")
+    summary = (f"{len(trials)} trials ({(trials['status'] != FAILED).sum()} ok, {len(failed)} failed) on "
+               f"{trials['dataset'].nunique()} datasets, {trials['model'].nunique()} models, "
+               f"{trials['embedding'].nunique()} embeddings (incl. ID-only), seeds {sorted(trials['seed'].unique())}; "
+               f"base embedding: {base or '-'}.")
+    key_tests = tests[tests["model"] == ALL_MODELS] if not tests.empty else tests
+    sections = [
+        ("Summary", summary + "\n\nScores are the mean over datasets of the mean over seeds, ± the standard "
+         "deviation over seeds; percentages are gains over ID-only (signed so that + is better).\n"),
+        ("Overall leaderboard", "```\n" + "\n".join(board_lines(board, metrics)) + "\n```\n"),
+        ("Per scenario (headline metric)", _md_table(_scenario_table(board, metrics))),
+        ("Gains over ID-only and the base model", _md_table(
+            board[board["embedding"] != ID_ONLY][["scope", "model", "embedding", "fusion", "metric", "mean",
+                                                   "gain_vs_id", "gain_vs_base"]])),
+        ("Paired Wilcoxon tests, all models (headline metrics)", _md_table(key_tests)),
+        ("Paired Wilcoxon tests per model", _md_table(tests[tests["model"] != ALL_MODELS])),
+        ("Failed trials", _md_table(failed)),
+    ]
+    md = ["# GRE-B report\n"]
+    page = ["<!doctype html><html><head><meta charset='utf-8'><title>GRE-B report</title><style>",
+            "body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse;font-size:12px}"
+            "td,th{border:1px solid #ccc;padding:2px 6px}pre{background:#f6f6f6;padding:8px;overflow:auto}",
+            "</style></head><body><h1>GRE-B report</h1>"]
+    for title, body in sections:
+        md.append(f"## {title}\n\n{body}")
+        page.append(f"<h2>{html.escape(title)}</h2>{_html_block(body)}")
+    if figures:
+        md.append("## Figures\n")
+        page.append("<h2>Figures</h2>")
+    for name, png in figures.items():
+        md.append(f"![{name}]({name})\n")
+        page.append(f"<p><img alt='{name}' src='data:image/png;base64,{base64.b64encode(png).decode()}'></p>")
+    page.append("</body></html>")
+    return Report("\n".join(md), "\n".join(page), figures)
+
+
+def _html_block(body: str) -> str:
+    """The HTML of one section body (a code block, a Markdown table or a paragraph)."""
+    if body.startswith("```"):
+        return f"<pre>{html.escape(body.strip('`').strip())}</pre>"
+    lines = [line for line in body.strip().splitlines() if line.strip()]
+    if lines and lines[0].startswith("|"):
+        cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines if not line.startswith("| ---")]
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in cells[0])
+        rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in cells[1:])
+        return f"<table><tr>{head}</tr>{rows}</table>"
+    return "".join(f"<p>{html.escape(p)}</p>" for p in body.strip().split("\n\n"))
+
+
+def write_report(source: str, out: str | None = None) -> Location:
+    """Read the results behind ``source`` and write ``report.md``, ``report.html`` and the
+    figures into ``out`` (default: a ``report`` folder beside the results folder).
+
+    Returns:
+        The location of ``report.html``.
+    """
+    results_loc = find_results(source)
+    results, history = read_results(results_loc.uri)
+    meta_loc = results_loc.parent / META_FILE
+    meta = read_json(meta_loc) if meta_loc.exists() else {}
+    report = build_report(results, history, meta.get("metrics", DEFAULT_METRICS), meta.get("base", ""))
+    folder = Location.of(out) if out else results_loc.parent.parent / "report"
+    return save_report(report, folder)
+
+
+def save_report(report: Report, folder: Location) -> Location:
+    """Write a rendered report into ``folder``; returns the HTML page's location."""
+    folder.mkdir()
+    (folder / "report.md").write_text(report.markdown)
+    (folder / "report.html").write_text(report.html)
+    for name, png in report.figures.items():
+        with folder.fs.open_output_stream((folder / name).path) as stream:
+            stream.write(png)
+    return folder / "report.html"
+
+
+def write_meta(folder: Location, metrics: list[str], base: str) -> None:
+    """Record the leaderboard metrics and base embedding beside the results, for ``gre-ray report``."""
+    write_json(folder / META_FILE, {"metrics": list(metrics), "base": base})
+

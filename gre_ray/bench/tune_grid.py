@@ -1,0 +1,159 @@
+"""Ray Tune wiring of GRE-B: a grid of trial specs over one driver function.
+
+``param_space = {"trial": tune.grid_search(specs)}``: each spec is a whole trial (see
+:mod:`gre_ray.bench.trials`), so the grid can skip combinations (ID-only runs once per
+seed, not once per fusion) and every trial carries its own file paths. Trials are named
+and given folders after their spec's stable name, so an interrupted experiment is restored
+with ``Tuner.restore`` and its finished trials are never run again. A crashed trial is
+retried ``max_failures`` times (``FailureConfig``), then kept as errored while the grid
+goes on. Tune's default loggers write ``progress.csv``, ``result.json`` and TensorBoard
+event files into every trial folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from gre_ray.bench.config import ResourceSettings
+from gre_ray.bench.trial import Report, run_trial
+from gre_ray.data.storage import Location
+
+log = logging.getLogger("gre_ray")
+
+TrialFn = Callable[[dict[str, Any], Report], Any]
+HISTORY_KEYS = ("epoch", "train_loss", "valid_score", "epoch_seconds")
+
+
+def spec_name(trial: Any) -> str:
+    """Tune's name and folder of a trial: its spec's stable name."""
+    return trial.config["trial"]["name"]
+
+
+def make_trainable(trial_fn: TrialFn = run_trial) -> Callable[[dict[str, Any]], None]:
+    """The function trainable that runs ``trial_fn(spec, tune.report)`` for one trial."""
+
+    def gre_b_trial(config: dict[str, Any]) -> None:
+        from ray import tune
+
+        trial_fn(config["trial"], tune.report)
+
+    return gre_b_trial
+
+
+def run_grid(
+    specs: Sequence[dict[str, Any]],
+    storage: str,
+    name: str,
+    resources: ResourceSettings,
+    *,
+    trial_fn: TrialFn = run_trial,
+    scheduler: Any = None,
+    callbacks: Sequence[Any] = (),
+    verbose: int = 0,
+) -> list[dict[str, Any]]:
+    """Run (or restore and finish) the Tune experiment ``storage/name`` over ``specs``.
+
+    Args:
+        specs: trial specs with unique ``name`` values.
+        storage: the folder (local path or URI) that holds the experiment.
+        name: the experiment name; an experiment of that name found in ``storage`` is
+            restored: finished trials keep their results, unfinished ones run, errored
+            ones run again only with ``resources.restart_errored``.
+        resources: per-trial CPUs/GPUs, concurrency, actor reuse and retries.
+        trial_fn: the driver function (tests inject failing or counting ones).
+        scheduler: a Tune trial scheduler (ASHA in search mode), or None for FIFO.
+        callbacks: Tune callbacks.
+        verbose: Tune's console verbosity (0 silent, 1 experiment status).
+
+    Returns:
+        One record per trial: see :func:`trial_record`.
+    """
+    from ray import tune
+
+    trainable = tune.with_resources(make_trainable(trial_fn), {"cpu": resources.cpus, "gpu": resources.gpus})
+    param_space = {"trial": tune.grid_search(list(specs))}
+    path = (Location.of(storage) / name).uri
+    if tune.Tuner.can_restore(path):
+        log.info("restoring the interrupted Tune experiment %s", path)
+        tuner = tune.Tuner.restore(
+            path, trainable, resume_unfinished=True, restart_errored=resources.restart_errored, param_space=param_space
+        )
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            param_space=param_space,
+            tune_config=tune.TuneConfig(
+                max_concurrent_trials=resources.max_concurrent_trials or None,
+                reuse_actors=resources.reuse_actors,
+                trial_name_creator=spec_name,
+                trial_dirname_creator=spec_name,
+                scheduler=scheduler,
+            ),
+            run_config=tune.RunConfig(
+                name=name,
+                storage_path=Location.of(storage).uri,
+                failure_config=tune.FailureConfig(max_failures=resources.max_failures),
+                callbacks=list(callbacks) or None,
+                verbose=verbose,
+            ),
+        )
+    grid = tuner.fit()
+    return [trial_record(result) for result in grid]
+
+
+def trial_record(result: Any) -> dict[str, Any]:
+    """A plain record of one Tune result.
+
+    Returns:
+        ``spec`` (the trial spec), ``metrics`` (the last report: the final record of a
+        finished trial), ``history`` (per-epoch ``epoch``, ``train_loss``, ``valid_score``,
+        ``epoch_seconds``), ``error`` (one line, empty when none), ``failures`` (crashes
+        counted by Tune, retried ones included) and ``path`` (the trial folder).
+    """
+    metrics = dict(result.metrics or {})
+    history: list[dict[str, float]] = []
+    frame = result.metrics_dataframe
+    if frame is not None and len(frame) and "final" in frame.columns:
+        epochs = frame[frame["final"] == 0]
+        keep = [k for k in HISTORY_KEYS if k in epochs.columns]
+        history = [{k: float(v) for k, v in row.items()} for row in epochs[keep].to_dict("records")]
+    return {
+        "spec": result.config["trial"],
+        "metrics": metrics,
+        "history": history,
+        "error": error_text(result.error) if result.error is not None else "",
+        "failures": _count_failures(result),
+        "path": str(result.path),
+    }
+
+
+def error_text(exc: BaseException) -> str:
+    """``Type: message`` of the innermost cause of a trial error, on one line."""
+    seen = 0
+    while seen < 8:
+        inner = getattr(exc, "cause", None) or exc.__cause__
+        if inner is None or inner is exc:
+            break
+        exc, seen = inner, seen + 1
+    message = " ".join(str(exc).split())
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return text[:500]
+
+
+def _count_failures(result: Any) -> int:
+    """Crashes of a trial, read from the ``error.txt`` Tune appends one entry to per crash."""
+    try:
+        with result.filesystem.open_input_stream(f"{result.path}/error.txt") as stream:
+            text = stream.read().decode("utf-8", "replace")
+    except (OSError, FileNotFoundError):
+        return 0
+    return sum(1 for line in text.splitlines() if line.startswith("Failure # "))
+
+
+def best_valid_score(record: dict[str, Any]) -> float:
+    """The best validation score a (possibly early-stopped) trial reported, NaN when none."""
+    values = [h["valid_score"] for h in record["history"] if math.isfinite(h.get("valid_score", math.nan))]
+    return max(values) if values else math.nan

@@ -1,0 +1,152 @@
+"""Resolving ``ingest.datasets`` and ``ingest.sources`` into datasets with located, typed files.
+
+Everything that can be wrong about the inputs is found here, before any Ray work: an
+unknown registry name, an unknown adapter option, a file that is not there (naming every
+place it was looked for) and a file whose format the adapter does not read. Each is one
+:class:`DataError` or :class:`ConfigError` line.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+
+from gre_ray.data.storage import Location
+from gre_ray.errors import ConfigError, DataError
+from gre_ray.ingest.adapters import get_adapter
+from gre_ray.ingest.config import AdapterName, DomainRole, FilterSettings, IngestConfig, Scenario, SourceSpec
+from gre_ray.ingest.files import Chunk, SourceFile, first_line, plan_chunks
+from gre_ray.ingest.formats import Syntax, parse_header
+from gre_ray.ingest.parse import INTERACTIONS, ITEMS
+from gre_ray.ingest.records import RowError
+from gre_ray.registry import RegistryEntry, load_registry
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset ready to ingest: settings resolved, files found and typed."""
+
+    name: str
+    scenario: Scenario
+    role: DomainRole
+    adapter: AdapterName
+    options: dict[str, str]
+    text_fields: tuple[str, ...]
+    filters: FilterSettings
+    files: tuple[SourceFile, ...]
+
+    @property
+    def has_interactions(self) -> bool:
+        return any(f.role == INTERACTIONS for f in self.files)
+
+    @property
+    def has_items(self) -> bool:
+        return any(f.role == ITEMS for f in self.files)
+
+
+def candidates(root: Location, folder: str, name: str) -> list[Location]:
+    """Where a registry file may be: ``root/folder/name`` then ``root/name``, each also with ``.gz`` toggled."""
+    other = name[:-3] if name.endswith(".gz") else name + ".gz"
+    places = [root / folder, root] if folder else [root]
+    return [place / n for place in places for n in (name, other)]
+
+
+def locate(root: Location, folder: str, name: str, dataset: str) -> Location:
+    """The first existing candidate for a file, or a DataError listing where it was looked for."""
+    if "://" in name or posixpath.isabs(name):
+        found = Location.of(name)
+        if found.exists():
+            return found
+        raise DataError(f"ingest: dataset {dataset!r}: file {name} does not exist")
+    tried = candidates(root, folder, name)
+    for loc in tried:
+        if loc.exists() and not loc.is_dir():
+            return loc
+    raise DataError(
+        f"ingest: dataset {dataset!r}: raw file {name} not found (looked for {', '.join(t.uri for t in tried)})"
+    )
+
+
+def resolve(config: IngestConfig) -> list[Dataset]:
+    """The datasets of ``config`` in order: registry names first, then explicit sources.
+
+    Raises:
+        ConfigError: no dataset listed, an unknown registry name or adapter option.
+        DataError: a missing raw file or a format the adapter does not read.
+    """
+    if not config.datasets and not config.sources:
+        raise ConfigError("ingest: list datasets (registry names) or sources to ingest")
+    specs: list[tuple[SourceSpec, str]] = []
+    if config.datasets:
+        registry = load_registry(config.registry or None)
+        for name in config.datasets:
+            if name not in registry:
+                raise ConfigError(f"ingest.datasets: unknown dataset {name!r} (known: {', '.join(registry)})")
+            specs.append((_spec_of(registry[name]), registry[name].folder))
+    specs.extend((spec, "") for spec in config.sources)
+    root = Location.of(config.data_root)
+    return [_dataset(spec, folder, root, config) for spec, folder in specs]
+
+
+def _spec_of(entry: RegistryEntry) -> SourceSpec:
+    return SourceSpec(
+        name=entry.name,
+        adapter=entry.adapter,
+        interactions=list(entry.interactions),
+        items=list(entry.items),
+        scenario=entry.scenario,
+        role=entry.role,
+        options=dict(entry.options),
+        text_fields=list(entry.text_fields),
+        filters=dict(entry.filters),
+    )
+
+
+def _dataset(spec: SourceSpec, folder: str, root: Location, config: IngestConfig) -> Dataset:
+    adapter = get_adapter(spec.adapter)
+    try:
+        options = adapter.with_defaults(spec.options)
+    except ValueError as exc:
+        raise ConfigError(f"ingest: dataset {spec.name!r}: {exc}") from None
+    files = []
+    for role, names in ((INTERACTIONS, spec.interactions), (ITEMS, spec.items)):
+        pick = adapter.interactions_format if role == INTERACTIONS else adapter.items_format
+        for name in names:
+            loc = locate(root, folder, name, spec.name)
+            try:
+                fmt = pick(loc.name, options)
+            except ValueError as exc:
+                raise DataError(f"ingest: dataset {spec.name!r}: {exc}") from None
+            display = posixpath.relpath(loc.path, root.path) if loc.path.startswith(root.path + "/") else loc.uri
+            size = loc.fs.get_file_info(loc.path).size or 0
+            files.append(SourceFile(len(files), role, loc.uri, display, fmt, size))
+    return Dataset(
+        name=spec.name,
+        scenario=Scenario(spec.scenario),
+        role=DomainRole(spec.role),
+        adapter=AdapterName(spec.adapter),
+        options=options,
+        text_fields=tuple(spec.text_fields or adapter.text_fields),
+        filters=config.filters.merged(spec.filters, f"ingest: dataset {spec.name!r}: filters"),
+        files=tuple(files),
+    )
+
+
+def plan(dataset: Dataset, chunk_bytes: int) -> list[Chunk]:
+    """The chunks of every file of ``dataset``; headers are read here so every chunk knows its columns.
+
+    Raises:
+        DataError: a header that cannot be read, or a Parquet file that is not Parquet.
+    """
+    chunks: list[Chunk] = []
+    for file in dataset.files:
+        columns = file.fmt.columns
+        try:
+            if file.fmt.syntax is Syntax.DELIMITED and file.fmt.header:
+                columns = parse_header(first_line(file), file.fmt)
+            chunks.extend(plan_chunks(file, chunk_bytes, columns))
+        except RowError as exc:
+            raise DataError(f"{file.display}:1: cannot read the header ({exc.reason})") from None
+        except (OSError, ValueError) as exc:  # pyarrow raises ArrowInvalid (a ValueError) for non-Parquet bytes
+            raise DataError(f"{file.display}: cannot read: {exc}") from None
+    return chunks

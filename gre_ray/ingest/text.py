@@ -1,0 +1,69 @@
+"""Item text from source fields: a template of fields in order, formatted and cleaned.
+
+GRE embeds one text per item built from its metadata (Amazon: title, features,
+description; Goodreads: title, description; Yelp: name, categories, ...). Each adapter
+names its default fields; ``ingest.sources[*].text_fields`` reorders or replaces them and
+``ingest.text`` sets labels, separators and cleaning. Lists are joined, dicts become
+``key: value`` pairs, empty fields are left out, and sentences repeated across fields
+can be dropped (:class:`~gre_ray.ingest.clean.SentenceFilter`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+from gre_ray.ingest.clean import SentenceFilter, clean_text
+from gre_ray.ingest.config import TextSettings
+
+
+def format_value(value: Any, list_separator: str) -> str:
+    """One field value as text: lists joined, dicts as ``key: value`` pairs, None as ''."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        parts = (format_value(v, list_separator) for v in value)
+        return list_separator.join(p for p in (p.strip() for p in parts) if p)
+    if isinstance(value, dict):
+        pairs = ((k, format_value(v, list_separator).strip()) for k, v in value.items())
+        return list_separator.join(f"{k}: {v}" for k, v in pairs if v)
+    return str(value)
+
+
+def label_of(name: str, settings: TextSettings) -> str:
+    """The label printed before a field: configured, else the field name capitalised."""
+    return settings.label_names.get(name) or name.replace("_", " ").strip().capitalize()
+
+
+def build_text(fields: dict[str, Any], names: Sequence[str], settings: TextSettings) -> str:
+    """The text of one item.
+
+    Args:
+        fields: the item's source fields (from an adapter).
+        names: the fields to use, in order.
+        settings: labels, separators and cleaning.
+
+    Returns:
+        The cleaned text; empty when no named field has content.
+    """
+    dedupe = SentenceFilter(settings.dedupe_sentences) if settings.dedupe_sentences else None
+    parts = []
+    for name in names:
+        value = clean_text(format_value(fields.get(name), settings.list_separator), settings)
+        if value and dedupe is not None:
+            value = dedupe(value)
+        if not value:
+            continue
+        parts.append(f"{label_of(name, settings)}: {value}" if settings.labels else value)
+    return settings.field_separator.join(parts)
+
+
+def fields_json(fields: dict[str, Any]) -> str:
+    """The source fields as one JSON object (``raw_json`` of the items contract), keys sorted."""
+    return json.dumps(fields, ensure_ascii=False, sort_keys=True, default=str)

@@ -1,0 +1,77 @@
+"""Stage ``mlm``: continued masked-language-model pre-training on the coreset; artifact ``backbone``.
+
+Reads ``corpus`` (the coreset: ``domain``, ``item_id``, ``text``, ...) and continues
+pre-training ``mlm.model`` (default: the shipped all-MiniLM-L6-v2, whose checkpoint has no
+MLM head, so a fresh head is trained from a seeded initialisation). The ``backbone``
+artifact is a Hugging Face ``AutoModelForMaskedLM`` folder that ``contrastive`` loads with
+``AutoModel`` (the head is dropped).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gre_ray.data.storage import read_table
+from gre_ray.errors import DataError
+from gre_ray.runner.stage import Stage, StageContext
+from gre_ray.stages import register
+from gre_ray.train.config import MLMConfig, resolve_model
+from gre_ray.train.rows import split_corpus
+from gre_ray.train.run import model_fingerprint, train_and_export
+from gre_ray.train.tasks import MLMTask, check_encoder
+
+CORPUS_COLUMNS = ["domain", "item_id", "text"]
+
+
+@register
+class MLMStage(Stage):
+    name = "mlm"
+    provides = ("backbone",)
+    requires = ("corpus",)
+    uses_ray = True
+
+    def external_inputs(self, config: Any) -> dict[str, str]:
+        return {"model": model_fingerprint(resolve_model(config.mlm.model))}
+
+    def run(self, ctx: StageContext) -> None:
+        settings: MLMConfig = ctx.settings
+        model = resolve_model(settings.model)
+        check_encoder(model, "mlm.model")
+        source = ctx.input("corpus")
+        table = read_table(source, columns=None)
+        missing = [c for c in CORPUS_COLUMNS if c not in table.column_names]
+        if missing:
+            raise DataError(f"{source.uri}: corpus lacks column(s) {', '.join(missing)}")
+        table = table.select(CORPUS_COLUMNS)
+        if table.num_rows == 0:
+            raise DataError(f"{source.uri}: the corpus has no rows; nothing to pre-train on")
+        split = split_corpus(table, settings.loop.heldout_fraction, settings.loop.seed)
+        task = MLMTask(settings, model)
+        result = train_and_export(
+            ctx,
+            task,
+            stage=self.name,
+            kind="corpus",
+            source=source,
+            table=table,
+            split=split,
+            artifact="backbone",
+            card={
+                "title": "GRE backbone (continued MLM pre-training)",
+                "base_model": model,
+                "objective": f"masked language modelling (Devlin et al. 2019), {settings.mlm_probability:.0%} of tokens",
+                "notes": [
+                    "Continued pre-training on the domain-balanced coreset of item texts.",
+                    "A base checkpoint without an MLM head (e.g. all-MiniLM-L6-v2) gets a randomly initialised head "
+                    f"(seed {settings.loop.seed}); its first epochs mostly train that head.",
+                ],
+            },
+        )
+        ctx.stats["perplexity_best"] = min((h["perplexity"] for h in result.state.get("history", [])), default=None)
+
+    def summarize(self, manifest: dict) -> list[str]:
+        stats = manifest.get("stats", {})
+        lines = [f"corpus {stats.get('training_rows', 0):,} train / {stats.get('heldout_rows', 0):,} held out"]
+        for h in stats.get("history") or []:
+            lines.append(f"epoch {h['epoch']}: train loss {h['train_loss']:.4f}, held-out loss {h['heldout_loss']:.4f}")
+        return lines

@@ -1,0 +1,167 @@
+"""Stage ``pairs``: mine collaborative item pairs with hard negatives, domains and user shards on Ray.
+
+Reads ``items``, ``interactions`` and the guide model's ``embeddings``; optionally
+``domains`` (to mine only training domains) and ``ground_truth`` (to measure precision
+against the demo generator's planted partners). Writes ``pairs`` in ``PAIRS_SCHEMA``.
+
+The Ray layout: one task per domain prepares its sequences; each domain's users are cut
+into shards of about ``rows_per_shard`` interactions, one task per shard counts a partial
+sparse matrix (Swing: one task per range of first users), the partials are summed; one
+task per domain scores, filters and finds negatives. All the maths is the pure
+:mod:`gre_ray.pairs` core, which :func:`gre_ray.pairs.mine.mine_domain` runs in one process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from gre_ray.data.schema import INTERACTIONS, ITEMS, PAIRS, embedding_dim, embeddings_contract, empty_table, validate_table
+from gre_ray.data.storage import read_table, write_table
+from gre_ray.pairs.config import CoocScore, PairsConfig
+from gre_ray.pairs.cooccurrence import cooccurrence_counts, sum_counts
+from gre_ray.pairs.domain import PreparedDomain, domain_items, prepare_domain
+from gre_ray.pairs.evaluate import planted_precision
+from gre_ray.pairs.mine import DomainPairs, select_pairs, swing_input
+from gre_ray.pairs.scores import swing_partial
+from gre_ray.runner.stage import Stage, StageContext
+from gre_ray.stages import register
+
+
+def _prepare(domain: str, items: pa.Table, embeddings: pa.Table, interactions: pa.Table, config: PairsConfig) -> PreparedDomain:
+    return prepare_domain(interactions, domain_items(domain, items, embeddings), config)
+
+
+def choose_domains(ctx: StageContext, present: list[str]) -> list[str]:
+    """The domains to mine: all present ones, or only role ``train`` when the config asks for it."""
+    config: PairsConfig = ctx.settings
+    if not config.train_domains_only:
+        return present
+    if not ctx.has_input("domains"):
+        ctx.warn("pairs: train_domains_only is set but no stage provides 'domains'; mining every domain")
+        return present
+    table = read_table(ctx.input("domains"), columns=["domain", "role"])
+    roles = dict(zip(table.column("domain").to_pylist(), table.column("role").to_pylist()))
+    chosen = [d for d in present if roles.get(d) == "train"]
+    ctx.stats["skipped_domains"] = {d: roles.get(d, "unknown") for d in present if d not in chosen}
+    return chosen
+
+
+@register
+class PairsStage(Stage):
+    name = "pairs"
+    provides = ("pairs",)
+    requires = ("items", "interactions", "embeddings")
+    optional = ("domains", "ground_truth")
+    uses_ray = True
+
+    def run(self, ctx: StageContext) -> None:
+        import ray
+
+        config: PairsConfig = ctx.settings
+        items = read_table(ctx.input("items"), ITEMS)
+        interactions = read_table(ctx.input("interactions"), INTERACTIONS)
+        raw_embeddings = read_table(ctx.input("embeddings"))
+        dim = embedding_dim(raw_embeddings.schema, ctx.input("embeddings").uri)
+        embeddings = validate_table(raw_embeddings, embeddings_contract(dim), ctx.input("embeddings").uri)
+
+        domains = choose_domains(ctx, sorted(set(interactions.column("domain").to_pylist())))
+        known_domains = set(items.column("domain").to_pylist())
+        for d in domains:
+            if d not in known_domains:
+                ctx.warn(f"pairs: domain {d!r} has interactions but no items; all its interactions are unknown items")
+        emb_ref = ray.put(embeddings)
+        prepare = ray.remote(num_cpus=1)(_prepare)
+        prepared_refs = {}
+        for d in domains:
+            inter_d = interactions.filter(pc.equal(interactions.column("domain"), d))
+            ctx.count(rows_in=inter_d.num_rows)
+            items_d = items.filter(pc.equal(items.column("domain"), d))
+            prepared_refs[d] = prepare.remote(d, items_d, emb_ref, inter_d, config)
+
+        count = ray.remote(num_cpus=1)(cooccurrence_counts)
+        swing = ray.remote(num_cpus=1)(swing_partial)
+        select = ray.remote(num_cpus=1)(select_pairs)
+        partials: dict[str, list] = {}
+        swing_parts: dict[str, list] = {}
+        for d, ref in prepared_refs.items():
+            prepared: PreparedDomain = ray.get(ref)
+            shards = prepared.sequences.shards(config.rows_per_shard)
+            partials[d] = [count.remote(shard, config.window) for shard in shards]
+            if config.score == CoocScore.SWING:
+                x, weights = swing_input(prepared, config)
+                x_ref, w_ref = ray.put(x), ray.put(weights)
+                bounds = np.cumsum([0] + [s.n_users for s in shards])
+                swing_parts[d] = [
+                    swing.remote(x_ref, w_ref, config.swing_alpha, (int(a), int(b))) for a, b in zip(bounds[:-1], bounds[1:])
+                ]
+        result_refs = {}
+        for d, ref in prepared_refs.items():
+            counts = sum_counts(ray.get(partials[d]))
+            swing_matrix = sum_counts(ray.get(swing_parts[d])) if d in swing_parts else None
+            result_refs[d] = select.remote(ref, counts, config, swing_matrix)
+        results: dict[str, DomainPairs] = {d: ray.get(r) for d, r in result_refs.items()}
+        self._write(ctx, results)
+
+    def _write(self, ctx: StageContext, results: dict[str, DomainPairs]) -> None:
+        truth = read_table(ctx.input("ground_truth")) if ctx.has_input("ground_truth") else None
+        per_domain: dict[str, Any] = {}
+        empty: list[str] = []
+        hits = mined = 0
+        for d, result in results.items():
+            stats = dict(result.stats)
+            seq = stats["sequences"]
+            ctx.quarantine("unknown_item", seq["unknown_item_rows"])
+            if result.table.num_rows == 0:
+                empty.append(d)
+                ctx.warn(
+                    f"pairs: domain {d!r}: no pair passed the thresholds "
+                    f"({stats['support_pairs']} pairs had min_support, {stats['candidates']} were candidates)"
+                )
+            if truth is not None:
+                gt = truth.filter(pc.equal(truth.column("domain"), d))
+                if gt.num_rows:
+                    stats["planted"] = planted_precision(result, gt)
+                    hits += stats["planted"]["hits"]
+                    mined += stats["planted"]["mined_pairs"]
+            per_domain[d] = stats
+        tables = [results[d].table for d in sorted(results)]
+        table = pa.concat_tables(tables) if tables else empty_table(PAIRS)
+        table = validate_table(table, PAIRS, "pairs")
+        write_table(table, ctx.out("pairs"))
+        ctx.count(rows_out=table.num_rows)
+        ctx.stats["domains"] = per_domain
+        totals = {
+            "pairs": table.num_rows,
+            "domains_mined": len(results),
+            "domains_without_pairs": empty,
+            "single_item_users": sum(s["sequences"]["single_item_users"] for s in per_domain.values()),
+            "capped_users": sum(s["sequences"]["capped_users"] for s in per_domain.values()),
+            "repeat_rows": sum(s["sequences"]["repeat_rows"] for s in per_domain.values()),
+        }
+        if mined:
+            totals["planted_precision"] = round(hits / mined, 4)
+        ctx.stats["totals"] = totals
+
+    def summarize(self, manifest: dict) -> list[str]:
+        stats = manifest.get("stats", {})
+        lines = [f"{'domain':<12} {'candidates':>10} {'kept':>7} {'cooc_min':>9} {'text_min':>9} {'precision':>9}"]
+        for name, d in stats.get("domains", {}).items():
+            th = d["thresholds"]
+            precision = (d.get("planted") or {}).get("precision")
+            lines.append(
+                f"{name:<12} {d['candidates']:>10,} {d['kept']:>7,} {_fmt(th['cooc_min']):>9} "
+                f"{_fmt(th['text_min']):>9} {_fmt(precision):>9}"
+            )
+        totals = stats.get("totals", {})
+        line = f"total: {totals.get('pairs', 0):,} pairs from {totals.get('domains_mined', 0)} domain(s)"
+        if "planted_precision" in totals:
+            line += f", precision vs planted partners {totals['planted_precision']:.3f}"
+        return lines + [line]
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"

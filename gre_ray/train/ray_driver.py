@@ -1,0 +1,212 @@
+"""The Ray Train driver: checks, Ray Data input, TorchTrainer, best checkpoint.
+
+``fit`` runs one task (MLM or contrastive) with a ``TorchTrainer``: gloo on CPUs, NCCL on
+GPUs, the training rows read from Parquet by Ray Data and split across workers
+(``get_dataset_shard``), ``FailureConfig(max_failures)`` restarting failed workers from the
+last reported checkpoint, and ``CheckpointConfig`` keeping the best and the latest. A run
+folder ``<storage>/<name>`` that already holds checkpoints (an interrupted run of the same
+settings and inputs) is resumed; ``loop.resume_from`` resumes from another run's folder.
+
+Ray Data's read tasks need CPUs, which the training workers hold for the whole run; the
+training rows are therefore materialised into the object store before the workers start
+(pairs and corpus texts are small next to the model).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from gre_ray.data.storage import Location
+from gre_ray.errors import ConfigError, DataError
+from gre_ray.train.config import TrainSettings
+from gre_ray.train.rows import TRAIN, select_rows
+from gre_ray.train.tasks.base import Task
+from gre_ray.train.worker import MODEL_DIR, STATE_FILE, train_loop_per_worker
+
+log = logging.getLogger("gre_ray")
+
+
+@dataclass
+class FitResult:
+    """What a training run left.
+
+    Attributes:
+        state: the final training state (epochs, best epoch, per-epoch history).
+        model_dir: a local folder with the best epoch's model.
+        run_dir: the Ray Train run folder (checkpoints), a path or URI.
+    """
+
+    state: dict[str, Any]
+    model_dir: str
+    run_dir: str
+
+
+def preflight(settings: TrainSettings, what: str) -> None:
+    """Reject a config the cluster cannot run, before any worker starts.
+
+    Raises:
+        ConfigError: more workers (times CPUs per worker) than the cluster's CPUs, GPUs
+            requested but absent, or a half precision on CPUs.
+    """
+    import ray
+
+    scaling, ds = settings.scaling, settings.deepspeed
+    if not scaling.use_gpu and ds.precision.value != "fp32":
+        raise ConfigError(f"{what}.deepspeed.precision: {ds.precision.value} needs GPUs; set scaling.use_gpu or use fp32")
+    if scaling.num_workers == 0:
+        return
+    resources = ray.cluster_resources()
+    cpus, gpus = resources.get("CPU", 0), resources.get("GPU", 0)
+    need = scaling.num_workers * scaling.cpus_per_worker
+    if need > cpus:
+        raise ConfigError(
+            f"{what}.scaling: {scaling.num_workers} workers x {scaling.cpus_per_worker} CPU need {need} CPUs, "
+            f"but the Ray cluster has {cpus:g}; lower num_workers or cpus_per_worker"
+        )
+    if scaling.use_gpu and scaling.num_workers > gpus:
+        raise ConfigError(f"{what}.scaling: {scaling.num_workers} GPU workers requested, the Ray cluster has {gpus:g} GPUs")
+
+
+def steps_per_epoch(settings: TrainSettings, n_train: int, what: str) -> int:
+    """Micro-batches per epoch on every worker; DataError when there is not one global batch."""
+    world = max(1, settings.scaling.num_workers)
+    steps = n_train // (settings.loop.batch_size * world)
+    if steps < 1:
+        raise DataError(
+            f"{what}: {n_train} training rows make no global batch of {settings.loop.batch_size} x {world} workers; "
+            "lower loop.batch_size or provide more rows"
+        )
+    cap = settings.loop.max_steps_per_epoch
+    return min(steps, cap) if cap else steps
+
+
+def read_train_rows(source: Location, kind: str, settings: TrainSettings, hard_negatives: int = 0):
+    """Ray Data dataset of the training rows of a Parquet file or folder, materialised."""
+    import ray.data
+
+    loop = settings.loop
+    ds = ray.data.read_parquet(source.path, filesystem=source.fs)
+    ds = ds.map_batches(
+        select_rows,
+        batch_format="pyarrow",
+        fn_kwargs={"kind": kind, "part": TRAIN, "fraction": loop.heldout_fraction, "seed": loop.seed, "hard_negatives": hard_negatives},
+    )
+    return ds.materialize()
+
+
+def latest_checkpoint(folder: Location) -> Location | None:
+    """The checkpoint in ``folder`` (itself or a child) with the most epochs done, or None."""
+    candidates = [folder] + [c for c in folder.children() if c.is_dir()]
+    best, best_epochs = None, -1
+    for loc in candidates:
+        state = loc / STATE_FILE
+        if state.exists():
+            epochs = int(json.loads(state.read_text()).get("epochs_done", 0))
+            if epochs > best_epochs:
+                best, best_epochs = loc, epochs
+    return best
+
+
+def fit(
+    task: Task,
+    train,
+    heldout: pa.Table,
+    *,
+    global_counts: dict[str, int],
+    steps: int,
+    storage: Location,
+    name: str,
+) -> FitResult:
+    """Train ``task`` on Ray Train and return the best epoch's model.
+
+    Args:
+        task: what to train (its ``settings`` carry scaling, DeepSpeed, optimiser, loop).
+        train: Ray Data dataset of the training rows.
+        heldout: the held-out rows (every worker evaluates all of them).
+        global_counts: training rows per domain (fixes the sampler's shares).
+        steps: micro-batches per epoch per worker.
+        storage: folder of Ray Train runs.
+        name: this run's folder name under ``storage`` (the same name resumes).
+
+    Returns:
+        The final state and the best model, copied to a local folder under the run folder.
+    """
+    from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    settings = task.settings
+    scaling, loop = settings.scaling, settings.loop
+    local_mode = scaling.num_workers == 0
+    run_dir = storage / name
+    config: dict[str, Any] = {"task": task, "global_counts": global_counts, "steps_per_epoch": steps, "heldout": heldout}
+    if loop.fail_at_step is not None and storage.is_local:
+        config["fail_marker"] = (run_dir / "injected_failure.txt").path
+    if local_mode:
+        if not storage.is_local:
+            raise ConfigError("scaling.num_workers: 0 (in-process training) needs a local run folder")
+        run_dir.mkdir()
+        config["local_checkpoints"] = run_dir.path
+    resume = Location.of(loop.resume_from) if loop.resume_from else (run_dir if local_mode else None)
+    found = latest_checkpoint(resume) if resume is not None and resume.exists() else None
+    if loop.resume_from and found is None:
+        raise ConfigError(f"loop.resume_from: no checkpoint (a folder with {STATE_FILE}) in {loop.resume_from}")
+    if found is not None:
+        config["resume_from"] = found.path
+        log.info("resuming from %s", found.uri)
+
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=config,
+        scaling_config=ScalingConfig(
+            num_workers=scaling.num_workers,
+            use_gpu=scaling.use_gpu,
+            resources_per_worker=None if local_mode else {"CPU": scaling.cpus_per_worker, **({"GPU": 1} if scaling.use_gpu else {})},
+        ),
+        torch_config=TorchConfig(backend="nccl" if scaling.use_gpu else "gloo"),
+        run_config=RunConfig(
+            name=name,
+            storage_path=storage.uri,
+            failure_config=FailureConfig(max_failures=loop.max_failures),
+            checkpoint_config=CheckpointConfig(
+                num_to_keep=1, checkpoint_score_attribute=task.metric, checkpoint_score_order=task.mode
+            ),
+        ),
+        datasets={TRAIN: train},
+        dataset_config=DataConfig(datasets_to_split=[TRAIN]),
+    )
+    result = trainer.fit()
+    state = result.return_value or {}
+    best = _best_checkpoint(result, state, run_dir, local_mode)
+    if best is None:
+        raise RuntimeError(f"training run {run_dir.uri} reported no checkpoint")
+    model_dir = os.path.join(storage.path if storage.is_local else _tmp(), f"{name}-best-model")
+    shutil.rmtree(model_dir, ignore_errors=True)
+    with best.as_directory() as folder:
+        shutil.copytree(os.path.join(folder, MODEL_DIR), model_dir)
+    return FitResult(state=state, model_dir=model_dir, run_dir=run_dir.uri)
+
+
+def _best_checkpoint(result, state: dict[str, Any], run_dir: Location, local_mode: bool):
+    from ray.train import Checkpoint
+
+    best_epoch = state.get("best_epoch")
+    if local_mode:
+        folder = run_dir / f"checkpoint_epoch_{best_epoch or state.get('epochs_done', 0):04d}"
+        return Checkpoint.from_directory(folder.path) if folder.exists() else result.checkpoint
+    for checkpoint, metrics in result.best_checkpoints or []:
+        if metrics.get("epoch") == best_epoch:
+            return checkpoint
+    return result.checkpoint
+
+
+def _tmp() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="gre-model-")

@@ -1,0 +1,136 @@
+"""What the ``mlm`` and ``contrastive`` stages share: split, check, fit, export, record.
+
+Both stages read a Parquet artifact, split it into training and held-out rows
+(:mod:`gre_ray.train.rows`), reject unusable input before any worker starts, run the
+driver (:func:`gre_ray.train.ray_driver.fit`) under ``<run>/_train`` with a run name
+keyed by the settings, the input files and the model, then copy the best epoch's model
+to the stage output with a model card.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+from gre_ray.config.loader import to_dict
+from gre_ray.data.storage import Location, fingerprint_files
+from gre_ray.errors import DataError
+from gre_ray.runner.stage import StageContext
+from gre_ray.train.export import write_model_card
+from gre_ray.train.ray_driver import FitResult, fit, preflight, read_train_rows, steps_per_epoch
+from gre_ray.train.rows import RowSplit, domain_counts
+from gre_ray.train.tasks.base import Task
+
+log = logging.getLogger("gre_ray")
+
+TRAIN_DIR = "_train"
+
+
+def model_fingerprint(path: str) -> str:
+    """Fingerprint of a model folder (file names, sizes, times) or the name of a hub model."""
+    loc = Location.of(path)
+    return fingerprint_files(loc) if loc.exists() else path
+
+
+def local_folder(loc: Location) -> str:
+    """A local path holding the folder ``loc`` (copied from object storage when remote)."""
+    if loc.is_local:
+        return loc.path
+    target = tempfile.mkdtemp(prefix="gre-backbone-")
+    pafs.copy_files(loc.path, target, source_filesystem=loc.fs, destination_filesystem=pafs.LocalFileSystem())
+    return target
+
+
+def heldout_rows(table: pa.Table, split: RowSplit, limit: int, what: str) -> pa.Table:
+    """The held-out rows (at most ``limit``, the first in hash order: fixed by the seed)."""
+    held = table.filter(pa.array(split.heldout))
+    if held.num_rows < 2:
+        raise DataError(f"{what}: {held.num_rows} held-out row(s); raise loop.heldout_fraction or provide more rows")
+    return held.slice(0, limit)
+
+
+def train_and_export(
+    ctx: StageContext,
+    task: Task,
+    *,
+    stage: str,
+    kind: str,
+    source: Location,
+    table: pa.Table,
+    split: RowSplit,
+    artifact: str,
+    card: dict[str, Any],
+) -> FitResult:
+    """Run the training of a stage and write its model to ``ctx.out(artifact)``.
+
+    Args:
+        ctx: the stage context (settings, output, run folder, row counts).
+        task: the task to train.
+        stage: the stage's name (messages and the run name).
+        kind: ``pairs`` or ``corpus`` (how Ray Data selects the training rows).
+        source: the Parquet artifact the rows come from.
+        table: the same rows, read in the driver (for checks and the held-out set).
+        split: the row split of ``table``.
+        artifact: the output artifact name.
+        card: model-card fields (title, base model, objective, notes, pooling).
+
+    Returns:
+        The training result.
+    """
+    settings = ctx.settings
+    preflight(settings, stage)
+    for reason, n in split.dropped.items():
+        ctx.quarantine(reason, n)
+    heldout = heldout_rows(table, split, settings.loop.heldout_max, stage)
+    n_train = int(split.train.sum())
+    steps = steps_per_epoch(settings, n_train, stage)
+    counts = domain_counts(table, split.train)
+    hard = getattr(settings, "hard_negatives", 0)
+    key = json.dumps(
+        {"settings": to_dict(settings), "input": fingerprint_files(source), "model": model_fingerprint(task.model_path)},
+        sort_keys=True,
+    )
+    name = f"{stage}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    storage = ctx.run_root / TRAIN_DIR
+    log.info("%s: %d training rows, %d held out, %d steps/epoch, run %s", stage, n_train, heldout.num_rows, steps, name)
+
+    result = fit(task, read_train_rows(source, kind, settings, hard), heldout, global_counts=counts, steps=steps, storage=storage, name=name)
+    state = result.state
+    write_model_card(
+        result.model_dir,
+        {
+            **card,
+            "data": {"input rows": table.num_rows, "training rows": n_train, "held-out rows": heldout.num_rows, "rows per domain": counts},
+            "hyperparameters": to_dict(settings),
+            "history": state.get("history", []),
+            "best_epoch": state.get("best_epoch"),
+        },
+    )
+    out = ctx.out(artifact)
+    out.mkdir()
+    pafs.copy_files(result.model_dir, out.path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=out.fs)
+    ctx.count(rows_in=table.num_rows, rows_out=n_train)
+    ctx.stats.update(
+        {
+            "training_rows": n_train,
+            "heldout_rows": heldout.num_rows,
+            "steps_per_epoch": steps,
+            "rows_per_domain": counts,
+            "initial_metrics": state.get("initial_metrics"),
+            "history": state.get("history"),
+            "best_epoch": state.get("best_epoch"),
+            "stopped_early": state.get("stopped_early"),
+            "train_run": result.run_dir,
+        }
+    )
+    if not settings.loop.keep_checkpoints:
+        (storage / name).remove()
+        Location.of(result.model_dir).remove()
+    return result
+

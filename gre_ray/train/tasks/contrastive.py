@@ -1,0 +1,148 @@
+"""Contrastive fine-tuning on collaborative item pairs (rows in ``PAIRS_SCHEMA``).
+
+Each row is (text_a, text_b) of two items users consume together, with optional mined
+hard negatives; the encoder learns to place them close. The loss is chosen by name
+(:mod:`gre_ray.train.losses`). Held-out metrics: the same loss on held-out pairs (without
+gathering, so it does not depend on the number of workers) and text-to-text Recall@K
+(:mod:`gre_ray.train.heldout`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import torch
+from torch import Tensor, nn
+
+from gre_ray.train.config import ContrastiveConfig, LossName
+from gre_ray.train.heldout import recall_at_k, retrieval_task, stable_id
+from gre_ray.train.losses import build_loss
+from gre_ray.train.pooling import TextEncoder, embed_texts, tokenize
+from gre_ray.train.tasks.base import Task, to_device
+
+
+def item_keys(domains: list[str], items: list[str]) -> Tensor:
+    """(n,) int64 keys of (domain, item id): the same item gets the same key on every worker."""
+    return stable_id([f"{d}\0{i}" for d, i in zip(domains, items)])
+
+
+class ContrastiveTask(Task):
+    """Pairs → encoder with pooling, trained with a contrastive loss.
+
+    Args:
+        settings: the ``contrastive`` section.
+        model_path: the model to fine-tune (the ``backbone`` artifact or ``settings.model``).
+        guide_path: the frozen guide of the gist loss.
+    """
+
+    metric = "recall_at_k"
+    mode = "max"
+
+    def __init__(self, settings: ContrastiveConfig, model_path: str, guide_path: str = "") -> None:
+        self.settings = settings
+        self.model_path = model_path
+        self.guide_path = guide_path or model_path
+        self.tokenizer = None
+        self.guide_tokenizer = None
+        self.guide: TextEncoder | None = None
+
+    def _tokenizer(self):
+        if self.tokenizer is None:
+            from transformers import AutoTokenizer
+
+            self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        return self.tokenizer
+
+    def build_model(self) -> nn.Module:
+        from transformers import AutoModel
+
+        backbone = AutoModel.from_pretrained(self.model_path, add_pooling_layer=False)
+        if self.settings.optim.activation_checkpointing:
+            backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        return TextEncoder(backbone, self.settings.pooling)
+
+    def setup(self, device: torch.device) -> None:
+        if self.settings.loss is LossName.GIST and self.guide is None:
+            from transformers import AutoModel
+
+            guide = TextEncoder(AutoModel.from_pretrained(self.guide_path, add_pooling_layer=False), self.settings.pooling)
+            self.guide = guide.to(device).eval().requires_grad_(False)
+
+    def _loss(self, gather: bool):
+        s = self.settings
+        guide = (lambda f: self.guide(**f)) if self.guide is not None else None
+        return build_loss(s.loss, temperature=s.temperature, gather_negatives=gather, mask_duplicates=s.mask_duplicates, guide=guide)
+
+    def collate(self, rows: pa.Table, rank: int = 0) -> dict[str, Any]:
+        """Tokenised query/positive/negative texts and item keys of a micro-batch.
+
+        Returns:
+            ``query``, ``positive`` (and ``negatives``: B*K texts, row-major) feature
+            dicts, ``query_ids`` (B,), ``positive_ids`` (B,) and ``negative_ids`` (B, K);
+            for the gist loss also ``guide``, the same texts tokenised for the guide.
+        """
+        s = self.settings
+        domains = rows.column("domain").to_pylist()
+        batch = self._features(rows, self._tokenizer())
+        batch["query_ids"] = item_keys(domains, rows.column("item_a").to_pylist())
+        batch["positive_ids"] = item_keys(domains, rows.column("item_b").to_pylist())
+        k = s.hard_negatives
+        if k:
+            neg_ids = [ids[:k] for ids in rows.column("neg_item_ids").to_pylist()]
+            flat = item_keys([d for d in domains for _ in range(k)], [i for ids in neg_ids for i in ids])
+            batch["negative_ids"] = flat.view(len(domains), k)
+        if s.loss is LossName.GIST:
+            if self.guide_tokenizer is None:
+                self.guide_tokenizer = _load_tokenizer(self.guide_path)
+            batch["guide"] = self._features(rows, self.guide_tokenizer)
+            if k:
+                batch["guide"]["negative_ids"] = batch["negative_ids"]
+        return batch
+
+    def _features(self, rows: pa.Table, tokenizer) -> dict[str, Any]:
+        """Query, positive and (B*K, row-major) negative texts tokenised with ``tokenizer``."""
+        s = self.settings
+        out = {
+            "query": tokenize(tokenizer, rows.column("text_a").to_pylist(), s.max_length),
+            "positive": tokenize(tokenizer, rows.column("text_b").to_pylist(), s.max_length),
+        }
+        if s.hard_negatives:
+            texts = [t for ts in rows.column("neg_texts").to_pylist() for t in ts[: s.hard_negatives]]
+            out["negatives"] = tokenize(tokenizer, texts, s.max_length)
+        return out
+
+    def loss(self, model: nn.Module, batch: dict[str, Any], *, gather: bool | None = None) -> Tensor:
+        return self._loss(self.settings.gather_negatives if gather is None else gather)(lambda f: model(**f), batch)
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, heldout: pa.Table, device: torch.device) -> dict[str, float]:
+        s = self.settings
+        losses = []
+        for start in range(0, heldout.num_rows - 1, s.loop.batch_size):
+            rows = heldout.slice(start, s.loop.batch_size)
+            if rows.num_rows < 2:
+                break
+            batch = to_device(self.collate(rows), device)
+            losses.append(float(self.loss(model, batch, gather=False)))
+        items_a, items_b = heldout.column("item_a").to_pylist(), heldout.column("item_b").to_pylist()
+        text = dict(zip(items_a, heldout.column("text_a").to_pylist())) | dict(zip(items_b, heldout.column("text_b").to_pylist()))
+        queries, corpus, relevant = retrieval_task(items_a, items_b)
+        tok = self._tokenizer()
+        embed = lambda **f: model(**f)  # noqa: E731
+        q_emb = embed_texts(embed, tok, [text[q] for q in queries], s.max_length, s.loop.batch_size, device)
+        c_emb = embed_texts(embed, tok, [text[c] for c in corpus], s.max_length, s.loop.batch_size, device)
+        where = {c: i for i, c in enumerate(corpus)}
+        recall = recall_at_k(q_emb, c_emb, relevant, s.recall_k, exclude=[where.get(q) for q in queries])
+        return {"heldout_loss": float(sum(losses) / max(len(losses), 1)), "recall_at_k": recall}
+
+    def save(self, module: nn.Module, state_dict: dict[str, Tensor], folder: str) -> None:
+        from gre_ray.train.export import save_encoder
+
+        save_encoder(module, state_dict, self._tokenizer(), folder, self.settings.pooling, self.settings.max_length)
+
+
+def _load_tokenizer(path: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path)

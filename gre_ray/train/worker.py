@@ -1,0 +1,207 @@
+"""The loop every Ray Train worker runs: shard, sample, step, evaluate, checkpoint, report.
+
+Per worker: read its Ray Data shard of the training rows once (rows are small: texts),
+plan each epoch's micro-batches with :class:`~gre_ray.train.sampling.DomainBatchSampler`,
+tokenise inside the worker, and step the :class:`~gre_ray.train.engine.Engine`. After
+each epoch every worker evaluates the same held-out rows (so ZeRO-3's collective forward
+works), then all report a checkpoint through ``ray.train.report``: each writes its shard of
+the DeepSpeed state, worker 0 also the consolidated Hugging Face model and ``state.json``
+(epoch, best metric, early-stopping counter, history). On start, a checkpoint from
+``ray.train.get_checkpoint()`` (a restart after a failure, or a re-run of the same run) or
+from the explicit ``resume_from`` restores all of it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import resource
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import torch
+import torch.distributed as dist
+
+from gre_ray.train.sampling import DomainBatchSampler
+from gre_ray.train.tasks.base import Task, to_device
+
+log = logging.getLogger("gre_ray")
+
+STATE_FILE = "state.json"
+MODEL_DIR = "model"
+ENGINE_DIR = "engine"
+SORT_KEYS = ("domain", "item_a", "item_b", "item_id")
+
+
+class InjectedFailure(RuntimeError):
+    """Raised by the test-only ``loop.fail_at_step`` to exercise failure recovery."""
+
+
+@dataclass
+class TrainState:
+    """Progress that survives restarts (``state.json`` in every checkpoint)."""
+
+    epochs_done: int = 0
+    global_step: int = 0
+    best_metric: float | None = None
+    best_epoch: int | None = None
+    bad_epochs: int = 0
+    stopped_early: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+    initial_metrics: dict[str, float] = field(default_factory=dict)
+    resumed_from_epoch: int | None = None
+
+
+def read_state(folder: str) -> TrainState:
+    with open(os.path.join(folder, STATE_FILE), encoding="utf-8") as fh:
+        return TrainState(**json.load(fh))
+
+
+def _shard_rows(name: str) -> pa.Table:
+    """This worker's rows, in an order that does not depend on how blocks arrived."""
+    import ray.train
+
+    shard = ray.train.get_dataset_shard(name)
+    tables = list(shard.iter_batches(batch_size=None, batch_format="pyarrow"))
+    table = pa.concat_tables(tables) if tables else pa.table({})
+    keys = [(k, "ascending") for k in SORT_KEYS if k in table.column_names]
+    return table.sort_by(keys) if keys else table
+
+
+def _mean_over_workers(value: float, device: torch.device) -> float:
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return float(t.item() / dist.get_world_size())
+
+
+def _maybe_fail(marker: str | None, at_step: int | None, step: int, rank: int) -> None:
+    """The test-only failure: raise once (a marker file remembers the first attempt)."""
+    if at_step is None or marker is None or step != at_step or rank != 0 or os.path.exists(marker):
+        return
+    os.makedirs(os.path.dirname(marker), exist_ok=True)
+    with open(marker, "w") as fh:
+        fh.write(f"failed at step {step}\n")
+    raise InjectedFailure(f"injected failure at global step {step} (loop.fail_at_step)")
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
+    """Ray Train entry point; ``config`` is built by :func:`gre_ray.train.ray_driver.fit`.
+
+    Returns:
+        (worker 0) the final :class:`TrainState` as a dict.
+    """
+    import ray.train
+    from ray.train import Checkpoint
+
+    task: Task = config["task"]
+    settings = task.settings
+    loop = settings.loop
+    torch.set_num_threads(settings.scaling.cpus_per_worker)
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    device = ray.train.torch.get_device() if settings.scaling.use_gpu else torch.device("cpu")
+    torch.manual_seed(loop.seed)
+
+    rows = _shard_rows("train")
+    sampler = DomainBatchSampler(
+        rows.column("domain").to_pylist(), config["global_counts"], loop.batch_size, config["steps_per_epoch"],
+        settings.sampler.mode, settings.sampler.domain_weights, loop.seed, rank,
+    )  # fmt: skip
+    total_steps = max(1, loop.epochs * config["steps_per_epoch"] // settings.optim.grad_accumulation)
+    engine_ = _engine(task, settings, total_steps, device)
+    task.setup(device)
+    state = TrainState()
+    checkpoint = ray.train.get_checkpoint()
+    source = None
+    if checkpoint is None and config.get("resume_from"):
+        checkpoint, source = Checkpoint.from_directory(config["resume_from"]), config["resume_from"]
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            engine_.load(os.path.join(folder, ENGINE_DIR))
+            state = read_state(folder)
+        state.resumed_from_epoch = state.epochs_done
+        log.info("worker %d resumed after epoch %d from %s", rank, state.epochs_done, source or checkpoint.path)
+
+    heldout: pa.Table = config["heldout"]
+    if state.epochs_done == 0 and not state.initial_metrics:
+        engine_.eval()
+        state.initial_metrics = {k: round(float(v), 6) for k, v in task.evaluate(engine_, heldout, device).items()}
+    for epoch in range(state.epochs_done, loop.epochs):
+        if state.stopped_early:
+            break
+        task.start_epoch(epoch, rank)
+        engine_.train()
+        losses, t0 = [], time.perf_counter()
+        for idx in sampler.epoch(epoch):
+            _maybe_fail(config.get("fail_marker"), loop.fail_at_step, state.global_step, rank)
+            batch = to_device(task.collate(rows.take(idx), rank), device)
+            loss = task.loss(engine_, batch)
+            engine_.backward(loss)
+            engine_.step()
+            losses.append(float(loss.detach()))
+            state.global_step += 1
+        seconds = time.perf_counter() - t0
+        engine_.eval()
+        metrics = task.evaluate(engine_, heldout, device)
+        metrics = {
+            "epoch": epoch + 1,
+            "train_loss": _mean_over_workers(float(np.mean(losses)) if losses else float("nan"), device),
+            **{k: float(v) for k, v in metrics.items()},
+            "lr": engine_.lr(),
+            "samples_per_s": round(len(losses) * loop.batch_size * world / max(seconds, 1e-9), 2),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        }
+        _update(state, task, metrics, loop.patience)
+        _report(engine_, task, state, metrics, rank, config)
+    return asdict(state)
+
+
+def _engine(task: Task, settings, total_steps: int, device: torch.device):
+    from gre_ray.train.engine import Engine
+
+    return Engine(task.build_model(), settings, total_steps, device)
+
+
+def _update(state: TrainState, task: Task, metrics: dict[str, float], patience: int) -> None:
+    """Record the epoch; track the best epoch and the early-stopping counter."""
+    state.epochs_done = int(metrics["epoch"])
+    state.history.append({k: round(v, 6) if isinstance(v, float) else v for k, v in metrics.items()})
+    value = metrics[task.metric]
+    if task.better(value, state.best_metric):
+        state.best_metric, state.best_epoch, state.bad_epochs = value, state.epochs_done, 0
+    else:
+        state.bad_epochs += 1
+        state.stopped_early = patience > 0 and state.bad_epochs >= patience
+
+
+def _report(engine_, task: Task, state: TrainState, metrics: dict[str, float], rank: int, config: dict[str, Any]) -> None:
+    """Write this epoch's checkpoint (every worker its shard) and report it to Ray Train."""
+    import ray.train
+    from ray.train import Checkpoint
+
+    local_dir = config.get("local_checkpoints")
+    if local_dir:  # in-process run: Ray does not copy checkpoints, so write them in place
+        folder = os.path.join(local_dir, f"checkpoint_epoch_{state.epochs_done:04d}")
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder)
+    else:
+        folder = tempfile.mkdtemp(prefix="gre-ckpt-")
+    try:
+        engine_.save(os.path.join(folder, ENGINE_DIR), rank)
+        weights = engine_.consolidated_state_dict()  # collective under ZeRO-3
+        if rank == 0:
+            task.save(engine_.module, weights, os.path.join(folder, MODEL_DIR))
+            with open(os.path.join(folder, STATE_FILE), "w", encoding="utf-8") as fh:
+                json.dump(asdict(state), fh, indent=2)
+        ray.train.report(metrics, checkpoint=Checkpoint.from_directory(folder))
+    finally:
+        if not local_dir:
+            shutil.rmtree(folder, ignore_errors=True)
