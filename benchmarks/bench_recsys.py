@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -28,7 +29,14 @@ import pandas as pd
 import torch
 
 from gre_ray.recsys import (
-    FusionConfig, ItemFeatures, SplitConfig, Stage, TrainConfig, align_text_vectors, evaluate, make_split,
+    FusionConfig,
+    ItemFeatures,
+    SplitConfig,
+    Stage,
+    TrainConfig,
+    align_text_vectors,
+    evaluate,
+    make_split,
     model_config,
 )
 from gre_ray.recsys.batches import RetrievalBatches, ranking_batches, to_tensors
@@ -100,9 +108,16 @@ def run_models(sizes: list[int], n_users: int, mean_len: int) -> list[dict]:
                 model = build_model(model_config(name), items, split.n_users, split.config.max_len)
                 epoch_s, units = time_training_epoch(model, split, name)
                 users_per_s = time_evaluation(model, split)
-                row = dict(model=name, fusion=mode, items=split.n_items, users=split.n_users, train_units=units,
-                           epoch_s=round(epoch_s, 2), train_units_per_s=round(units / epoch_s, 1),
-                           eval_users_per_s=round(users_per_s, 1))
+                row = dict(
+                    model=name,
+                    fusion=mode,
+                    items=split.n_items,
+                    users=split.n_users,
+                    train_units=units,
+                    epoch_s=round(epoch_s, 2),
+                    train_units_per_s=round(units / epoch_s, 1),
+                    eval_users_per_s=round(users_per_s, 1),
+                )
                 print(json.dumps(row), flush=True)
                 rows.append(row)
     return rows
@@ -120,7 +135,11 @@ def memory_probe(mode: str, n_items: int, n_users: int, dim: int) -> None:
     lengths = rng.integers(5, 50, n_users)
     indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     hist = rng.integers(1, n_items + 1, indptr[-1]).astype(np.int64)
-    rss = lambda key: int(next(l for l in open("/proc/self/status") if l.startswith(key)).split()[1]) / 1024
+
+    def rss(key: str) -> float:
+        with open("/proc/self/status") as status:
+            return int(next(line for line in status if line.startswith(key)).split()[1]) / 1024
+
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset the peak (VmHWM) to the current RSS
     base = rss("VmRSS:")
@@ -129,7 +148,9 @@ def memory_probe(mode: str, n_items: int, n_users: int, dim: int) -> None:
         ranks = naive_ranks(users @ items.T, targets, indptr, hist)
     else:
         user_chunk, item_chunk = map(int, mode.split(":")[1:])
-        ranks = full_ranking_ranks(users, items, targets, indptr, hist, user_chunk=user_chunk, item_chunk=item_chunk)
+        ranks = full_ranking_ranks(
+            users, items, targets, indptr, hist, user_chunk=user_chunk, item_chunk=item_chunk
+        )
     seconds = time.perf_counter() - start
     print(json.dumps({"peak_mib": rss("VmHWM:") - base, "seconds": seconds, "checksum": float(ranks.sum())}))
 
@@ -138,9 +159,18 @@ def run_memory(n_items: int, n_users: int, dim: int) -> list[dict]:
     rows = []
     for mode in ("naive", "chunked:1024:65536", "chunked:256:16384"):
         cmd = [sys.executable, __file__, "--memory-probe", mode, str(n_items), str(n_users), str(dim)]
-        out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
-        row = dict(mode=mode, items=n_items, users=n_users, dim=dim, peak_mib=round(out["peak_mib"], 1),
-                   seconds=round(out["seconds"], 2), checksum=out["checksum"])
+        out = json.loads(
+            subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        )
+        row = dict(
+            mode=mode,
+            items=n_items,
+            users=n_users,
+            dim=dim,
+            peak_mib=round(out["peak_mib"], 1),
+            seconds=round(out["seconds"], 2),
+            checksum=out["checksum"],
+        )
         print(json.dumps(row), flush=True)
         rows.append(row)
     assert len({r["checksum"] for r in rows}) == 1, "chunked and naive ranks differ"
@@ -151,7 +181,9 @@ def run_memory(n_items: int, n_users: int, dim: int) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller data (about 3 minutes on 2 cores)")
+    parser.add_argument(
+        "--quick", action="store_true", help="1,000 users, 10k/100k items (minutes on 2 cores)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 per Tune trial on CPU)")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--memory-probe", nargs=4, help=argparse.SUPPRESS)
@@ -161,10 +193,14 @@ def main() -> None:
         memory_probe(mode, int(n_items), int(n_users), int(dim))
         return
     torch.set_num_threads(args.threads)
-    sizes, n_users = ([10_000, 100_000], 2_000) if args.quick else ([20_000, 300_000], 5_000)
-    print(f"# {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s), "
-          f"torch {torch.__version__}, quick={args.quick}")
-    result = {"models": run_models(sizes, n_users, mean_len=20), "memory": run_memory(300_000, 1024, 64)}
+    sizes, n_users, mean_len = (
+        ([10_000, 100_000], 1_000, 10) if args.quick else ([20_000, 300_000], 4_000, 20)
+    )
+    print(
+        f"# {platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, "
+        f"{torch.get_num_threads()} torch thread(s), torch {torch.__version__}, quick={args.quick}"
+    )
+    result = {"models": run_models(sizes, n_users, mean_len), "memory": run_memory(300_000, 1024, 64)}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)

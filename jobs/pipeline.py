@@ -1,25 +1,18 @@
-"""Run a whole config on the cluster in ``RAY_ADDRESS``: ``python -m jobs.pipeline --config C --set k=v``."""
+"""Run every stage of a config on the cluster in ``RAY_ADDRESS``.
+
+``python -m jobs.pipeline --config configs/gre_b.yaml --set run.root=s3://bucket/runs/gre-b``;
+stages already up to date in the run folder are skipped, ``--force STAGE`` reruns one.
+"""
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from gre_ray.cli import main as cli_main
+from jobs.common import run_job
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jobs.pipeline", description=__doc__)
-    parser.add_argument("--config", required=True, help="YAML config, e.g. configs/gre_b.yaml")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--force", action="append", default=[], metavar="STAGE")
-    args = parser.parse_args(argv)
-    forwarded = ["run", args.config]
-    for override in args.overrides:
-        forwarded += ["--set", override]
-    for stage in args.force:
-        forwarded += ["--force", stage]
-    return cli_main(forwarded)
+    return run_job(argv, description=__doc__)
 
 
 if __name__ == "__main__":

@@ -118,6 +118,7 @@ class SearchSettings:
     reduction_factor: int = 3
 
     def __post_init__(self) -> None:
+        self.scheduler = SearchScheduler(self.scheduler)
         if not self.lr or not self.dim or min(self.lr) <= 0 or min(self.dim) < 1:
             raise ValueError("search.lr and search.dim must be non-empty lists of positive values")
         if self.grace_period < 1 or self.reduction_factor < 2:
@@ -189,6 +190,9 @@ class BenchmarkConfig:
     metrics: list[str] = field(default_factory=lambda: ["ndcg@10", "recall@10", "auc", "logloss"])
 
     def __post_init__(self) -> None:
+        self.models = [ModelName(m) for m in self.models]
+        self.fusions = [FusionMode(f) for f in self.fusions]
+        self.missing_text = MissingPolicy(self.missing_text)
         for key in ("datasets", "models", "seeds"):
             values = [str(getattr(v, "value", v)) for v in getattr(self, key)]
             if len(set(values)) != len(values):

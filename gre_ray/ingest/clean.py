@@ -17,10 +17,11 @@ import unicodedata
 from gre_ray.ingest.config import TextSettings
 
 _TAG = re.compile(r"<!--.*?-->|</?[A-Za-z][^<>]{0,2000}>", re.S)
-_URL = re.compile(r"(?:\bhttps?://|\bwww\.)[^\s<>\"']+", re.I)
+_URL = re.compile(r"(?:\bhttps?://|\bwww\.)[^\s<>\"']*[^\s<>\"'.,;:!?)\]]", re.I)
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b\u200e\u200f\u2028\u2029\ufeff]")
 _SPACE = re.compile(r"\s+")
+_GAP_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?])")  # left where an address was cut out
 _SENTENCE_END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])\s+")
 _WORD = re.compile(r"\w+")
 
@@ -32,11 +33,16 @@ def clean_text(text: str, settings: TextSettings) -> str:
             text = html.unescape(text)
         if "<" in text:
             text = _TAG.sub(" ", text)
+    cut = 0
     if settings.strip_urls and ("http" in text or "www." in text or "WWW." in text):
-        text = _URL.sub(" ", text)
+        text, n = _URL.subn(" ", text)
+        cut += n
     if settings.strip_emails and "@" in text:
-        text = _EMAIL.sub(" ", text)
+        text, n = _EMAIL.subn(" ", text)
+        cut += n
     text = _INVISIBLE.sub(" ", text)
+    if cut:
+        text = _GAP_BEFORE_PUNCT.sub(r"\1", text)
     if settings.ascii_only:
         text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     return _SPACE.sub(" ", text).strip()

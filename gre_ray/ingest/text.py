@@ -3,7 +3,8 @@
 GRE embeds one text per item built from its metadata (Amazon: title, features,
 description; Goodreads: title, description; Yelp: name, categories, ...). Each adapter
 names its default fields; ``ingest.sources[*].text_fields`` reorders or replaces them and
-``ingest.text`` sets labels, separators and cleaning. Lists are joined, dicts become
+``ingest.text`` sets labels, separators and cleaning. Lists are joined (elements that end
+a sentence with a space, others with ``list_separator``), dicts become
 ``key: value`` pairs, empty fields are left out, and sentences repeated across fields
 can be dropped (:class:`~gre_ray.ingest.clean.SentenceFilter`).
 """
@@ -15,6 +16,8 @@ from typing import Any, Sequence
 
 from gre_ray.ingest.clean import SentenceFilter, clean_text
 from gre_ray.ingest.config import TextSettings
+
+_SENTENCE_END = (".", "!", "?", ";", ":", "\u3002", "\uff01", "\uff1f")
 
 
 def format_value(value: Any, list_separator: str) -> str:
@@ -28,8 +31,11 @@ def format_value(value: Any, list_separator: str) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, (list, tuple)):
-        parts = (format_value(v, list_separator) for v in value)
-        return list_separator.join(p for p in (p.strip() for p in parts) if p)
+        parts = [p for p in (format_value(v, list_separator).strip() for v in value) if p]
+        joined = parts[0] if parts else ""
+        for part in parts[1:]:  # sentences (description paragraphs) join with a space, phrases with the separator
+            joined += (" " if joined.endswith(_SENTENCE_END) else list_separator) + part
+        return joined
     if isinstance(value, dict):
         pairs = ((k, format_value(v, list_separator).strip()) for k, v in value.items())
         return list_separator.join(f"{k}: {v}" for k, v in pairs if v)

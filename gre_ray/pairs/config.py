@@ -76,6 +76,9 @@ class PairsConfig:
         num_negatives: hard negatives per kept pair (0: none).
         negative_max_sim: a neighbour more similar to the anchor than this is taken for a
             duplicate or a false negative and skipped.
+        negative_exact_max_items: exact neighbour search up to this many items in a
+            domain; approximate (faiss IVF) beyond.
+        negative_nprobe: IVF lists searched per anchor in approximate search.
         rows_per_shard: interactions per Ray task when counting (users are never split).
     """
 
@@ -97,6 +100,8 @@ class PairsConfig:
     )
     num_negatives: int = 4
     negative_max_sim: float = 0.95
+    negative_exact_max_items: int = 100_000
+    negative_nprobe: int = 8
     rows_per_shard: int = 1_000_000
 
     def __post_init__(self) -> None:
@@ -120,5 +125,7 @@ class PairsConfig:
             raise ValueError(f"num_negatives must be non-negative, got {self.num_negatives}")
         if not -1.0 < self.negative_max_sim <= 1.0:
             raise ValueError(f"negative_max_sim must be in (-1, 1], got {self.negative_max_sim}")
+        if self.negative_exact_max_items < 1 or self.negative_nprobe < 1:
+            raise ValueError("negative_exact_max_items and negative_nprobe must be at least 1")
         if self.rows_per_shard < 1:
             raise ValueError(f"rows_per_shard must be at least 1, got {self.rows_per_shard}")

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from gre_ray.pairs.arrays import unique_sorted
 from gre_ray.pairs.mine import DomainPairs
 
 
@@ -45,7 +46,7 @@ def planted_precision(result: DomainPairs, ground_truth: pa.Table) -> dict[str, 
     a = _dense(item_ids, ground_truth.column("item_id").to_pylist())
     b = _dense(item_ids, ground_truth.column("partner_id").to_pylist())
     ok = (a >= 0) & (b >= 0) & (a != b)
-    planted = np.unique(_keys(a[ok], b[ok], n))
+    planted = unique_sorted(_keys(a[ok], b[ok], n))
 
     mined_a = _dense(item_ids, result.table.column("item_a").to_pylist())
     mined_b = _dense(item_ids, result.table.column("item_b").to_pylist())

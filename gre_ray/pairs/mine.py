@@ -27,10 +27,11 @@ import pyarrow as pa
 import scipy.sparse as sp
 
 from gre_ray.data.schema import PAIRS_SCHEMA
+from gre_ray.pairs.arrays import unique_inverse
 from gre_ray.pairs.config import CoocScore, PairsConfig
 from gre_ray.pairs.cooccurrence import candidate_pairs, cooccurrence_counts
 from gre_ray.pairs.domain import DomainItems, PreparedDomain, prepare_domain
-from gre_ray.pairs.negatives import hard_negatives, normalized_text_keys
+from gre_ray.pairs.negatives import Cooccurring, SearchSettings, hard_negatives, normalized_text_keys
 from gre_ray.pairs.scores import score_pairs, swing_matrix_input, swing_partial, user_weights
 from gre_ray.pairs.thresholds import choose_thresholds, distribution, top_k_mask
 
@@ -59,8 +60,19 @@ def swing_input(prepared: PreparedDomain, config: PairsConfig) -> tuple[sp.csr_m
     return x, user_weights(prepared.sequences.lengths, config.swing_user_power)
 
 
+def _cooccurring(prepared: PreparedDomain, together: sp.csr_matrix, config: PairsConfig) -> Cooccurring:
+    """The relation negatives avoid: whole-sequence counts plus the full histories of capped users."""
+    capped = np.flatnonzero(prepared.history.lengths > config.max_items_per_user)
+    extra = prepared.history.user_item_matrix()[capped] if len(capped) else None
+    return Cooccurring(together, extra)
+
+
 def select_pairs(
-    prepared: PreparedDomain, counts: sp.csr_matrix, config: PairsConfig, swing: sp.csr_matrix | None = None
+    prepared: PreparedDomain,
+    counts: sp.csr_matrix,
+    config: PairsConfig,
+    swing: sp.csr_matrix | None = None,
+    together: sp.csr_matrix | None = None,
 ) -> DomainPairs:
     """Score, filter and complete with hard negatives the counted pairs of one domain.
 
@@ -69,6 +81,8 @@ def select_pairs(
         counts: (n, n) upper-triangular |U_i ∩ U_j| of the capped sequences.
         config: the pairs settings.
         swing: the summed Swing matrix when ``config.score`` is swing.
+        together: whole-sequence counts when ``counts`` are window counts (None: ``counts``
+            are whole-sequence counts); hard negatives never co-occur in them.
 
     Returns:
         The domain's pairs, stats and candidates.
@@ -103,15 +117,21 @@ def select_pairs(
     stats["support_kept"] = distribution(support[keep].astype(np.float64))
     rows, cols, score, text = rows[keep], cols[keep], score[keep], text[keep]
 
+    anchors, which = unique_inverse(rows)
     negatives = hard_negatives(
-        rows,
+        anchors,
         items.vectors,
         items.has_vector,
-        prepared.history.user_item_matrix(),
+        _cooccurring(prepared, counts if together is None else together, config),
         normalized_text_keys(items.texts),
-        config.num_negatives,
-        config.negative_max_sim,
-    )
+        SearchSettings(
+            config.num_negatives,
+            config.negative_max_sim,
+            config.negative_exact_max_items,
+            config.negative_nprobe,
+            config.seed,
+        ),
+    )[which]
     found = (negatives >= 0).sum(axis=1)
     stats["negatives"] = {
         "per_pair": config.num_negatives,
@@ -167,9 +187,10 @@ def mine_domain(interactions: pa.Table, items: DomainItems, config: PairsConfig)
     """
     prepared = prepare_domain(interactions, items, config)
     counts = cooccurrence_counts(prepared.sequences, config.window)
+    together = cooccurrence_counts(prepared.sequences) if config.window is not None else None
     swing = None
     if config.score == CoocScore.SWING:
         x, weights = swing_input(prepared, config)
         swing = swing_partial(x, weights, config.swing_alpha)
-    return select_pairs(prepared, counts, config, swing)
+    return select_pairs(prepared, counts, config, swing, together)
 

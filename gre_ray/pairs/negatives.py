@@ -7,22 +7,27 @@ together). A candidate neighbour is rejected when it
 * is the anchor itself, or has the anchor's normalised text (a duplicate listing);
 * is more similar to the anchor than ``max_sim`` (likely a near-duplicate or a positive
   the guide model already sees);
-* co-occurs with the anchor in any user's whole history (not only within the counting
-  window, and before the per-user cap).
+* shares a user with the anchor anywhere in a history (not only within the counting
+  window; a capped user's whole history counts, not only its sample).
 
-The search is exact inner product (faiss ``IndexFlatIP``) over the domain's normalised
-vectors; rows short of negatives are searched again with a deeper k until the pool is
-exhausted. This follows the ANN-negative mining of ANCE (Xiong et al. 2021) with the
-co-occurrence graph as the false-negative filter.
+The search is inner product over the domain's unit vectors with faiss: exact
+(``IndexFlatIP``) up to ``exact_max_items`` items, approximate beyond (``IndexIVFFlat``,
+nlist = 2·sqrt(n) trained on 40·nlist sampled vectors, ``nprobe`` lists searched).
+Anchors short of negatives are searched again with a deeper k until the pool is exhausted.
+This is the ANN negative mining of ANCE (Xiong et al. 2021) with the co-occurrence graph as
+the false-negative filter.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import faiss
 import numpy as np
 import scipy.sparse as sp
+
+from gre_ray.pairs.arrays import unique_inverse, unique_sorted
 
 ANCHOR_BLOCK = 4096
 
@@ -30,47 +35,115 @@ ANCHOR_BLOCK = 4096
 def normalized_text_keys(texts: list[str] | np.ndarray) -> np.ndarray:
     """An integer per text; equal when the lowercased word sequences are equal."""
     norm = [" ".join(re.findall(r"\w+", str(t).lower())) for t in texts]
-    _, keys = np.unique(np.asarray(norm, dtype=object).astype(str), return_inverse=True)
-    return keys.astype(np.int64)
+    _, keys = unique_inverse(np.asarray(norm, dtype=str))
+    return keys
+
+
+class Cooccurring:
+    """Do items a and b share a user? Built from a co-occurrence matrix plus uncounted histories.
+
+    Args:
+        together: (n, n) matrix whose non-zeros (either triangle) are the co-occurring pairs.
+        extra_history: (H, n) binary user × item rows of histories that ``together`` did
+            not see in full (users whose history was capped); None when there are none.
+    """
+
+    def __init__(self, together: sp.spmatrix, extra_history: sp.csr_matrix | None = None) -> None:
+        coo = together.tocoo()
+        self.n = together.shape[0]
+        nz = coo.data != 0
+        self.keys = unique_sorted(_pair_keys(coo.row[nz], coo.col[nz], self.n))
+        self.extra = extra_history if extra_history is not None and extra_history.nnz else None
+        self.extra_t = self.extra.T.tocsr() if self.extra is not None else None
+
+    def test(self, anchors: np.ndarray, cands: np.ndarray) -> np.ndarray:
+        """(m, k) bool: does ``cands[r, c]`` share a user with ``anchors[r]``? (-1 entries: False)"""
+        valid = cands >= 0
+        a = np.broadcast_to(anchors[:, None], cands.shape)
+        keys = _pair_keys(a[valid], cands[valid], self.n)
+        pos = np.minimum(np.searchsorted(self.keys, keys), max(len(self.keys) - 1, 0))
+        hit = self.keys[pos] == keys if len(self.keys) else np.zeros(len(keys), dtype=bool)
+        if self.extra is not None:
+            shared = (self.extra_t[anchors] @ self.extra).tocsr()  # (m, n) users in common
+            rows = np.broadcast_to(np.arange(len(anchors))[:, None], cands.shape)[valid]
+            hit |= np.asarray(shared[rows, cands[valid]]).ravel() > 0
+        out = np.zeros(cands.shape, dtype=bool)
+        out[valid] = hit
+        return out
+
+
+def _pair_keys(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    return np.minimum(a, b) * n + np.maximum(a, b)
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How negatives are searched.
+
+    Attributes:
+        num_negatives: negatives per anchor.
+        max_sim: the largest anchor–negative similarity accepted.
+        exact_max_items: exact search up to this many items, IVF beyond.
+        nprobe: IVF lists searched per query.
+        seed: seed of the IVF training sample and k-means.
+    """
+
+    num_negatives: int
+    max_sim: float
+    exact_max_items: int = 100_000
+    nprobe: int = 8
+    seed: int = 0
+
+
+def build_index(vectors: np.ndarray, settings: SearchSettings) -> faiss.Index:
+    """An inner-product faiss index over ``vectors`` (exact, or IVF for a large pool)."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    n, dim = vectors.shape
+    if n <= settings.exact_max_items:
+        index = faiss.IndexFlatIP(dim)
+    else:
+        nlist = int(2 * np.sqrt(n))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.cp.seed = settings.seed
+        sample = np.random.default_rng(settings.seed).choice(n, min(n, 40 * nlist), replace=False)
+        index.train(vectors[np.sort(sample)])
+        index.nprobe = settings.nprobe
+    index.add(vectors)
+    return index
 
 
 def hard_negatives(
     anchors: np.ndarray,
     vectors: np.ndarray,
     has_vector: np.ndarray,
-    history: sp.csr_matrix,
+    cooccurring: Cooccurring,
     text_keys: np.ndarray,
-    num_negatives: int,
-    max_sim: float,
+    settings: SearchSettings,
 ) -> np.ndarray:
-    """Up to ``num_negatives`` hard negatives for each anchor item.
+    """Up to ``settings.num_negatives`` hard negatives for each anchor item.
 
     Args:
         anchors: (A,) dense item ids (each must have a vector).
-        vectors: (n_items, dim) float32 L2-normalised guide vectors (rows without a vector
-            are ignored).
-        has_vector: (n_items,) bool, items that have a vector (the search pool).
-        history: (U, n_items) binary user × item matrix of whole histories, the
-            co-occurrence relation negatives must avoid.
+        vectors: (n_items, dim) float32 unit guide vectors (rows without a vector ignored).
+        has_vector: (n_items,) bool, the items that may be negatives.
+        cooccurring: the co-occurrence relation negatives must avoid.
         text_keys: (n_items,) :func:`normalized_text_keys` of the item texts.
-        num_negatives: negatives per anchor.
-        max_sim: the largest anchor–negative similarity accepted.
+        settings: how many, how similar at most, and how to search.
 
     Returns:
         (A, num_negatives) int64 dense item ids, most similar first, -1 where the pool ran
         out of acceptable items.
     """
-    out = np.full((len(anchors), num_negatives), -1, dtype=np.int64)
+    n = settings.num_negatives
+    out = np.full((len(anchors), n), -1, dtype=np.int64)
     pool = np.flatnonzero(has_vector)
-    if num_negatives == 0 or len(anchors) == 0 or len(pool) == 0:
+    if n == 0 or len(anchors) == 0 or len(pool) == 0:
         return out
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    index.add(np.ascontiguousarray(vectors[pool], dtype=np.float32))
-    history_t = history.T.tocsr()
+    index = build_index(vectors[pool], settings)
     for lo in range(0, len(anchors), ANCHOR_BLOCK):
-        block = anchors[lo : lo + ANCHOR_BLOCK]
-        together = (history_t[block] @ history).tocsr()  # (B, n_items): users shared with each anchor
-        out[lo : lo + len(block)] = _search_block(block, vectors, pool, index, together, text_keys, num_negatives, max_sim)
+        block = np.asarray(anchors[lo : lo + ANCHOR_BLOCK], dtype=np.int64)
+        out[lo : lo + len(block)] = _search_block(block, vectors, pool, index, cooccurring, text_keys, settings)
     return out
 
 
@@ -79,11 +152,11 @@ def _search_block(
     vectors: np.ndarray,
     pool: np.ndarray,
     index: faiss.Index,
-    together: sp.csr_matrix,
+    cooccurring: Cooccurring,
     text_keys: np.ndarray,
-    n: int,
-    max_sim: float,
+    settings: SearchSettings,
 ) -> np.ndarray:
+    n = settings.num_negatives
     out = np.full((len(anchors), n), -1, dtype=np.int64)
     pending = np.arange(len(anchors))
     k = min(len(pool), 4 * n + 16)
@@ -91,16 +164,13 @@ def _search_block(
         sims, idx = index.search(np.ascontiguousarray(vectors[anchors[pending]], dtype=np.float32), k)
         cand = np.where(idx >= 0, pool[np.maximum(idx, 0)], -1)
         anchor = anchors[pending][:, None]
-        valid = (idx >= 0) & (cand != anchor) & (sims <= max_sim)
+        valid = (cand >= 0) & (cand != anchor) & (sims <= settings.max_sim)
         valid &= text_keys[np.maximum(cand, 0)] != text_keys[anchor]
-        rows = np.repeat(pending, k)
-        shared = np.asarray(together[rows, np.maximum(cand, 0).ravel()]).reshape(cand.shape)
-        valid &= shared == 0
+        valid &= ~cooccurring.test(anchors[pending], cand)
         order = np.argsort(~valid, axis=1, kind="stable")[:, :n]
         chosen = np.take_along_axis(cand, order, axis=1)
         chosen[~np.take_along_axis(valid, order, axis=1)] = -1
-        width = chosen.shape[1]
-        out[pending, :width] = chosen
+        out[pending, : chosen.shape[1]] = chosen
         short = (valid.sum(axis=1) < n) & (k < len(pool))
         pending = pending[short]
         k = min(len(pool), 4 * k)

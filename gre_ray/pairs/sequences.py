@@ -22,6 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
+from gre_ray.pairs.arrays import first_occurrences, unique_sorted
+
 
 @dataclass(frozen=True)
 class UserSequences:
@@ -67,7 +69,7 @@ class UserSequences:
         """Split into contiguous user ranges of about ``rows_per_shard`` items each (at least one)."""
         n_shards = max(1, -(-len(self.items) // rows_per_shard))
         cuts = np.searchsorted(self.indptr, np.linspace(0, len(self.items), n_shards + 1)[1:-1], side="left")
-        bounds = np.unique(np.r_[0, cuts, self.n_users])
+        bounds = unique_sorted(np.r_[0, cuts, self.n_users])
         return [self.slice_users(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
@@ -125,8 +127,7 @@ def build_sequences(
     order = _time_order(users, times, rows)
     users, items = users[order], items[order]
 
-    _, first = np.unique(users * n_items + items, return_index=True)
-    first.sort()  # first occurrence of each (user, item), back in time order
+    first = first_occurrences(users * n_items + items)  # first of each (user, item), in time order
     stats.repeat_rows = len(users) - len(first)
     users, items = users[first], items[first]
 

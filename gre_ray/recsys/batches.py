@@ -55,14 +55,18 @@ class RetrievalBatches:
         order = rng.permutation(self.train_users)
         for a in range(0, len(order), batch_size):
             users = order[a : a + batch_size]
-            window = left_pad_windows(items, self.train_starts[users], self.train_ends[users], self.max_len + 1)
+            window = left_pad_windows(
+                items, self.train_starts[users], self.train_ends[users], self.max_len + 1
+            )
             seq, pos = window[:, :-1], window[:, 1:]  # (B, L) each
             pos = np.where(seq > 0, pos, 0)
             batch = {SEQ: seq, POS: pos}
             if n_negatives:
                 neg = np.zeros(pos.shape + (n_negatives,), dtype=np.int64)  # (B, L, n)
                 rows = np.nonzero(pos)
-                neg[rows] = sample_negatives(rng, self.seen, users[rows[0]], n_negatives, dataset=self.split.dataset)
+                neg[rows] = sample_negatives(
+                    rng, self.seen, users[rows[0]], n_negatives, dataset=self.split.dataset
+                )
                 batch[NEG] = neg
             yield batch
 

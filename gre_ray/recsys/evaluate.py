@@ -49,19 +49,33 @@ def retrieval_ranks(
         users = model.user_vectors(torch.from_numpy(seq[a:b]).to(device))  # (c, D)
         _check_finite(users, "user vectors")
         ranks[a:b] = full_ranking_ranks(
-            users, item_vecs, targets[a:b], mask_indptr[a : b + 1] - mask_indptr[a],
-            mask_items[mask_indptr[a] : mask_indptr[b]], user_chunk=user_chunk, item_chunk=item_chunk, ties=ties,
+            users,
+            item_vecs,
+            targets[a:b],
+            mask_indptr[a : b + 1] - mask_indptr[a],
+            mask_items[mask_indptr[a] : mask_indptr[b]],
+            user_chunk=user_chunk,
+            item_chunk=item_chunk,
+            ties=ties,
         )
     return ranks
 
 
 @torch.no_grad()
 def ranking_logits(
-    model: RankingModel, split: Split, stage: Stage, *, device: str | torch.device = "cpu", batch_size: int = 4096
+    model: RankingModel,
+    split: Split,
+    stage: Stage,
+    *,
+    device: str | torch.device = "cpu",
+    batch_size: int = 4096,
 ) -> np.ndarray:
     """(M,) logits of the samples of ``stage`` in stored order."""
     model.eval()
-    out = [model(to_tensors(batch, device)).float().cpu().numpy() for batch in ranking_batches(split, stage, batch_size)]
+    out = [
+        model(to_tensors(batch, device)).float().cpu().numpy()
+        for batch in ranking_batches(split, stage, batch_size)
+    ]
     logits = np.concatenate(out) if out else np.zeros(0, np.float32)
     if not np.isfinite(logits).all():
         raise FloatingPointError("the model produced non-finite logits; lower the learning rate")
@@ -70,7 +84,11 @@ def ranking_logits(
 
 def ranking_scores_metrics(labels: np.ndarray, probs: np.ndarray, users: np.ndarray) -> dict[str, float]:
     """``auc``, ``gauc`` (user-grouped) and ``logloss`` of predicted probabilities."""
-    return {"auc": auc(labels, probs), "gauc": grouped_auc(labels, probs, users), "logloss": log_loss(labels, probs)}
+    return {
+        "auc": auc(labels, probs),
+        "gauc": grouped_auc(labels, probs, users),
+        "logloss": log_loss(labels, probs),
+    }
 
 
 def evaluate(

@@ -24,7 +24,13 @@ import torch
 from torch import nn
 
 from gre_ray.errors import ConfigError
-from gre_ray.recsys.text_vectors import MissingPolicy, Reduction, TextVectors, items_digest, reduce_text_vectors
+from gre_ray.recsys.text_vectors import (
+    MissingPolicy,
+    Reduction,
+    TextVectors,
+    items_digest,
+    reduce_text_vectors,
+)
 
 INIT_STD = 0.02
 
@@ -83,7 +89,9 @@ class ItemFeatures:
             return
         if text is None:
             raise ConfigError(f"fusion.mode={fusion.mode.value} needs text vectors, none were given")
-        if text.matrix.shape[0] != n_items + 1 or (item_ids is not None and items_digest(item_ids) != text.items_digest):
+        if text.matrix.shape[0] != n_items + 1 or (
+            item_ids is not None and items_digest(item_ids) != text.items_digest
+        ):
             raise ConfigError(
                 f"text vectors from {text.source} were aligned to {text.matrix.shape[0] - 1} other items, "
                 f"not this split's {n_items}; align them with load_text_vectors(path, split.item_ids)"
@@ -109,7 +117,13 @@ class ItemEmbedding(nn.Module):
     """
 
     def __init__(
-        self, n_items: int, dim: int, mode: FusionMode, text: torch.Tensor | None = None, *, with_bias: bool = False
+        self,
+        n_items: int,
+        dim: int,
+        mode: FusionMode,
+        text: torch.Tensor | None = None,
+        *,
+        with_bias: bool = False,
     ) -> None:
         super().__init__()
         self.mode = FusionMode(mode)

@@ -179,7 +179,9 @@ def grouped_auc(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray) -> f
     Returns:
         The weighted mean, or NaN if no group has both labels.
     """
-    values, weights, both = _group_aucs(np.asarray(labels), np.asarray(scores, dtype=np.float64), np.asarray(groups))
+    values, weights, both = _group_aucs(
+        np.asarray(labels), np.asarray(scores, dtype=np.float64), np.asarray(groups)
+    )
     if not both.any():
         return float("nan")
     return float(np.average(values[both], weights=weights[both]))

@@ -132,9 +132,7 @@ def build_sequences(
             f"dataset {name}: no user has the {min_length} interactions the split needs "
             f"(all {stats['users_in']} users dropped)"
         )
-    item_codes, item_uniques = pd.factorize(
-        interactions["item_id"].astype(str).to_numpy()[order], sort=True
-    )
+    item_codes, item_uniques = pd.factorize(interactions["item_id"].astype(str).to_numpy()[order], sort=True)
     kept_counts = counts[keep_user]
     indptr = np.zeros(len(kept_counts) + 1, dtype=np.int64)
     np.cumsum(kept_counts, out=indptr[1:])

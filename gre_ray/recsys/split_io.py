@@ -60,7 +60,9 @@ def save_split(split: Split, folder: str | Path) -> str:
         parts = []
         for stage, samples in split.samples.items():
             columns = {"stage": np.full(len(samples), stage.value)}
-            columns.update(user=samples.user, hist_end=samples.hist_end, item=samples.item, label=samples.label)
+            columns.update(
+                user=samples.user, hist_end=samples.hist_end, item=samples.item, label=samples.label
+            )
             parts.append(pa.table(columns))
         _write(pa.concat_tables(parts), tmp / "samples.parquet")
     meta = {
@@ -98,7 +100,9 @@ def load_split(folder: str | Path) -> Split:
             raise DataError(f"{src.uri}: not a saved split (no {name})")
     meta = read_json(src / "meta.json")
     if meta.get("format_version") != FORMAT_VERSION:
-        raise DataError(f"{src.uri}: split format version {meta.get('format_version')}, expected {FORMAT_VERSION}")
+        raise DataError(
+            f"{src.uri}: split format version {meta.get('format_version')}, expected {FORMAT_VERSION}"
+        )
     config = SplitConfig(**meta["config"])
     seq_table = _read(src / "sequences.parquet")
     users = seq_table.column("user").to_numpy()

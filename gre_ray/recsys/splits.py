@@ -253,7 +253,11 @@ def _explicit_samples(seq: Sequences, config: SplitConfig, name: str) -> dict[St
     is_test = from_end < n_test[users]
     is_valid = ~is_test & (from_end < (n_test + n_valid)[users])
     out = {}
-    for stage, select in ((Stage.TRAIN, ~is_test & ~is_valid), (Stage.VALID, is_valid), (Stage.TEST, is_test)):
+    for stage, select in (
+        (Stage.TRAIN, ~is_test & ~is_valid),
+        (Stage.VALID, is_valid),
+        (Stage.TEST, is_test),
+    ):
         idx = np.flatnonzero(select)
         out[stage] = Samples(
             user=users[idx],

@@ -92,8 +92,12 @@ def align_text_vectors(
         DataError: non-finite values, or missing items under ``missing="error"``.
     """
     if not np.isfinite(vectors).all():
-        raise DataError(f"{source}: {int((~np.isfinite(vectors)).any(1).sum())} embedding(s) have NaN or inf values")
-    rows = pd.Index(np.asarray(item_ids_table, dtype=object)).get_indexer(np.asarray(split_item_ids, dtype=object))
+        raise DataError(
+            f"{source}: {int((~np.isfinite(vectors)).any(1).sum())} embedding(s) have NaN or inf values"
+        )
+    rows = pd.Index(np.asarray(item_ids_table, dtype=object)).get_indexer(
+        np.asarray(split_item_ids, dtype=object)
+    )
     absent = rows < 0
     n_missing = int(absent.sum())
     if n_missing and MissingPolicy(missing) == MissingPolicy.ERROR:

@@ -73,7 +73,14 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ties", Ties(self.ties))
-        for key in ("batch_size", "max_epochs", "patience", "eval_user_chunk", "eval_item_chunk", "eval_batch_size"):
+        for key in (
+            "batch_size",
+            "max_epochs",
+            "patience",
+            "eval_user_chunk",
+            "eval_item_chunk",
+            "eval_batch_size",
+        ):
             if getattr(self, key) < 1:
                 raise ConfigError(f"train.{key} must be >= 1, got {getattr(self, key)}")
 
@@ -155,8 +162,12 @@ def fit(
     optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     retrieval = RetrievalBatches(split) if task == Task.RETRIEVAL else None
     eval_kwargs = dict(
-        batches=retrieval, device=device, user_chunk=train_cfg.eval_user_chunk,
-        item_chunk=train_cfg.eval_item_chunk, ties=train_cfg.ties, batch_size=train_cfg.eval_batch_size,
+        batches=retrieval,
+        device=device,
+        user_chunk=train_cfg.eval_user_chunk,
+        item_chunk=train_cfg.eval_item_chunk,
+        ties=train_cfg.ties,
+        batch_size=train_cfg.eval_batch_size,
     )
     history: list[dict[str, float]] = []
     best_value, best_epoch, best_state, best_valid, waited = -np.inf, 0, None, {}, 0
@@ -181,7 +192,11 @@ def fit(
             optimizer.step()
             losses.append(loss.item())
         valid = evaluate(model, split, Stage.VALID, **eval_kwargs)
-        record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "epoch_seconds": time.perf_counter() - t0}
+        record = {
+            "epoch": epoch,
+            "train_loss": float(np.mean(losses)),
+            "epoch_seconds": time.perf_counter() - t0,
+        }
         record.update({f"valid/{k}": v for k, v in valid.items()})
         history.append(record)
         if valid[metric] > best_value + train_cfg.min_delta:
@@ -196,7 +211,9 @@ def fit(
     if best_state is None:
         raise FloatingPointError(f"validation {metric} was never a number; the model diverged")
     model.load_state_dict(best_state)
-    return Trained(model, items, metric, best_epoch, best_valid, history, time.perf_counter() - start, eval_kwargs)
+    return Trained(
+        model, items, metric, best_epoch, best_valid, history, time.perf_counter() - start, eval_kwargs
+    )
 
 
 def train_and_evaluate(
@@ -228,11 +245,18 @@ def train_and_evaluate(
     trained = fit(split, model_cfg, fusion_cfg, train_cfg, text_vectors, callback)
     test = evaluate(trained.model, split, Stage.TEST, **trained.eval_kwargs)
     return Result(
-        model=model_name(model_cfg).value, fusion=fusion_cfg.mode.value, dataset=split.dataset,
-        split_fingerprint=split.fingerprint, metric=trained.metric, best_epoch=trained.best_epoch,
-        valid=trained.valid, test=test, history=trained.history,
+        model=model_name(model_cfg).value,
+        fusion=fusion_cfg.mode.value,
+        dataset=split.dataset,
+        split_fingerprint=split.fingerprint,
+        metric=trained.metric,
+        best_epoch=trained.best_epoch,
+        valid=trained.valid,
+        test=test,
+        history=trained.history,
         n_parameters=sum(p.numel() for p in trained.model.parameters()),
-        train_seconds=trained.train_seconds, text_missing=trained.items.n_missing,
+        train_seconds=trained.train_seconds,
+        text_missing=trained.items.n_missing,
     )
 
 
@@ -240,7 +264,12 @@ def popularity_baseline(split: Split) -> Result:
     """The popularity baseline on ``split`` (no training), in the same :class:`Result` form."""
     task = Task.RETRIEVAL if split.kind == SplitKind.RETRIEVAL else Task.RANKING
     return Result(
-        model="popularity", fusion="none", dataset=split.dataset, split_fingerprint=split.fingerprint,
-        metric=DEFAULT_METRIC[task], best_epoch=0, valid=popularity_metrics(split, Stage.VALID),
+        model="popularity",
+        fusion="none",
+        dataset=split.dataset,
+        split_fingerprint=split.fingerprint,
+        metric=DEFAULT_METRIC[task],
+        best_epoch=0,
+        valid=popularity_metrics(split, Stage.VALID),
         test=popularity_metrics(split, Stage.TEST),
     )

@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from typing import Any
 
+from gre_ray.errors import UserError
+
 log = logging.getLogger("gre_ray")
+
+_CONNECT_TIMEOUT_S = 5
 
 
 def start_ray(config: Any) -> None:
@@ -18,6 +23,10 @@ def start_ray(config: Any) -> None:
     ``config.run.ray_address`` (or the ``RAY_ADDRESS`` environment variable, which
     ``ray job submit`` sets) joins an existing cluster; without either, a private local
     Ray starts with ``config.run.num_cpus`` CPUs (all cores when unset).
+
+    Raises:
+        UserError: the cluster at the address cannot be reached or refuses the connection
+            (``ray.init`` itself would retry for minutes).
     """
     import ray
 
@@ -26,7 +35,11 @@ def start_ray(config: Any) -> None:
     address = config.run.ray_address or os.environ.get("RAY_ADDRESS") or None
     if address:
         log.info("joining the Ray cluster at %s", address)
-        ray.init(address=address, log_to_driver=True)
+        _check_reachable(address)
+        try:
+            ray.init(address=address, log_to_driver=True)
+        except (ConnectionError, ray.exceptions.AuthenticationError) as exc:
+            raise UserError(f"cannot join the Ray cluster at {address}: {' '.join(str(exc).split())}") from None
         return
     log.info("starting a local Ray (num_cpus=%s)", config.run.num_cpus or "all")
     ray.init(
@@ -36,3 +49,25 @@ def start_ray(config: Any) -> None:
         logging_level=logging.WARNING,
         configure_logging=True,
     )
+
+
+def _check_reachable(address: str) -> None:
+    """Raise a one-line UserError unless a TCP connection to the cluster address opens."""
+    if address in ("auto", "local"):
+        return
+    if address.startswith(("http://", "https://")):
+        raise UserError(
+            f"Ray address {address} is a dashboard (job server) address, which `ray job submit` takes; "
+            "a driver joins the cluster's GCS address host:6379 (set by `ray job submit` inside a job)"
+        )
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=_CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UserError(
+            f"cannot reach the Ray cluster at {address} ({reason}); start it (`ray start --head`, `ray up`) "
+            "or fix RAY_ADDRESS / run.ray_address"
+        ) from None

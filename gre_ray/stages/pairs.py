@@ -86,11 +86,14 @@ class PairsStage(Stage):
         swing = ray.remote(num_cpus=1)(swing_partial)
         select = ray.remote(num_cpus=1)(select_pairs)
         partials: dict[str, list] = {}
+        whole_parts: dict[str, list] = {}
         swing_parts: dict[str, list] = {}
         for d, ref in prepared_refs.items():
             prepared: PreparedDomain = ray.get(ref)
             shards = prepared.sequences.shards(config.rows_per_shard)
             partials[d] = [count.remote(shard, config.window) for shard in shards]
+            if config.window is not None:  # negatives avoid pairs anywhere in a history
+                whole_parts[d] = [count.remote(shard, None) for shard in shards]
             if config.score == CoocScore.SWING:
                 x, weights = swing_input(prepared, config)
                 x_ref, w_ref = ray.put(x), ray.put(weights)
@@ -102,7 +105,8 @@ class PairsStage(Stage):
         for d, ref in prepared_refs.items():
             counts = sum_counts(ray.get(partials[d]))
             swing_matrix = sum_counts(ray.get(swing_parts[d])) if d in swing_parts else None
-            result_refs[d] = select.remote(ref, counts, config, swing_matrix)
+            together = sum_counts(ray.get(whole_parts[d])) if d in whole_parts else None
+            result_refs[d] = select.remote(ref, counts, config, swing_matrix, together)
         results: dict[str, DomainPairs] = {d: ray.get(r) for d, r in result_refs.items()}
         self._write(ctx, results)
 

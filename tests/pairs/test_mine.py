@@ -72,9 +72,12 @@ def test_demo_pairs_recover_planted_partners(demo_domains, score):
             assert figures["precision"] >= 0.2, figures
 
 
-def test_demo_negatives_never_cooccur_with_the_anchor(demo_domains):
+@pytest.mark.parametrize("settings", [{}, {"window": 1, "max_items_per_user": 5}])
+def test_demo_negatives_never_cooccur_with_the_anchor(demo_domains, settings):
+    # With a window and a cap, negatives still avoid pairs far apart or cut by the cap.
     data, dom_items, _ = demo_domains[0]
-    result = mine_domain(data.interactions, dom_items, PairsConfig())
+    result = mine_domain(data.interactions, dom_items, PairsConfig(**settings))
+    assert result.stats["sequences"]["capped_users"] > 0 or not settings
     df = data.interactions.select(["user_id", "item_id"]).to_pandas()
     seen = df.groupby("item_id")["user_id"].agg(set).to_dict()
     negs = result.table.column("neg_item_ids").to_pylist()

@@ -36,7 +36,9 @@ def retrieval_split(synthetic):
 
 @pytest.fixture(scope="session")
 def ranking_split(synthetic):
-    return make_split(synthetic.interactions, SplitConfig(kind="ranking_implicit", max_len=20), dataset="synthetic")
+    return make_split(
+        synthetic.interactions, SplitConfig(kind="ranking_implicit", max_len=20), dataset="synthetic"
+    )
 
 
 def text_for(synthetic: Synthetic, split) -> TextVectors:

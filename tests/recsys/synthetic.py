@@ -30,7 +30,10 @@ class Synthetic:
             vecs = vecs[:, :dim_slice]
         flat = pa.array(vecs.reshape(-1), pa.float32())
         return pa.table(
-            {"item_id": pa.array(ids, pa.string()), "embedding": pa.FixedSizeListArray.from_arrays(flat, vecs.shape[1])}
+            {
+                "item_id": pa.array(ids, pa.string()),
+                "embedding": pa.FixedSizeListArray.from_arrays(flat, vecs.shape[1]),
+            }
         )
 
 

@@ -11,7 +11,13 @@ from sklearn.metrics import log_loss as sk_log_loss
 from sklearn.metrics import roc_auc_score
 
 from gre_ray.recsys.metrics import (
-    Ties, auc, full_ranking_ranks, grouped_auc, log_loss, naive_ranks, ranking_metrics,
+    Ties,
+    auc,
+    full_ranking_ranks,
+    grouped_auc,
+    log_loss,
+    naive_ranks,
+    ranking_metrics,
 )
 
 
@@ -28,7 +34,8 @@ def test_hand_computed_ranks_and_metrics():
     targets = np.array([3, 3, 1])
     indptr, hist = csr([[], [1, 2, 2, 3], [6]])  # user 1 saw 1, 2 (twice) and the target 3 itself
     ranks = full_ranking_ranks(users, items, targets, indptr, hist)
-    # user 0: items 1, 2 score higher → 2; user 1: both masked → 0; user 2: all of 2..5 beat item 1 (6 masked) → 4
+    # user 0: items 1, 2 score higher → 2; user 1: both masked → 0;
+    # user 2: items 2..5 beat item 1 (6 is masked) → 4
     np.testing.assert_array_equal(ranks, [2, 0, 4])
     m = ranking_metrics(ranks, ks=(1, 3, 5))
     assert m["recall@1"] == pytest.approx(1 / 3) and m["recall@3"] == pytest.approx(2 / 3)
@@ -62,8 +69,9 @@ def test_chunked_equals_naive(user_chunk, item_chunk, integer):
     targets = rng.integers(1, n_items + 1, n_users)
     indptr, hist = csr([list(rng.integers(1, n_items + 1, rng.integers(0, 40))) for _ in range(n_users)])
     for ties in Ties:
-        chunked = full_ranking_ranks(users, items, targets, indptr, hist, user_chunk=user_chunk,
-                                     item_chunk=item_chunk, ties=ties)
+        chunked = full_ranking_ranks(
+            users, items, targets, indptr, hist, user_chunk=user_chunk, item_chunk=item_chunk, ties=ties
+        )
         np.testing.assert_array_equal(chunked, naive_ranks(users @ items.T, targets, indptr, hist, ties=ties))
 
 
@@ -102,7 +110,9 @@ def test_grouped_auc_is_sample_weighted_mean_of_user_aucs():
         if 0 < labels[sel].sum() < sel.sum():
             values.append(roc_auc_score(labels[sel], scores[sel]))
             weights.append(sel.sum())
-    assert grouped_auc(labels, scores, groups) == pytest.approx(np.average(values, weights=weights), abs=1e-12)
+    assert grouped_auc(labels, scores, groups) == pytest.approx(
+        np.average(values, weights=weights), abs=1e-12
+    )
 
 
 def test_log_loss_matches_sklearn_and_clips():

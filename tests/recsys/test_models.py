@@ -83,7 +83,9 @@ def test_retrieval_losses_go_down(name, overrides, retrieval_split):
     split = retrieval_split
     torch.manual_seed(0)
     config = model_config(name, dim=16, **({"tower": (32, 16)} if name == "dssm" else {}), **overrides)
-    model = build_model(config, ItemFeatures(split.n_items, FusionConfig()), split.n_users, split.config.max_len)
+    model = build_model(
+        config, ItemFeatures(split.n_items, FusionConfig()), split.n_users, split.config.max_len
+    )
     batches = RetrievalBatches(split)
     losses = _train_losses(model, lambda rng: batches.train(32, model.n_negatives, rng), steps=6, lr=1e-2)
     assert losses[-1] < 0.85 * losses[0], losses
@@ -94,7 +96,9 @@ def test_ranking_losses_go_down(name, ranking_split):
     split = ranking_split
     torch.manual_seed(0)
     config = model_config(name, dim=8, mlp=(32, 16), **({"attention": (16,)} if name == "din" else {}))
-    model = build_model(config, ItemFeatures(split.n_items, FusionConfig()), split.n_users, split.config.max_len)
+    model = build_model(
+        config, ItemFeatures(split.n_items, FusionConfig()), split.n_users, split.config.max_len
+    )
     losses = _train_losses(model, lambda rng: ranking_batches(split, Stage.TRAIN, 1024, rng), steps=4)
     assert losses[-1] < 0.8 * losses[0], losses
     with torch.no_grad():

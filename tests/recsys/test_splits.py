@@ -20,9 +20,15 @@ def frame(rows):
 
 TOY = frame(
     [
-        ("u1", "c", 30, 5.0), ("u1", "a", 10, 4.0), ("u1", "b", 20, 1.0), ("u1", "d", 20, 5.0),  # b, d tie at 20
-        ("u2", "a", 5, 2.0), ("u2", "e", 6, 5.0),  # too short for leave-one-out
-        ("u3", "e", 1, 5.0), ("u3", "b", 2, 1.0), ("u3", "a", 3, 4.0),
+        ("u1", "c", 30, 5.0),
+        ("u1", "a", 10, 4.0),
+        ("u1", "b", 20, 1.0),
+        ("u1", "d", 20, 5.0),  # b, d tie at 20
+        ("u2", "a", 5, 2.0),
+        ("u2", "e", 6, 5.0),  # too short for leave-one-out
+        ("u3", "e", 1, 5.0),
+        ("u3", "b", 2, 1.0),
+        ("u3", "a", 3, 4.0),
     ]
 )
 
@@ -38,7 +44,11 @@ def test_leave_one_out_orders_by_time_and_breaks_ties_by_row_order():
     assert [ids[i] for i in split.retrieval_targets(Stage.VALID)] == ["d", "b"]
     assert [ids[i] for i in split.retrieval_targets(Stage.TEST)] == ["c", "a"]
     seq, targets, mask_indptr, mask_items = RetrievalBatches(split).evaluation(Stage.TEST)
-    assert [ids[i] for i in mask_items[mask_indptr[0] : mask_indptr[1]]] == ["a", "b", "d"]  # validation item masked
+    assert [ids[i] for i in mask_items[mask_indptr[0] : mask_indptr[1]]] == [
+        "a",
+        "b",
+        "d",
+    ]  # validation item masked
     assert [ids.get(i, "-") for i in seq[0, -3:]] == ["a", "b", "d"] and seq[0, 0] == 0  # left-padded
 
 
@@ -80,13 +90,15 @@ def test_implicit_negatives_are_unseen_seeded_and_counted(synthetic):
         s = split.samples[stage]
         neg = s.label == 0
         assert neg.sum() == 3 * (s.label == 1).sum()
-        for u, item in zip(s.user[neg], s.item[neg]):
+        for u, item in zip(s.user[neg], s.item[neg], strict=True):
             assert item not in seq.items[seq.indptr[u] : seq.indptr[u + 1]]
     assert len(split.samples[Stage.TEST]) == 4 * split.n_users
     again = make_split(synthetic.interactions, config)
     other = make_split(synthetic.interactions, SplitConfig(kind="ranking_implicit", n_negatives=3, seed=8))
     assert again.fingerprint == split.fingerprint != other.fingerprint
-    unique_times = synthetic.interactions.assign(timestamp=np.arange(len(synthetic.interactions), dtype=np.int64))
+    unique_times = synthetic.interactions.assign(
+        timestamp=np.arange(len(synthetic.interactions), dtype=np.int64)
+    )
     shuffled = unique_times.sample(frac=1.0, random_state=1)  # row order must not matter without ties
     assert make_split(shuffled, config).fingerprint == make_split(unique_times, config).fingerprint
 

@@ -13,7 +13,14 @@ from synthetic import clustered
 import gre_ray.recsys.train as train_module
 from gre_ray.errors import ConfigError
 from gre_ray.recsys import (
-    FusionConfig, FusionMode, SplitConfig, Stage, TrainConfig, make_split, model_config, popularity_baseline,
+    FusionConfig,
+    FusionMode,
+    SplitConfig,
+    Stage,
+    TrainConfig,
+    make_split,
+    model_config,
+    popularity_baseline,
     train_and_evaluate,
 )
 from gre_ray.recsys.evaluate import retrieval_ranks
@@ -29,7 +36,12 @@ RETRIEVAL = ("sasrec", "dssm")
 
 
 def fast_cfg(name: str, **extra) -> TrainConfig:
-    settings = dict(max_epochs=8, patience=2, lr=1e-2 if name == "dssm" else 5e-3, batch_size=64 if name in RETRIEVAL else 512)
+    settings = dict(
+        max_epochs=8,
+        patience=2,
+        lr=1e-2 if name == "dssm" else 5e-3,
+        batch_size=64 if name in RETRIEVAL else 512,
+    )
     settings.update(extra)
     return TrainConfig(**settings)
 
@@ -39,7 +51,11 @@ def fast_cfg(name: str, **extra) -> TrainConfig:
 def test_every_model_and_fusion_beats_popularity(name, mode, synthetic, retrieval_split, ranking_split):
     split = retrieval_split if name in RETRIEVAL else ranking_split
     result = train_and_evaluate(
-        split, model_config(name, **SMALL[name]), FusionConfig(mode=mode), fast_cfg(name), text_for(synthetic, split)
+        split,
+        model_config(name, **SMALL[name]),
+        FusionConfig(mode=mode),
+        fast_cfg(name),
+        text_for(synthetic, split),
     )
     baseline = popularity_baseline(split)
     key, margin = ("ndcg@10", 1.5) if name in RETRIEVAL else ("auc", 1.2)
@@ -82,7 +98,10 @@ def test_selection_reads_only_validation_then_test_once(monkeypatch, retrieval_s
 
     monkeypatch.setattr(train_module, "evaluate", spy)
     result = train_and_evaluate(
-        retrieval_split, model_config("dssm", **SMALL["dssm"]), FusionConfig(), fast_cfg("dssm", max_epochs=5),
+        retrieval_split,
+        model_config("dssm", **SMALL["dssm"]),
+        FusionConfig(),
+        fast_cfg("dssm", max_epochs=5),
         callback=records.append,
     )
     assert stages == [Stage.VALID] * len(result.history) + [Stage.TEST]
@@ -112,11 +131,16 @@ def test_same_negatives_for_id_and_text_runs_and_deterministic(monkeypatch, synt
         )
     assert seen["none"] == seen["add"] and len(seen["none"]) > 4  # identical batches and negatives
     assert results["none"].test == results["none-again"].test
-    assert [h["train_loss"] for h in results["none"].history] == [h["train_loss"] for h in results["none-again"].history]
+    assert [h["train_loss"] for h in results["none"].history] == [
+        h["train_loss"] for h in results["none-again"].history
+    ]
 
 
 def test_misconfigured_trials_fail_loudly(retrieval_split, ranking_split):
-    with pytest.raises(ConfigError, match="a ranking model needs a ranking_implicit or ranking_explicit split, got a retrieval split"):
+    with pytest.raises(
+        ConfigError,
+        match="a ranking model needs a ranking_implicit or ranking_explicit split, got a retrieval split",
+    ):
         train_and_evaluate(retrieval_split, model_config("din"), FusionConfig(), TrainConfig())
     with pytest.raises(ConfigError, match="fusion.mode=add needs text vectors"):
         train_and_evaluate(ranking_split, model_config("din"), FusionConfig(mode="add"), TrainConfig())

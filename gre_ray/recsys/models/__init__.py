@@ -12,7 +12,7 @@ from typing import Any, Union
 
 from gre_ray.errors import ConfigError
 from gre_ray.recsys.fusion import ItemFeatures
-from gre_ray.recsys.models.base import Recommender, RankingModel, RetrievalModel, Task
+from gre_ray.recsys.models.base import RankingModel, Recommender, RetrievalModel, Task
 from gre_ray.recsys.models.deepfm import DeepFM, DeepFMConfig
 from gre_ray.recsys.models.din import DIN, DINConfig
 from gre_ray.recsys.models.dssm import DSSM, DSSMConfig, DSSMNegatives, Scoring
@@ -41,7 +41,9 @@ def model_name(config: ModelConfig) -> ModelName:
     for name, (config_cls, _) in REGISTRY.items():
         if isinstance(config, config_cls):
             return name
-    raise ConfigError(f"{type(config).__name__} is not a model config ({', '.join(n.value for n in ModelName)})")
+    raise ConfigError(
+        f"{type(config).__name__} is not a model config ({', '.join(n.value for n in ModelName)})"
+    )
 
 
 def model_task(config: ModelConfig) -> Task:
@@ -75,7 +77,25 @@ def build_model(config: ModelConfig, items: ItemFeatures, n_users: int, max_len:
 
 
 __all__ = [
-    "DIN", "DINConfig", "DSSM", "DSSMConfig", "DSSMNegatives", "DeepFM", "DeepFMConfig", "ModelConfig",
-    "ModelName", "RankingModel", "Recommender", "RetrievalModel", "SASRec", "SASRecConfig", "SASRecLoss",
-    "Scoring", "Task", "build_model", "model_config", "model_name", "model_task",
+    "DIN",
+    "DINConfig",
+    "DSSM",
+    "DSSMConfig",
+    "DSSMNegatives",
+    "DeepFM",
+    "DeepFMConfig",
+    "ModelConfig",
+    "ModelName",
+    "RankingModel",
+    "Recommender",
+    "RetrievalModel",
+    "SASRec",
+    "SASRecConfig",
+    "SASRecLoss",
+    "Scoring",
+    "Task",
+    "build_model",
+    "model_config",
+    "model_name",
+    "model_task",
 ]

@@ -63,7 +63,8 @@ class DeepFM(RankingModel):
         self.bias = nn.Parameter(torch.zeros(()))
         n_fields = 3 if cfg.use_user else 2
         self.deep = nn.Sequential(
-            *mlp(n_fields * d, cfg.mlp, cfg.activation, cfg.dropout), nn.Linear(cfg.mlp[-1] if cfg.mlp else n_fields * d, 1)
+            *mlp(n_fields * d, cfg.mlp, cfg.activation, cfg.dropout),
+            nn.Linear(cfg.mlp[-1] if cfg.mlp else n_fields * d, 1),
         )
 
     def forward(self, batch: Batch) -> torch.Tensor:

@@ -60,25 +60,25 @@ class DIN(RankingModel):
         if self.user_emb is not None:
             nn.init.normal_(self.user_emb.weight, std=INIT_STD)
         self.attention = nn.Sequential(
-            *mlp(4 * d, cfg.attention, cfg.activation), nn.Linear(cfg.attention[-1] if cfg.attention else 4 * d, 1)
+            *mlp(4 * d, cfg.attention, cfg.activation),
+            nn.Linear(cfg.attention[-1] if cfg.attention else 4 * d, 1),
         )
         width = (3 if cfg.use_user else 2) * d
         self.head = nn.Sequential(
             *mlp(width, cfg.mlp, cfg.activation, cfg.dropout), nn.Linear(cfg.mlp[-1] if cfg.mlp else width, 1)
         )
 
-    def attention_weights(self, hist: torch.Tensor, item: torch.Tensor) -> torch.Tensor:
-        """(B, L) history and (B,) target → (B, L) unnormalised weights, zero at padding."""
-        h = self.item_emb(hist)  # (B, L, D)
-        t = self.item_emb(item).unsqueeze(1).expand_as(h)  # (B, L, D)
+    def attention_weights(self, h: torch.Tensor, t: torch.Tensor, hist: torch.Tensor) -> torch.Tensor:
+        """History (B, L, D), target (B, D), ids (B, L) → (B, L) unnormalised weights, zero at padding."""
+        t = t.unsqueeze(1).expand_as(h)  # (B, L, D)
         w = self.attention(torch.cat([h, t, h - t, h * t], dim=-1)).squeeze(-1)  # (B, L)
         return w * (hist > 0).to(w.dtype)
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        hist, item = batch[HIST], batch[ITEM]
-        w = self.attention_weights(hist, item)  # (B, L)
-        pooled = torch.einsum("bl,bld->bd", w, self.item_emb(hist))  # (B, D)
-        parts = [pooled, self.item_emb(item)]
+        hist = batch[HIST]
+        h, t = self.item_emb(hist), self.item_emb(batch[ITEM])  # (B, L, D), (B, D)
+        pooled = torch.einsum("bl,bld->bd", self.attention_weights(h, t, hist), h)  # (B, D)
+        parts = [pooled, t]
         if self.user_emb is not None:
             parts.append(self.user_emb(batch[USER]))
         return self.head(torch.cat(parts, dim=-1)).squeeze(-1)  # (B,) logits

@@ -117,7 +117,9 @@ class DSSM(RetrievalModel):
         p = self._items(p_ids)  # (P, D')
         if self.cfg.negatives == DSSMNegatives.IN_BATCH:
             logits = (u @ p.T) * self._scale()  # (P, P); the diagonal holds the positives
-            same = (p_ids.unsqueeze(0) == p_ids.unsqueeze(1)) & ~torch.eye(len(p_ids), dtype=torch.bool, device=u.device)
+            same = (p_ids.unsqueeze(0) == p_ids.unsqueeze(1)) & ~torch.eye(
+                len(p_ids), dtype=torch.bool, device=u.device
+            )
             logits = logits.masked_fill(same, float("-inf"))
             return F.cross_entropy(logits, torch.arange(len(p_ids), device=u.device))
         n_ids = batch[NEG][target]  # (P, n)

@@ -102,7 +102,9 @@ class SASRec(RetrievalModel):
         self.cfg = cfg
         self.item_emb = items.embedding(cfg.dim)
         self.pos_emb = nn.Parameter(torch.randn(max_len, cfg.dim) * INIT_STD)
-        self.blocks = nn.ModuleList(CausalBlock(cfg.dim, cfg.n_heads, cfg.dropout) for _ in range(cfg.n_blocks))
+        self.blocks = nn.ModuleList(
+            CausalBlock(cfg.dim, cfg.n_heads, cfg.dropout) for _ in range(cfg.n_blocks)
+        )
         self.final_norm = nn.LayerNorm(cfg.dim, eps=1e-8)
 
     @property

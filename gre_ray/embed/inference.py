@@ -1,0 +1,103 @@
+"""The Ray Data callable that embeds batches of items: one model per actor, Arrow in, Arrow out.
+
+Ray Data constructs :class:`EmbedBatch` once per actor (so the model loads once) and
+calls it with pyarrow tables of ``item_id`` and ``text``. Each call sorts its rows by
+token count and splits them into forward passes by token budget; with calls of ~1,000
+rows of mixed lengths this pads almost as little as a global sort would, without an
+all-to-all shuffle of the texts (``benchmarks/RESULTS_embed.md`` has the figures).
+
+The output keeps ``embedding`` as ``fixed_size_list<float32>[dim]`` plus per-row
+bookkeeping columns (:data:`STAT_COLUMNS`: token counts, truncation, empty texts, a text
+hash for duplicate counting, busy time and the actor's peak memory), which the pipeline
+aggregates into the manifest and drops before writing. Nothing here imports Ray.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import resource
+import socket
+import time
+
+import numpy as np
+import pyarrow as pa
+
+from gre_ray.embed.config import EncoderConfig
+from gre_ray.embed.vectors import fixed_size_list
+from gre_ray.errors import DataError
+
+STAT_COLUMNS = (
+    "_n_tokens", "_padded_tokens", "_truncated", "_empty", "_text_hash", "_busy_s", "_peak_rss_mb", "_worker",
+)
+
+
+def decode_texts(batch: pa.Table) -> list[str]:
+    """The ``text`` column as Python strings; nulls become empty texts.
+
+    Raises:
+        DataError: a text that is not valid UTF-8, naming its item.
+    """
+    column = batch.column("text").combine_chunks()
+    try:
+        column.validate(full=True)  # Arrow checks UTF-8 here, so no row is decoded half-way
+    except pa.ArrowInvalid:
+        for item_id, raw in zip(batch.column("item_id").to_pylist(), column.cast(pa.binary()).to_pylist()):
+            try:
+                (raw or b"").decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"items: text of item {item_id!r} is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+        raise
+    return [text or "" for text in column.to_pylist()]
+
+
+def text_hash(texts: list[str]) -> np.ndarray:
+    """A 64-bit hash of each text, to count duplicate texts without keeping them."""
+    return np.fromiter(
+        (int.from_bytes(hashlib.blake2b(t.encode("utf-8"), digest_size=8).digest(), "little") for t in texts),
+        dtype=np.uint64, count=len(texts),
+    )
+
+
+class EmbedBatch:
+    """Embed ``item_id``/``text`` batches with one encoder per actor.
+
+    Args:
+        encoder: which vectors to compute.
+        token_budget: most padded tokens per forward pass.
+        max_batch_rows: most rows per forward pass.
+        cpu_threads: torch threads when running on CPU (one per actor: on 2 cores two
+            threads per process ran 3x slower than one, DESIGN.md).
+    """
+
+    def __init__(self, encoder: EncoderConfig, token_budget: int, max_batch_rows: int, cpu_threads: int = 1) -> None:
+        import torch
+
+        from gre_ray.embed.encoder import Encoder
+
+        self.encoder = Encoder.from_config(encoder)
+        if self.encoder.device.type == "cpu":
+            torch.set_num_threads(cpu_threads)
+        self.token_budget = token_budget
+        self.max_batch_rows = max_batch_rows
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        start = time.perf_counter()
+        texts = decode_texts(batch)
+        encoded = self.encoder.encode_with_stats(texts, token_budget=self.token_budget, max_batch_rows=self.max_batch_rows)
+        rows = batch.num_rows
+        busy = (time.perf_counter() - start) / max(rows, 1)
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+        return pa.table({
+            "item_id": batch.column("item_id").cast(pa.string()),
+            "embedding": fixed_size_list(encoded.vectors),
+            "_n_tokens": pa.array(encoded.n_tokens, pa.int32()),
+            "_padded_tokens": pa.array(encoded.padded_tokens, pa.int32()),
+            "_truncated": pa.array(encoded.truncated, pa.bool_()),
+            "_empty": pa.array(encoded.empty, pa.bool_()),
+            "_text_hash": pa.array(text_hash(texts), pa.uint64()),
+            "_busy_s": pa.array(np.full(rows, busy), pa.float64()),
+            "_peak_rss_mb": pa.array(np.full(rows, peak_mb), pa.float32()),
+            "_worker": pa.array([self.worker] * rows, pa.string()),
+        })

@@ -1,0 +1,81 @@
+"""The ``ingest`` stage through the runner on Ray: equal to the single-process ingest, fully accounted."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import write_all, write_yelp
+from gre_ray.config.loader import build
+from gre_ray.config.root import load_config
+from gre_ray.data.schema import INTERACTIONS, ITEMS
+from gre_ray.data.storage import Location, read_table
+from gre_ray.errors import DataError
+from gre_ray.ingest.config import IngestConfig
+from gre_ray.ingest.local import ingest_locally
+from gre_ray.pipeline import run_config
+from gre_ray.stages.ingest import IngestStage
+
+ARTIFACTS = ("items", "interactions", "id_maps", "quarantine")
+
+
+def _rows(folder, artifact: str) -> list[tuple]:
+    return sorted(tuple(r.values()) for r in pq.read_table(folder / artifact).to_pylist())
+
+
+def test_stage_equals_single_process_ingest_of_every_fixture(ray_session, tmp_path):
+    sources = write_all(tmp_path / "raw")
+    overrides = [
+        "run.stages=[ingest]",
+        f"run.root={tmp_path / 'run'}",
+        f"ingest.data_root={tmp_path / 'raw'}",
+        f"ingest.sources={json.dumps(sources)}",
+        "ingest.chunk_mb=0.0002",  # ~200-byte chunks: plain files are read by several tasks
+        "ingest.block_lines=2",
+    ]
+    config = load_config(None, overrides)
+    (outcome,) = run_config(config)
+    assert outcome.status == "ran"
+    stage_dir = tmp_path / "run" / "ingest"
+
+    local = ingest_locally(build(IngestConfig, {"data_root": str(tmp_path / "raw"), "sources": sources}), str(tmp_path / "local"))
+    for artifact in ARTIFACTS:
+        assert _rows(stage_dir, artifact) == _rows(tmp_path / "local", artifact), artifact
+    read_table(Location.of(stage_dir / "items"), ITEMS)
+    read_table(Location.of(stage_dir / "interactions"), INTERACTIONS)
+
+    manifest = outcome.manifest
+    assert manifest["rows"]["in"] == sum(r.rows_in for r in local.values())
+    assert manifest["rows"]["out"] == sum(r.rows_out for r in local.values())
+    expected_reasons: dict[str, int] = {}
+    for result in local.values():
+        for reason, n in result.quarantined.items():
+            expected_reasons[reason] = expected_reasons.get(reason, 0) + n
+    assert manifest["rows"]["quarantined"] == {k: v for k, v in sorted(expected_reasons.items()) if v}
+    assert manifest["rows"]["quarantined_total"] == len(_rows(stage_dir, "quarantine"))
+    assert manifest["stats"]["datasets"]["Arts"]["table1"]["tokens_total"] > 0
+    assert manifest["stats"]["datasets"]["Arts"]["table1"] == local["Arts"].stats["table1"]
+    assert manifest["stats"]["filtered"]["duplicate_pair"] == 1
+    assert any("goodreads_interactions_poetry.json.gz is damaged" in w for w in manifest["warnings"])
+    assert "Arts:Arts.jsonl" in manifest["external_inputs"]
+    domains = pq.read_table(stage_dir / "domains").to_pylist()
+    assert {"domain": "Yelp", "scenario": "catering", "role": "benchmark"} in domains and len(domains) == len(sources)
+    assert not (stage_dir / "_staging").exists()
+
+    (again,) = run_config(config)
+    assert again.status == "skipped"
+    before = IngestStage().external_inputs(config)
+    (tmp_path / "raw" / "Arts.jsonl").write_bytes((tmp_path / "raw" / "Arts.jsonl").read_bytes() + b"\n")
+    after = IngestStage().external_inputs(config)
+    assert [k for k in before if before[k] != after[k]] == ["Arts:Arts.jsonl"]  # the next run would rerun the stage
+
+
+def test_strict_mode_through_ray_names_file_and_line(ray_session, tmp_path):
+    source = write_yelp(tmp_path)
+    overrides = ["run.stages=[ingest]", f"run.root={tmp_path / 'run'}", f"ingest.data_root={tmp_path}",
+                 f"ingest.sources={json.dumps([source])}", "ingest.strict=true"]  # fmt: skip
+    with pytest.raises(DataError, match=r"^yelp_academic_dataset_review\.json:3: bad_timestamp:date \(ingest\.strict is on\)$"):
+        run_config(load_config(None, overrides))
+    assert not (tmp_path / "run" / "ingest").exists()
