@@ -48,7 +48,7 @@ def _phrase(rng: np.random.Generator, n: int) -> str:
 
 
 def generate(folder: Path, n_reviews: int, seed: int = 0) -> tuple[Path, Path]:
-    """Reviews and metadata files in the Amazon 2023 schema; popularity is Zipf-like so 5-core filters."""
+    """Reviews and metadata files in the Amazon 2023 schema; power-law popularity, so the 5-core filters."""
     reviews, meta = folder / f"reviews_{n_reviews}.jsonl", folder / f"meta_{n_reviews}.jsonl"
     if reviews.exists() and meta.exists():
         return reviews, meta
@@ -68,12 +68,15 @@ def generate(folder: Path, n_reviews: int, seed: int = 0) -> tuple[Path, Path]:
                 "parent_asin": asin, "bought_together": None,
             }  # fmt: skip
             out.write(json.dumps(record) + "\n")
+    user_p = 1.0 / np.arange(1, n_users + 1) ** 0.5  # heavy and light users, as in review data
+    item_p = 1.0 / np.arange(1, n_items + 1) ** 0.9  # a long tail of rarely reviewed items
+    user_p, item_p = user_p / user_p.sum(), item_p / item_p.sum()
     block = 200_000
     with reviews.open("w") as out:
         for start in range(0, n_reviews, block):
             n = min(block, n_reviews - start)
-            u = np.minimum(rng.zipf(1.6, n) - 1, n_users - 1)
-            i = np.minimum(rng.zipf(1.4, n) - 1, n_items - 1)
+            u = rng.choice(n_users, size=n, p=user_p)
+            i = rng.choice(n_items, size=n, p=item_p)
             ts = 1_500_000_000_000 + rng.integers(0, 200_000_000_000, n)
             ratings = rng.integers(1, 6, n)
             t = rng.integers(0, len(texts), n)

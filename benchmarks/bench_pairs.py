@@ -173,9 +173,10 @@ def main() -> None:
             by = {r["phase"]: r for r in results if r["rows"] == rows}
             if "pandas" in by:
                 same = (by["pandas"]["pairs"], by["pandas"]["count_sum"]) == (by["cooc"]["pairs"], by["cooc"]["count_sum"])
+                p, c = by["pandas"], by["cooc"]
                 print(
-                    f"rows {rows:,}: pandas / sparse co-occurrence: time x{by['pandas']['cooc_s'] / by['cooc']['cooc_s']:.1f}, "
-                    f"peak memory x{by['pandas']['peak_above_input_mb'] / by['cooc']['peak_above_input_mb']:.1f}; "
+                    f"rows {rows:,}: pandas / sparse co-occurrence: wall x{p['cooc_s'] / c['cooc_s']:.1f}, "
+                    f"cpu x{p['cpu_s'] / c['cpu_s']:.1f}, peak memory x{p['peak_above_input_mb'] / c['peak_above_input_mb']:.1f}; "
                     f"same counts: {same}",
                     flush=True,
                 )

@@ -93,12 +93,13 @@ def run_models(sizes: list[int], n_users: int, mean_len: int) -> list[dict]:
     rows = []
     for n_items in sizes:
         df = interactions(n_users, n_items, mean_len)
+        catalogue = [f"i{i}" for i in range(n_items)]  # every item is a candidate, interacted or not
         splits = {
-            "retrieval": make_split(df, SplitConfig(kind="retrieval"), dataset=f"bench-{n_items}"),
-            "ranking": make_split(df, SplitConfig(kind="ranking_implicit"), dataset=f"bench-{n_items}"),
+            kind: make_split(df, SplitConfig(kind=kind), dataset=f"bench-{n_items}", catalogue=catalogue)
+            for kind in ("retrieval", "ranking_implicit")
         }
         for name in ("sasrec", "dssm", "din", "deepfm"):
-            split = splits["retrieval" if name in ("sasrec", "dssm") else "ranking"]
+            split = splits["retrieval" if name in ("sasrec", "dssm") else "ranking_implicit"]
             rng = np.random.default_rng(1)
             vectors = rng.normal(size=(split.n_items, TEXT_DIM)).astype(np.float32)
             text = align_text_vectors(split.item_ids, vectors, split.item_ids, source="random")

@@ -15,7 +15,7 @@ import sys
 
 from gre_ray.errors import UserError
 
-COMMANDS = ("run", "config", "datasets", "report")
+COMMANDS = ("run", "config", "datasets", "report", "embed")
 
 
 def build_parser() -> argparse.ArgumentParser:

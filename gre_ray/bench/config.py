@@ -13,13 +13,19 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from gre_ray.embed.config import EncoderConfig
 from gre_ray.recsys.fusion import FusionMode
+from gre_ray.recsys.metrics import KS
 from gre_ray.recsys.models import ModelName, model_config
 from gre_ray.recsys.splits import SplitConfig, SplitKind
 from gre_ray.recsys.text_vectors import MissingPolicy
 from gre_ray.recsys.train import TrainConfig
 
 ID_ONLY = "id"  # the embedding name of ID-only trials (fusion ``none``)
+TASK_METRICS = {  # the test metrics each task reports (recsys.evaluate)
+    "retrieval": [f"{m}@{k}" for m in ("ndcg", "recall") for k in KS] + ["mrr"],
+    "ranking": ["auc", "gauc", "logloss"],
+}
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
 
 
@@ -37,26 +43,21 @@ class EmbeddingModel:
     Attributes:
         name: its short name in trial names, tables and plots (letters, digits, ``_``, ``.``;
             ``id`` is reserved for ID-only runs).
-        model: an HF model name or folder (``all-MiniLM-L6-v2`` is the shipped one).
-        artifact: instead of ``model``, the artifact of this run that holds the model
-            (``model``: the GRE model that stage ``contrastive`` trained).
-        max_length: longest input in tokens (None: the embedding stage's default).
-        batch_size: texts per encoder batch (None: the embedding stage's default).
+        encoder: the embedding stage's encoder settings (model, pooling, max_length, prefix);
+            unset fields take the model folder's own settings.
+        artifact: take the model from this run's artifact of that name instead of
+            ``encoder.model`` (``model``: the GRE model that stage ``contrastive`` trained).
     """
 
     name: str
-    model: str = ""
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
     artifact: str = ""
-    max_length: int | None = None
-    batch_size: int | None = None
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.match(self.name) or self.name == ID_ONLY:
             raise ValueError(
                 f"embedding name {self.name!r} must be letters, digits, '_' or '.', and not {ID_ONLY!r}"
             )
-        if bool(self.model) == bool(self.artifact):
-            raise ValueError(f"embedding {self.name!r}: set exactly one of model and artifact")
 
 
 @dataclass
@@ -170,13 +171,14 @@ class BenchmarkConfig:
         search: optional lr / dim search on validation.
         metrics: metrics shown in the leaderboard and report (the first of each task is
             its headline metric: ``ndcg@10`` and ``auc``).
+        embed_actors: encoder actors computing missing embeddings (unset: one per CPU,
+            or per GPU share).
+        embed_gpus: GPUs per encoder actor.
     """
 
     datasets: list[str] = field(default_factory=list)
     models: list[ModelName] = field(default_factory=lambda: list(ModelName))
-    embeddings: list[EmbeddingModel] = field(
-        default_factory=lambda: [EmbeddingModel(name="minilm", model="all-MiniLM-L6-v2")]
-    )
+    embeddings: list[EmbeddingModel] = field(default_factory=lambda: [EmbeddingModel(name="minilm")])
     id_only: bool = True
     fusions: list[FusionMode] = field(default_factory=lambda: [FusionMode.ADD])
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -188,6 +190,8 @@ class BenchmarkConfig:
     resources: ResourceSettings = field(default_factory=ResourceSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
     metrics: list[str] = field(default_factory=lambda: ["ndcg@10", "recall@10", "auc", "logloss"])
+    embed_actors: int | None = None
+    embed_gpus: float = 0.0
 
     def __post_init__(self) -> None:
         self.models = [ModelName(m) for m in self.models]
@@ -217,6 +221,10 @@ class BenchmarkConfig:
             if name not in valid:
                 raise ValueError(f"models_params: unknown model {name!r} (valid: {', '.join(sorted(valid))})")
             model_config(name, **params)
+        known = [m for task in TASK_METRICS.values() for m in task]
+        unknown = [m for m in self.metrics if m not in known]
+        if unknown or not self.metrics:
+            raise ValueError(f"metrics: unknown {unknown or 'empty list'} (valid: {', '.join(known)})")
         for dataset in self.datasets:
             if not dataset or "/" in dataset:
                 raise ValueError(f"dataset names must be non-empty without '/', got {dataset!r}")

@@ -74,6 +74,14 @@ def _fmt(value: object) -> str:
     return str(value).replace("|", "/")
 
 
+def _gain_table(board: pd.DataFrame) -> pd.DataFrame:
+    rows = board[board["embedding"] != ID_ONLY][["scope", "model", "embedding", "fusion", "metric", "mean",
+                                                 "gain_vs_id", "gain_vs_base"]].copy()
+    for column in ("gain_vs_id", "gain_vs_base"):
+        rows[column] = [f"{g * 100:+.1f}%" if math.isfinite(g) else "" for g in rows[column] + 0.0]
+    return rows
+
+
 def _scenario_table(board: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     rows = headline(board, metrics)
     rows = rows.assign(variant=[variant_label(e, f) for e, f in zip(rows["embedding"], rows["fusion"])])
@@ -101,7 +109,7 @@ def build_report(results: pd.DataFrame, history: pd.DataFrame, metrics: list[str
     trials = results.drop_duplicates("trial")
     summary = (f"{len(trials)} trials ({(trials['status'] != FAILED).sum()} ok, {len(failed)} failed) on "
                f"{trials['dataset'].nunique()} datasets, {trials['model'].nunique()} models, "
-               f"{trials['embedding'].nunique()} embeddings (incl. ID-only), seeds {sorted(trials['seed'].unique())}; "
+               f"{trials['embedding'].nunique()} embeddings (incl. ID-only), seeds {sorted(map(int, trials['seed'].unique()))}; "
                f"base embedding: {base or '-'}.")
     key_tests = tests[tests["model"] == ALL_MODELS] if not tests.empty else tests
     sections = [
@@ -109,9 +117,7 @@ def build_report(results: pd.DataFrame, history: pd.DataFrame, metrics: list[str
          "deviation over seeds; percentages are gains over ID-only (signed so that + is better).\n"),
         ("Overall leaderboard", "```\n" + "\n".join(board_lines(board, metrics)) + "\n```\n"),
         ("Per scenario (headline metric)", _md_table(_scenario_table(board, metrics))),
-        ("Gains over ID-only and the base model", _md_table(
-            board[board["embedding"] != ID_ONLY][["scope", "model", "embedding", "fusion", "metric", "mean",
-                                                   "gain_vs_id", "gain_vs_base"]])),
+        ("Gains over ID-only and the base model", _md_table(_gain_table(board))),
         ("Paired Wilcoxon tests, all models (headline metrics)", _md_table(key_tests)),
         ("Paired Wilcoxon tests per model", _md_table(tests[tests["model"] != ALL_MODELS])),
         ("Failed trials", _md_table(failed)),

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from gre_ray.bench.config import TASK_METRICS
 from gre_ray.data.storage import Location
 from gre_ray.errors import DataError
 
@@ -30,10 +31,6 @@ RESULT_COLUMNS = ID_COLUMNS + [
 ]
 HISTORY_COLUMNS = ["trial", "dataset", "model", "embedding", "fusion", "seed", "epoch", "train_loss", "valid_score",
                    "epoch_seconds"]
-TASK_METRICS = {
-    "retrieval": [f"{m}@{k}" for m in ("ndcg", "recall") for k in (5, 10, 20, 50)] + ["mrr"],
-    "ranking": ["auc", "gauc", "logloss"],
-}
 OK, FAILED = "ok", "failed"
 RESULTS_FILE, CSV_FILE, HISTORY_FILE = "results.parquet", "results.csv", "history.parquet"
 

@@ -65,13 +65,15 @@ def run_grid(
         resources: per-trial CPUs/GPUs, concurrency, actor reuse and retries.
         trial_fn: the driver function (tests inject failing or counting ones).
         scheduler: a Tune trial scheduler (ASHA in search mode), or None for FIFO.
-        callbacks: Tune callbacks.
-        verbose: Tune's console verbosity (0 silent, 1 experiment status).
+        callbacks: Tune callbacks (a progress logger is always added).
+        verbose: Tune's console verbosity (0: only the progress log, 1: Tune's status tables).
 
     Returns:
         One record per trial: see :func:`trial_record`.
     """
     from ray import tune
+
+    from gre_ray.bench.tune_callbacks import ProgressLog
 
     trainable = tune.with_resources(make_trainable(trial_fn), {"cpu": resources.cpus, "gpu": resources.gpus})
     param_space = {"trial": tune.grid_search(list(specs))}
@@ -96,7 +98,7 @@ def run_grid(
                 name=name,
                 storage_path=Location.of(storage).uri,
                 failure_config=tune.FailureConfig(max_failures=resources.max_failures),
-                callbacks=list(callbacks) or None,
+                callbacks=[ProgressLog(len(specs)), *callbacks],
                 verbose=verbose,
             ),
         )

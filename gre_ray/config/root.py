@@ -11,9 +11,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gre_ray.bench.config import BenchmarkConfig
 from gre_ray.config.loader import apply_overrides, build, read_yaml
 from gre_ray.coreset.config import CoresetConfig
 from gre_ray.demo.generator import DemoDataConfig
+from gre_ray.embed.config import EmbedConfig
 from gre_ray.ingest.config import IngestConfig
 from gre_ray.pairs.config import PairsConfig
 from gre_ray.train.config import ContrastiveConfig, MLMConfig
@@ -23,11 +25,13 @@ class StageName(str, enum.Enum):
     """The stages a run can list, in ``run.stages``."""
 
     DEMO_DATA = "demo_data"
+    EMBED = "embed"
     CORESET = "coreset"
     PAIRS = "pairs"
     MLM = "mlm"
     CONTRASTIVE = "contrastive"
     INGEST = "ingest"
+    BENCHMARK = "benchmark"
 
 
 @dataclass
@@ -64,11 +68,13 @@ class GreConfig:
 
     run: RunSection = field(default_factory=RunSection)
     demo_data: DemoDataConfig = field(default_factory=DemoDataConfig)
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
     coreset: CoresetConfig = field(default_factory=CoresetConfig)
     pairs: PairsConfig = field(default_factory=PairsConfig)
     mlm: MLMConfig = field(default_factory=MLMConfig)
     contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
 
 
 def load_config(path: str | os.PathLike | None, overrides: list[str] | tuple[str, ...] = ()) -> GreConfig:

@@ -166,6 +166,9 @@ class CoresetConfig:
 
     Attributes:
         seed: base seed; each domain derives its own from it and its name.
+        train_domains_only: use only domains whose role is ``train`` in the ``domains``
+            artifact when a stage of the run provides it (GRE keeps its benchmark domains
+            out of its training data).
         quality: the quality filters.
         budget: the per-domain budgets.
         selection: the diversity selection.
@@ -175,6 +178,7 @@ class CoresetConfig:
     """
 
     seed: int = 0
+    train_domains_only: bool = True
     quality: QualityConfig = field(default_factory=QualityConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     selection: SelectionConfig = field(default_factory=SelectionConfig)

@@ -12,8 +12,11 @@ the ``(n, d)`` matrix once and allocates only ``O(chunk)`` temporaries; k steps 
 ``O(n k d)``. Exact pruning by the triangle inequality (as in Elkan 2003, "Using the
 triangle inequality to accelerate k-means"): a point whose nearest center ``a`` satisfies
 ``||c_a - c_new|| >= 2 ||x - c_a||`` cannot move closer to ``c_new``, so its distance is not
-recomputed. The result is the same as without pruning; on clustered data most rows are
-skipped once each cluster has a center.
+recomputed. The result is the same as without pruning. It pays off when clusters lie
+farther apart than twice the current radius (most rows skipped once every cluster has a
+center); on 384-d text-like embeddings, whose topics overlap at that scale, it rarely
+fires, and a chunk that keeps failing the test stops testing for up to 32 steps, so the
+test then costs next to nothing (``benchmarks/RESULTS_coreset.md``).
 
 Determinism: the first center is drawn with ``seed`` (``FirstCenter.SEEDED``) or is the
 point nearest the mean (``FirstCenter.NEAREST_MEAN``); ties in the farthest point go to the
@@ -32,6 +35,7 @@ import torch
 from gre_ray.coreset.config import FirstCenter
 
 _SLACK = 1e-5  # relative slack on the pruning test, for float rounding of the distances
+_MAX_RECHECK = 32  # steps a chunk may go without testing pruning when the test keeps failing
 
 
 @dataclass
@@ -47,6 +51,7 @@ class Selection:
             chosen point (0 when every point is chosen).
         radius_is_bound: True when ``radius`` is an upper bound (two-stage path).
         message: what happened when the request could not be met as asked.
+        extra: method-specific figures (distance evaluations, shards, path taken).
     """
 
     indices: np.ndarray
@@ -96,7 +101,8 @@ def kcenter_greedy(
         prune: skip rows the triangle inequality rules out (same result, less work).
 
     Returns:
-        The selection with its exact covering radius.
+        The selection with its exact covering radius; ``extra["distance_evaluations"]``
+        counts the distances computed (``n k`` without pruning).
     """
     if k < 0:
         raise ValueError(f"k must be >= 0, got {k}")
@@ -109,72 +115,83 @@ def kcenter_greedy(
     with warnings.catch_warnings():  # a read-only array (a Ray object) is only read here
         warnings.simplefilter("ignore", UserWarning)
         xt = torch.from_numpy(x)  # shares memory with x
-    sq = np.einsum("ij,ij->i", x, x)  # (n,) squared norms
-    slack = _SLACK * max(float(sq.max()), 1e-12)
-    mind = np.full(n, np.inf, dtype=x.dtype)  # (n,) squared distance to the nearest center
-    assign = np.zeros(n, dtype=np.intp)  # (n,) position of that center in the selection
-    centers = np.empty((k, x.shape[1]), dtype=x.dtype)  # (k, d)
-    indices = np.empty(k, dtype=np.int64)
-    chosen_d2 = np.empty(k, dtype=np.float64)
+    state = _GreedyState(xt, k, chunk_size, prune)
     c, d2c = first_center(x, first, seed), np.inf
     for t in range(k):
-        indices[t], chosen_d2[t] = c, d2c
-        centers[t] = x[c]
-        cc2 = None
-        if prune and t > 0:  # (t,) squared distances from the new center to the earlier ones
-            cc2 = np.maximum(sq[indices[:t]] + sq[c] - 2.0 * (centers[:t] @ x[c]), 0.0)
-        _update(xt, sq, mind, assign, t, xt[c], float(sq[c]), cc2, chunk_size, slack)
-        mind[c] = 0.0
-        c = int(np.argmax(mind))
-        d2c = float(mind[c])
-    distances = np.sqrt(chosen_d2).astype(np.float32)
-    return Selection(indices, distances, float(np.sqrt(max(d2c, 0.0))))
+        state.add_center(t, c, d2c)
+        c = int(np.argmax(state.mind))
+        d2c = float(state.mind[c])
+    distances = np.sqrt(state.chosen_d2).astype(np.float32)
+    return Selection(state.indices, distances, float(np.sqrt(max(d2c, 0.0))),
+                     extra={"distance_evaluations": state.evaluations})
 
 
-def _update(
-    x: torch.Tensor,
-    sq: np.ndarray,
-    mind: np.ndarray,
-    assign: np.ndarray,
-    t: int,
-    center: torch.Tensor,
-    center_sq: float,
-    cc2: np.ndarray | None,
-    chunk_size: int,
-    slack: float,
-) -> None:
-    """Lower ``mind`` (n,) to the squared distance to ``center`` (d,) where that is closer.
+class _GreedyState:
+    """Distances of every row to its nearest center so far, updated one center at a time.
 
     ``x`` is a zero-copy torch view of the (n, d) matrix: ``torch.mv`` follows
-    ``torch.set_num_threads`` (one thread per worker), unlike numpy's BLAS pool.
+    ``torch.set_num_threads`` (one thread per worker), unlike numpy's BLAS pool. Per chunk
+    of rows, the pruning test is skipped for a growing number of steps (up to
+    ``_MAX_RECHECK``) while it keeps finding most rows to be candidates, so data where it
+    cannot prune pays almost nothing for it.
     """
-    n = len(sq)
-    buf = torch.empty(min(n, chunk_size), dtype=x.dtype)
-    for a in range(0, n, chunk_size):
-        b = min(n, a + chunk_size)
-        m = mind[a:b]  # view, updated in place
+
+    def __init__(self, x: torch.Tensor, k: int, chunk_size: int, prune: bool) -> None:
+        n, d = x.shape
+        self.x, self.chunk, self.prune = x, chunk_size, prune
+        self.sq = torch.einsum("ij,ij->i", x, x).numpy()  # (n,) squared norms
+        self.slack = _SLACK * max(float(self.sq.max()), 1e-12)
+        self.mind = np.full(n, np.inf, dtype=self.sq.dtype)  # (n,) squared distance to the nearest center
+        self.assign = np.zeros(n, dtype=np.intp)  # (n,) position of that center in the selection
+        self.centers = torch.empty((k, d), dtype=x.dtype)  # (k, d)
+        self.indices = np.empty(k, dtype=np.int64)
+        self.chosen_d2 = np.empty(k, dtype=np.float64)
+        n_chunks = -(-n // chunk_size)
+        self.next_check = np.zeros(n_chunks, dtype=np.int64)  # step at which a chunk tests pruning again
+        self.interval = np.ones(n_chunks, dtype=np.int64)
+        self.buf = torch.empty(min(n, chunk_size), dtype=x.dtype)
+        self.evaluations = 0  # distances computed (n per step without pruning)
+
+    def add_center(self, t: int, c: int, d2c: float) -> None:
+        """Make row ``c`` center number ``t`` (chosen at squared distance ``d2c``)."""
+        self.indices[t], self.chosen_d2[t] = c, d2c
+        center = self.x[c]
+        self.centers[t] = center
+        cc2 = None
+        if self.prune and t > 0:  # (t,) squared distances from the new center to the earlier ones
+            dots = torch.mv(self.centers[:t], center).numpy()
+            cc2 = np.maximum(self.sq[self.indices[:t]] + self.sq[c] - 2.0 * dots, 0.0)
+        for ci, a in enumerate(range(0, len(self.sq), self.chunk)):
+            self._update_chunk(ci, a, min(len(self.sq), a + self.chunk), t, center, float(self.sq[c]), cc2)
+        self.mind[c] = 0.0
+
+    def _update_chunk(self, ci: int, a: int, b: int, t: int, center: torch.Tensor, center_sq: float,
+                      cc2: np.ndarray | None) -> None:
+        m = self.mind[a:b]  # view, updated in place
         rows = None
-        if cc2 is not None:
+        if cc2 is not None and t >= self.next_check[ci]:
             # skip rows with ||c_a - c_new||^2 >= 4 ||x - c_a||^2 (they cannot get closer)
-            rows = np.flatnonzero(np.take(cc2, assign[a:b]) < 4.0 * m + slack)
+            rows = np.flatnonzero(np.take(cc2, self.assign[a:b]) < 4.0 * m + self.slack)
+            dense = 2 * len(rows) > b - a
+            self.interval[ci] = min(2 * self.interval[ci], _MAX_RECHECK) if dense else 1
+            self.next_check[ci] = t + self.interval[ci]
             if len(rows) == 0:
-                continue
-            if 2 * len(rows) > b - a:
+                return
+            if dense:
                 rows = None
+        self.evaluations += b - a if rows is None else len(rows)
         if rows is None:
-            d2 = torch.mv(x[a:b], center, out=buf[: b - a]).numpy()  # (b - a,) dot products
-            _to_sq_dist(d2, sq[a:b], center_sq)
-            closer = d2 < m
-            np.putmask(assign[a:b], closer, t)
+            d2 = torch.mv(self.x[a:b], center, out=self.buf[: b - a]).numpy()  # (b - a,) dot products
+            _to_sq_dist(d2, self.sq[a:b], center_sq)
+            np.putmask(self.assign[a:b], d2 < m, t)
             np.minimum(m, d2, out=m)
         else:
-            rows_t = torch.from_numpy(rows + a)
-            d2 = torch.mv(x.index_select(0, rows_t), center).numpy()  # (r,)
-            _to_sq_dist(d2, sq[a + rows], center_sq)
+            d2 = torch.mv(self.x.index_select(0, torch.from_numpy(rows + a)), center).numpy()  # (r,)
+            _to_sq_dist(d2, self.sq[a + rows], center_sq)
             closer = d2 < m[rows]
             moved = rows[closer]
             m[moved] = d2[closer]
-            assign[a + moved] = t
+            self.assign[a + moved] = t
 
 
 def _to_sq_dist(dots: np.ndarray, sq: np.ndarray, center_sq: float) -> None:

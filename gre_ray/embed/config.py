@@ -83,7 +83,8 @@ class EmbedConfig:
         num_gpus: GPUs per actor; a fraction (0.5) packs several actors on one GPU; 0 runs
             on CPUs with one torch thread per actor.
         token_budget: padded tokens per forward pass (rows × longest row); texts are
-            sorted by token count within each call so that padding stays small.
+            sorted by token count within each call so that padding stays small. The
+            default suits CPUs (16 rows of 256 tokens); GPUs want 32k-128k.
         max_batch_rows: most rows per forward pass, whatever their length.
         rows_per_call: rows handed to an actor per call; the unit of length sorting.
         min_rows_per_file: fewest rows per Parquet file of the output.
@@ -93,8 +94,8 @@ class EmbedConfig:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     actors: int | None = None
     num_gpus: float = 0.0
-    token_budget: int = 16384
-    max_batch_rows: int = 256
+    token_budget: int = 4096
+    max_batch_rows: int = 128
     rows_per_call: int = 1024
     min_rows_per_file: int = 100_000
     index: IndexConfig = field(default_factory=IndexConfig)

@@ -180,7 +180,7 @@ class Encoder:
         return vectors
 
     def encode_with_stats(
-        self, texts: Sequence[str], *, token_budget: int = 16384, max_batch_rows: int = 256, sort: bool = True
+        self, texts: Sequence[str], *, token_budget: int = 4096, max_batch_rows: int = 128, sort: bool = True
     ) -> Encoded:
         """Embed ``texts`` (in their order) and count empty, truncated and padded tokens.
 
@@ -203,7 +203,7 @@ class Encoder:
             padded[rows] = batch.width
         return Encoded(vectors, lengths, truncated, empty, padded)
 
-    def encode(self, texts: Sequence[str], *, token_budget: int = 16384, max_batch_rows: int = 256) -> np.ndarray:
+    def encode(self, texts: Sequence[str], *, token_budget: int = 4096, max_batch_rows: int = 128) -> np.ndarray:
         """(rows, dim) float32 vectors of ``texts``, in their order."""
         return self.encode_with_stats(texts, token_budget=token_budget, max_batch_rows=max_batch_rows).vectors
 

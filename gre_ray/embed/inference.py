@@ -8,7 +8,7 @@ all-to-all shuffle of the texts (``benchmarks/RESULTS_embed.md`` has the figures
 
 The output keeps ``embedding`` as ``fixed_size_list<float32>[dim]`` plus per-row
 bookkeeping columns (:data:`STAT_COLUMNS`: token counts, truncation, empty texts, a text
-hash for duplicate counting, busy time and the actor's peak memory), which the pipeline
+hash for duplicate counting, busy time, the actor's peak memory and decoding errors), which the pipeline
 aggregates into the manifest and drops before writing. Nothing here imports Ray.
 """
 
@@ -25,30 +25,35 @@ import pyarrow as pa
 
 from gre_ray.embed.config import EncoderConfig
 from gre_ray.embed.vectors import fixed_size_list
-from gre_ray.errors import DataError
 
 STAT_COLUMNS = (
-    "_n_tokens", "_padded_tokens", "_truncated", "_empty", "_text_hash", "_busy_s", "_peak_rss_mb", "_worker",
+    "_n_tokens", "_padded_tokens", "_truncated", "_empty", "_text_hash", "_busy_s", "_peak_rss_mb", "_worker", "_error",
 )
 
 
-def decode_texts(batch: pa.Table) -> list[str]:
-    """The ``text`` column as Python strings; nulls become empty texts.
+def decode_texts(batch: pa.Table) -> tuple[list[str], list[str | None]]:
+    """The ``text`` column as Python strings, and an error message per row (None when fine).
 
-    Raises:
-        DataError: a text that is not valid UTF-8, naming its item.
+    Nulls become empty texts. A text that is not valid UTF-8 becomes an empty text with
+    a message naming its item; the pipeline raises a DataError from the messages. The
+    error travels as data rather than as an exception because Ray Data re-wraps
+    exceptions raised in actors and the DataError type does not survive to the driver.
     """
     column = batch.column("text").combine_chunks()
+    errors: list[str | None] = [None] * batch.num_rows
     try:
-        column.validate(full=True)  # Arrow checks UTF-8 here, so no row is decoded half-way
+        column.validate(full=True)  # Arrow checks UTF-8 here
     except pa.ArrowInvalid:
-        for item_id, raw in zip(batch.column("item_id").to_pylist(), column.cast(pa.binary()).to_pylist()):
+        raws = column.cast(pa.binary()).to_pylist()
+        texts = []
+        for i, (item_id, raw) in enumerate(zip(batch.column("item_id").to_pylist(), raws)):
             try:
-                (raw or b"").decode("utf-8")
+                texts.append((raw or b"").decode("utf-8"))
             except UnicodeDecodeError as exc:
-                raise DataError(f"items: text of item {item_id!r} is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
-        raise
-    return [text or "" for text in column.to_pylist()]
+                texts.append("")
+                errors[i] = f"text of item {item_id!r} is not valid UTF-8 ({exc.reason} at byte {exc.start})"
+        return texts, errors
+    return [text or "" for text in column.to_pylist()], errors
 
 
 def text_hash(texts: list[str]) -> np.ndarray:
@@ -84,7 +89,7 @@ class EmbedBatch:
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         start = time.perf_counter()
-        texts = decode_texts(batch)
+        texts, errors = decode_texts(batch)
         encoded = self.encoder.encode_with_stats(texts, token_budget=self.token_budget, max_batch_rows=self.max_batch_rows)
         rows = batch.num_rows
         busy = (time.perf_counter() - start) / max(rows, 1)
@@ -100,4 +105,5 @@ class EmbedBatch:
             "_busy_s": pa.array(np.full(rows, busy), pa.float64()),
             "_peak_rss_mb": pa.array(np.full(rows, peak_mb), pa.float32()),
             "_worker": pa.array([self.worker] * rows, pa.string()),
+            "_error": pa.array(errors, pa.string()),
         })

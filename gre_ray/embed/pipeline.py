@@ -20,7 +20,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -30,11 +32,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from gre_ray.data.schema import check_unique
-from gre_ray.data.storage import Location, write_table
+from gre_ray.data.storage import Location, write_json, write_table
 from gre_ray.embed.config import DType, EmbedConfig
 from gre_ray.embed.encoder import EncoderSpec, resolve_spec
 from gre_ray.embed.inference import STAT_COLUMNS, EmbedBatch
-from gre_ray.embed.vectors import embeddings_table
+from gre_ray.embed.index import EmbeddingIndex
+from gre_ray.embed.vectors import embeddings_table, read_embeddings
 from gre_ray.errors import ConfigError, DataError
 
 log = logging.getLogger("gre_ray")
@@ -169,6 +172,9 @@ def embed_items_to(items: Location | pa.Table, settings: EmbedConfig, out: Locat
     wall = time.perf_counter() - started
 
     stats = pa.concat_tables(ray.get(embedded.select_columns(list(STAT_COLUMNS)).to_arrow_refs()))
+    errors = pc.drop_null(stats["_error"])
+    if len(errors):
+        raise DataError(f"{source}: {len(errors)} text(s) could not be decoded, e.g. {errors[0].as_py()}")
     embedded.select_columns(["item_id", "embedding"]).write_parquet(
         out.path, filesystem=out.fs, min_rows_per_file=settings.min_rows_per_file
     )
@@ -201,3 +207,45 @@ def _report(stats: pa.Table, wall: float, actors: int) -> EmbedReport:
         actors=actors,
         workers=workers,
     )
+
+
+def embed_and_index(
+    items: Location | pa.Table, settings: EmbedConfig, embeddings_out: Location, index_out: Location
+) -> dict:
+    """Embed ``items`` into ``embeddings_out`` and build the faiss index into ``index_out``.
+
+    Returns:
+        Manifest figures: the run report, the resolved encoder settings and the index size.
+    """
+    started = time.perf_counter()
+    report = embed_items_to(items, settings, embeddings_out)
+    ids, vectors = read_embeddings(embeddings_out)
+    EmbeddingIndex.build(ids, vectors, settings.index).save(index_out)
+    spec = check_settings(settings)
+    return {
+        **report.as_dict(),
+        "encoder": {"model_dir": spec.model_dir, **spec.key_fields()},
+        "index": {"kind": settings.index.kind.value, "metric": settings.index.metric.value, "rows": len(ids)},
+        "total_s": round(time.perf_counter() - started, 3),
+    }
+
+
+def embed_to_folder(items: Location | pa.Table, settings: EmbedConfig, out: Location, extra: dict | None = None) -> dict:
+    """Write ``out/embeddings``, ``out/index`` and ``out/manifest.json``, all or nothing.
+
+    The folder is built beside ``out`` and renamed into place when complete, replacing
+    an older ``out``; a failure leaves ``out`` as it was.
+
+    Returns:
+        The manifest written (``extra`` merged into the figures of :func:`embed_and_index`).
+    """
+    tmp = out.parent / f"_tmp-{out.name}-{uuid.uuid4().hex[:8]}"
+    try:
+        figures = embed_and_index(items, settings, tmp / "embeddings", tmp / "index")
+        manifest = {**(extra or {}), **figures, "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        write_json(tmp / "manifest.json", manifest)
+        out.remove()
+        tmp.move_to(out)
+    finally:
+        tmp.remove()
+    return manifest

@@ -17,8 +17,10 @@ the average.
 from __future__ import annotations
 
 import enum
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 class Pooling(str, enum.Enum):
@@ -41,6 +43,8 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, mode: Pooling) -> t
     Returns:
         (batch, dim) float32 vectors.
     """
+    import torch  # here, so that configs naming a pooling mode load without torch
+
     hidden = hidden.float()
     mask = attention_mask.to(hidden.device).long()
     if mode is Pooling.MEAN:

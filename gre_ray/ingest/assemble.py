@@ -85,9 +85,8 @@ def assemble(staging: Location, dataset: Dataset, outputs: Outputs, strict: bool
     item_codes = IdEncoder()
     if dataset.has_interactions:
         result = _interactions(staging, paths, dataset, offsets, display, items, item_codes, quarantine, maps, outputs, accounts[INTER_ROLE], strict)
-    tokens = []
     if items is not None:
-        tokens = _write_items(staging, paths, dataset, items, result, item_codes, display, offsets, quarantine, maps, outputs, accounts[ITEM_ROLE])
+        _write_items(staging, paths, dataset, items, result, item_codes, display, offsets, quarantine, maps, outputs, accounts[ITEM_ROLE])
     quarantine.close()
     maps.close()
 
@@ -96,9 +95,6 @@ def assemble(staging: Location, dataset: Dataset, outputs: Outputs, strict: bool
         "users": int(len(result.user_codes)) if result else 0,
         "items": int(n_items),
         "interactions": int(len(result.rows)) if result else 0,
-        "tokens_total": int(sum(tokens)),
-        "tokens_mean": round(float(np.mean(tokens)), 2) if tokens else 0.0,
-        "tokens_p95": int(np.percentile(tokens, 95)) if tokens else 0,
     }
     if table1["users"] and table1["items"]:
         table1["density"] = round(table1["interactions"] / (table1["users"] * table1["items"]), 8)
@@ -274,8 +270,8 @@ def _id_map(domain: str, kind: str, raw_ids: pa.Array, dense: np.ndarray) -> pa.
     }, schema=ID_MAPS_SCHEMA)  # fmt: skip
 
 
-def _write_items(staging, paths, dataset, items: _Items, result, item_codes, display, offsets, quarantine, maps, outputs, account) -> list[int]:
-    """Stream the kept item rows into the items part; returns their token counts.
+def _write_items(staging, paths, dataset, items: _Items, result, item_codes, display, offsets, quarantine, maps, outputs, account) -> None:
+    """Stream the kept item rows into the items part.
 
     Dense item ids: items with kept interactions keep theirs (from the filters); the
     others (policy ``keep``, or a source without interactions) follow in file order.
@@ -296,8 +292,7 @@ def _write_items(staging, paths, dataset, items: _Items, result, item_codes, dis
     else:
         maps.write(_id_map(dataset.name, "item", ids, dense))
     writer = PartWriter(outputs.items / f"{dataset.name}.parquet", ITEMS.schema)
-    tokens: list[int] = []
-    columns = ["file", "chunk", "line", "item_id", "title", "text", "raw_json", "tokens"]
+    columns = ["file", "chunk", "line", "item_id", "title", "text", "raw_json"]
     for table in scan(staging, paths, columns, ROW, ITEM_ROLE):
         keys = order_key(table)
         slot = np.searchsorted(keep_keys, keys)
@@ -313,7 +308,6 @@ def _write_items(staging, paths, dataset, items: _Items, result, item_codes, dis
         out_ids = kept.column("item_id")
         if dataset.filters.remap_ids:
             out_ids = pa.array(dense[slot[hit]].astype(str), pa.string())
-        tokens.extend(t for t in kept.column("tokens").to_pylist() if t is not None)
         out = pa.table({
             "domain": pa.array([dataset.name] * kept.num_rows, pa.string()),
             "item_id": out_ids,
@@ -324,4 +318,3 @@ def _write_items(staging, paths, dataset, items: _Items, result, item_codes, dis
         writer.write(validate_table(out, ITEMS, f"ingest/{dataset.name}/items"))
     writer.close()
     account["kept"] = writer.rows
-    return tokens

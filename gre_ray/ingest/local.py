@@ -7,6 +7,7 @@ adapters end to end in milliseconds, and the Ray stage's output must equal it.
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow.parquet as pq
 
 from gre_ray.data.storage import Location
@@ -14,7 +15,7 @@ from gre_ray.ingest.assemble import Assembly, Outputs, assemble
 from gre_ray.ingest.config import IngestConfig
 from gre_ray.ingest.parse import ParseJob, parse_chunk
 from gre_ray.ingest.sources import Dataset, plan, resolve
-from gre_ray.ingest.tokens import resolve_tokenizer
+from gre_ray.ingest.tokens import count_row_group, resolve_tokenizer, row_groups, summarize
 
 
 def job_for(dataset: Dataset, config: IngestConfig) -> ParseJob:
@@ -26,7 +27,6 @@ def job_for(dataset: Dataset, config: IngestConfig) -> ParseJob:
         text=config.text,
         min_timestamp=dataset.filters.min_timestamp,
         max_timestamp=dataset.filters.max_timestamp,
-        tokenizer=resolve_tokenizer(config.token_tokenizer),
         block_lines=config.block_lines,
         strict=config.strict,
     )
@@ -57,7 +57,13 @@ def ingest_locally(config: IngestConfig, folder: str) -> dict[str, Assembly]:
         for chunk in plan(dataset, config.chunk_bytes):
             for n, block in enumerate(parse_chunk(chunk, job)):
                 pq.write_table(block, (staging / f"{chunk.file.index}-{chunk.index}-{n}.parquet").path, filesystem=staging.fs)
-        results[dataset.name] = assemble(staging, dataset, outputs_under(out), config.strict)
+        outputs = outputs_under(out)
+        results[dataset.name] = result = assemble(staging, dataset, outputs, config.strict)
         staging.remove()
+        tokenizer = resolve_tokenizer(config.token_tokenizer)
+        if tokenizer:
+            part = outputs.items / f"{dataset.name}.parquet"
+            counts = [count_row_group(part.uri, g, tokenizer) for g in range(row_groups(part.uri))]
+            result.stats["table1"].update(summarize(np.concatenate(counts)))
     (out / "_staging").remove()
     return results

@@ -25,9 +25,8 @@ from gre_ray.ingest.adapters import get_adapter
 from gre_ray.ingest.config import AdapterName, TextSettings
 from gre_ray.ingest.files import Chunk, iter_blocks
 from gre_ray.ingest.formats import Syntax, decode_record, decode_text
-from gre_ray.ingest.records import RowError, check_timestamp
+from gre_ray.ingest.records import RowError
 from gre_ray.ingest.text import build_text, fields_json
-from gre_ray.ingest.tokens import token_counter
 from gre_ray.ingest.clean import clean_text
 
 ROW, BAD, CHUNK_END = 0, 1, 2
@@ -49,7 +48,6 @@ STAGING_SCHEMA = pa.schema(
         ("text", pa.string()),
         ("raw_json", pa.string()),
         ("digest", pa.int64()),  # hash of raw_json: tells identical from conflicting duplicates
-        ("tokens", pa.int32()),
         ("reason", pa.string()),
         ("raw", pa.string()),
         ("n_records", pa.int64()),  # CHUNK_END: non-blank record lines read
@@ -69,7 +67,6 @@ class ParseJob:
         text: formatting and cleaning settings.
         min_timestamp: earliest valid timestamp.
         max_timestamp: bound above the latest valid timestamp.
-        tokenizer: tokenizer path for token counts, or None.
         block_lines: lines per output block.
         strict: raise DataError at the first bad line instead of quarantining it.
     """
@@ -80,36 +77,55 @@ class ParseJob:
     text: TextSettings
     min_timestamp: int
     max_timestamp: int
-    tokenizer: str | None
     block_lines: int
     strict: bool = False
 
 
+_ROW_COLUMNS = {
+    INTERACTIONS: ("line", "user_id", "item_id", "timestamp", "rating"),
+    ITEMS: ("line", "item_id", "title", "text", "raw_json", "digest"),
+}
+_BAD_COLUMNS = ("line", "reason", "raw")
+
+
 class _Block:
-    """Column lists of one output block."""
+    """Column lists of one output block: parsed rows and quarantined lines kept apart.
+
+    Rows fill only their own columns (five for an interaction), which keeps the per-line
+    cost low; :meth:`table` fills the rest of the staging schema with nulls.
+    """
 
     def __init__(self, chunk: Chunk, job: ParseJob) -> None:
         self.chunk, self.job = chunk, job
-        self.cols: dict[str, list[Any]] = {name: [] for name in STAGING_SCHEMA.names}
-
-    def add(self, kind: int, line: int, **values: Any) -> None:
-        for name, column in self.cols.items():
-            column.append(values.get(name))
-        self.cols["kind"][-1], self.cols["line"][-1] = kind, line
+        self.rows: dict[str, list[Any]] = {name: [] for name in _ROW_COLUMNS[chunk.file.role]}
+        self.bads: dict[str, list[Any]] = {name: [] for name in _BAD_COLUMNS}
 
     def bad(self, line: int, reason: str, raw: bytes | str) -> None:
         text = raw if isinstance(raw, str) else raw.decode(self.chunk.file.fmt.encoding, errors="replace")
         if self.job.strict:
             where = line + (self.chunk.line_offset or 0)
             raise DataError(f"{self.chunk.file.display}:{where}: {reason} (ingest.strict is on)")
-        self.add(BAD, line, reason=reason, raw=text[:RAW_CHARS])
+        self.bads["line"].append(line)
+        self.bads["reason"].append(reason)
+        self.bads["raw"].append(text[:RAW_CHARS])
 
     def table(self) -> pa.Table:
-        n = len(self.cols["kind"])
-        self.cols["role"] = [self.chunk.file.role] * n
-        self.cols["file"] = [self.chunk.file.index] * n
-        self.cols["chunk"] = [self.chunk.index] * n
-        return pa.Table.from_pydict(self.cols, schema=STAGING_SCHEMA)
+        return pa.concat_tables([_table(self.chunk, ROW, self.rows), _table(self.chunk, BAD, self.bads)])
+
+
+def _table(chunk: Chunk, kind: int, columns: dict[str, list[Any]]) -> pa.Table:
+    """A staging table of ``kind`` rows from the given columns; the others are constant or null."""
+    n = len(columns["line"])
+    constant = {"kind": kind, "role": chunk.file.role, "file": chunk.file.index, "chunk": chunk.index}
+    arrays = []
+    for field in STAGING_SCHEMA:
+        if field.name in columns:
+            arrays.append(pa.array(columns[field.name], field.type))
+        elif field.name in constant:
+            arrays.append(pa.array([constant[field.name]] * n, field.type))
+        else:
+            arrays.append(pa.nulls(n, field.type))
+    return pa.Table.from_arrays(arrays, schema=STAGING_SCHEMA)
 
 
 def parse_chunk(chunk: Chunk, job: ParseJob) -> Iterator[pa.Table]:
@@ -121,55 +137,50 @@ def parse_chunk(chunk: Chunk, job: ParseJob) -> Iterator[pa.Table]:
     adapter = get_adapter(job.adapter)
     options = job.options
     items = chunk.file.role == ITEMS
-    count_tokens = token_counter(job.tokenizer) if items and job.tokenizer else None
-    fmt = chunk.file.fmt
+    fmt, columns = chunk.file.fmt, chunk.columns
+    low, high = job.min_timestamp, job.max_timestamp
     records = blank = last_line = 0
     for first, entries in _entries(chunk, job.block_lines):
         block = _Block(chunk, job)
+        rows = block.rows
+        add_line = rows["line"].append
         for offset, entry in enumerate(entries):
             line = first + offset
             last_line = line
-            if isinstance(entry, tuple):  # (damage reason, partial line) at the end of a damaged .gz
+            if type(entry) is tuple:  # (damage reason, partial line) at the end of a damaged .gz
                 records += 1
                 block.bad(line, entry[0], entry[1])
                 continue
             if chunk.skip_header and line == 1:
                 continue
-            if isinstance(entry, bytes) and not entry.strip():
+            if type(entry) is bytes and not entry.strip():
                 blank += 1
                 continue
             records += 1
             try:
-                if isinstance(entry, bytes):
-                    record = decode_record(decode_text(entry, fmt.encoding), fmt, chunk.columns)
-                else:
-                    record = entry
+                record = decode_record(decode_text(entry, fmt.encoding), fmt, columns) if type(entry) is bytes else entry
                 if items:
-                    _add_item(block, line, adapter.item(record, options), job)
-                else:
-                    for row in adapter.interactions(record, options):
-                        if isinstance(row, RowError):
-                            block.bad(line, row.reason, _raw(entry))
-                            continue
-                        try:
-                            check_timestamp(row.timestamp, job.min_timestamp, job.max_timestamp)
-                        except RowError as error:
-                            block.bad(line, error.reason, _raw(entry))
-                            continue
-                        block.add(ROW, line, user_id=row.user_id, item_id=row.item_id, timestamp=row.timestamp, rating=row.rating)
+                    _add_item(rows, line, adapter.item(record, options), job)
+                    continue
+                for row in adapter.interactions(record, options):
+                    if type(row) is RowError:
+                        block.bad(line, row.reason, _raw(entry))
+                    elif not low <= row.timestamp < high:
+                        block.bad(line, "timestamp_out_of_range", _raw(entry))
+                    else:
+                        add_line(line)
+                        rows["user_id"].append(row.user_id)
+                        rows["item_id"].append(row.item_id)
+                        rows["timestamp"].append(row.timestamp)
+                        rows["rating"].append(row.rating)
             except RowError as error:
                 block.bad(line, error.reason, _raw(entry))
-        if count_tokens is not None:
-            texts = [t for t in block.cols["text"] if t is not None]
-            counts = iter(count_tokens(texts)) if texts else iter(())
-            block.cols["tokens"] = [next(counts) if t is not None else None for t in block.cols["text"]]
         yield block.table()
-    end = _Block(chunk, job)
-    end.add(CHUNK_END, last_line, n_records=records, n_blank=blank)
-    yield end.table()
+    end = {"line": [last_line], "n_records": [records], "n_blank": [blank]}
+    yield _table(chunk, CHUNK_END, end)
 
 
-def _add_item(block: _Block, line: int, item: Any, job: ParseJob) -> None:
+def _add_item(rows: dict[str, list[Any]], line: int, item: Any, job: ParseJob) -> None:
     names = job.text_fields or tuple(item.fields)
     text = build_text(item.fields, names, job.text)
     if not text:
@@ -177,7 +188,8 @@ def _add_item(block: _Block, line: int, item: Any, job: ParseJob) -> None:
     raw_json = fields_json(item.fields)
     digest = int.from_bytes(hashlib.blake2b(raw_json.encode(), digest_size=8).digest(), "little", signed=True)
     title = clean_text(item.title, job.text) if item.title else None
-    block.add(ROW, line, item_id=item.item_id, title=title or None, text=text, raw_json=raw_json, digest=digest)
+    for name, value in zip(_ROW_COLUMNS[ITEMS], (line, item.item_id, title or None, text, raw_json, digest)):
+        rows[name].append(value)
 
 
 def _raw(entry: bytes | dict[str, Any]) -> bytes | str:

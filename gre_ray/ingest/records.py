@@ -48,17 +48,30 @@ def field_value(record: dict[str, Any], name: str) -> Any:
 
 def get_id(record: dict[str, Any], name: str) -> str:
     """An id field as a string; ints are accepted (MovieLens, Steam), other types are not."""
-    value = field_value(record, name)
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, int) and not isinstance(value, bool):
+    value = record.get(name)
+    if type(value) is str:  # the common case first: this runs once per id per row
+        value = value.strip()
+        if value:
+            return value
+        raise RowError(f"missing_field:{name}")
+    if type(value) is int:
         return str(value)
+    if value is None:
+        raise RowError(f"missing_field:{name}")
     raise RowError(f"wrong_type:{name}")
 
 
 def get_float(record: dict[str, Any], name: str, *, required: bool = True) -> float | None:
     """A numeric field (numbers or numeric strings); None when optional and absent."""
     value = record.get(name)
+    if type(value) is float:  # the common cases first
+        if math.isfinite(value):
+            return value
+        raise RowError(f"wrong_type:{name}")
+    if type(value) is int:
+        if abs(value) < 1 << 62:
+            return float(value)
+        raise RowError(f"wrong_type:{name}")
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
             raise RowError(f"missing_field:{name}")
@@ -98,13 +111,6 @@ def parse_datetime(record: dict[str, Any], name: str, fmt: str, *, default_utc: 
     if moment.tzinfo is None and default_utc:
         moment = moment.replace(tzinfo=timezone.utc)
     return int(moment.timestamp())
-
-
-def check_timestamp(timestamp: int, low: int, high: int) -> int:
-    """``timestamp`` when ``low <= timestamp < high``, else RowError ``timestamp_out_of_range``."""
-    if not low <= timestamp < high:
-        raise RowError("timestamp_out_of_range")
-    return timestamp
 
 
 def optional_text(record: dict[str, Any], name: str) -> str | None:

@@ -84,7 +84,9 @@ def full_ranking_ranks(
         b = min(a + user_chunk, n_users)
         u = user_vecs[a:b]  # (c, D)
         tgt = torch.as_tensor(targets[a:b], device=item_vecs.device)
-        t_score = (u * item_vecs[tgt]).sum(-1, keepdim=True)  # (c, 1)
+        # (c, 1) target scores from a matrix product, like the chunk scores: a row-wise
+        # (u * v).sum() rounds differently and would break ties against the same item score
+        t_score = (u @ item_vecs[tgt].T).diagonal().unsqueeze(1)
         m_items, m_rows = _mask_entries(mask_indptr, mask_items, targets, a, b)
         greater = torch.zeros(b - a, dtype=torch.int64, device=u.device)
         equal = torch.zeros_like(greater)

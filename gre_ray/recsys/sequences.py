@@ -12,6 +12,7 @@ Users shorter than the split needs are dropped here and counted in the returned 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,7 +95,11 @@ def _check_columns(interactions: pd.DataFrame, name: str) -> None:
 
 
 def build_sequences(
-    interactions: pd.DataFrame, *, min_length: int, dataset: str | None = None
+    interactions: pd.DataFrame,
+    *,
+    min_length: int,
+    dataset: str | None = None,
+    catalogue: Iterable[str] | None = None,
 ) -> tuple[Sequences, dict[str, int]]:
     """Sort interactions per user by time and keep users with at least ``min_length`` of them.
 
@@ -102,6 +107,8 @@ def build_sequences(
         interactions: a table in the interactions contract (extra columns are ignored).
         min_length: the fewest interactions a user needs for the split being built.
         dataset: name used in error messages (defaults to the domain column).
+        catalogue: item ids that are candidates even without a kept interaction (e.g. the
+            items table); the item universe is their union with the interacted items.
 
     Returns:
         The sequences and stats: ``users_in``, ``users_dropped``, ``interactions_in``,
@@ -133,6 +140,11 @@ def build_sequences(
             f"(all {stats['users_in']} users dropped)"
         )
     item_codes, item_uniques = pd.factorize(interactions["item_id"].astype(str).to_numpy()[order], sort=True)
+    if catalogue is not None:
+        extra = pd.Index(np.asarray(list(catalogue), dtype=object)).astype(str)
+        universe = pd.Index(item_uniques).union(extra).sort_values()  # still in sorted string order
+        item_codes = universe.get_indexer(item_uniques)[item_codes]
+        item_uniques = universe.to_numpy(dtype=object)
     kept_counts = counts[keep_user]
     indptr = np.zeros(len(kept_counts) + 1, dtype=np.int64)
     np.cumsum(kept_counts, out=indptr[1:])

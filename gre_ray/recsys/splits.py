@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from functools import cached_property
@@ -177,13 +178,20 @@ def config_dict(config: SplitConfig) -> dict:
     return data
 
 
-def make_split(interactions: pd.DataFrame, config: SplitConfig, dataset: str | None = None) -> Split:
+def make_split(
+    interactions: pd.DataFrame,
+    config: SplitConfig,
+    dataset: str | None = None,
+    catalogue: Iterable[str] | None = None,
+) -> Split:
     """Build the split of ``interactions`` under ``config``.
 
     Args:
         interactions: a table in the interactions contract.
         config: the protocol and its parameters.
         dataset: name used in messages and stored with the split.
+        catalogue: extra candidate item ids (e.g. the items table): full ranking and
+            negative sampling then cover items nobody interacted with.
 
     Returns:
         The split; ``split.stats`` counts the users and interactions dropped.
@@ -192,7 +200,9 @@ def make_split(interactions: pd.DataFrame, config: SplitConfig, dataset: str | N
         DataError: no usable user, unlabelled explicit rows, or a one-class ranking stage.
     """
     name = dataset_name(interactions, dataset)
-    sequences, stats = build_sequences(interactions, min_length=config.min_length, dataset=name)
+    sequences, stats = build_sequences(
+        interactions, min_length=config.min_length, dataset=name, catalogue=catalogue
+    )
     if config.kind == SplitKind.RETRIEVAL:
         return Split(name, config, sequences, {}, stats)
     if config.kind == SplitKind.RANKING_IMPLICIT:

@@ -138,6 +138,23 @@ class Trained:
     eval_kwargs: dict[str, Any]
 
 
+def _train_epoch(model, batches, optimizer, device, grad_clip: float | None, epoch: int) -> float:
+    """One pass of Adam steps over ``batches``; returns the mean batch loss."""
+    losses = []
+    model.train()
+    for batch in batches:
+        loss = model.loss(to_tensors(batch, device))
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite training loss at epoch {epoch}; lower train.lr")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        losses.append(loss.item())
+    return float(np.mean(losses))
+
+
 def fit(
     split: Split,
     model_cfg: ModelConfig,
@@ -179,24 +196,9 @@ def fit(
             batches = retrieval.train(train_cfg.batch_size, model.n_negatives, rng)
         else:
             batches = ranking_batches(split, Stage.TRAIN, train_cfg.batch_size, rng)
-        losses = []
-        model.train()
-        for batch in batches:
-            loss = model.loss(to_tensors(batch, device))
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"non-finite training loss at epoch {epoch}; lower train.lr")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if train_cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
-            optimizer.step()
-            losses.append(loss.item())
+        train_loss = _train_epoch(model, batches, optimizer, device, train_cfg.grad_clip, epoch)
         valid = evaluate(model, split, Stage.VALID, **eval_kwargs)
-        record = {
-            "epoch": epoch,
-            "train_loss": float(np.mean(losses)),
-            "epoch_seconds": time.perf_counter() - t0,
-        }
+        record = {"epoch": epoch, "train_loss": train_loss, "epoch_seconds": time.perf_counter() - t0}
         record.update({f"valid/{k}": v for k, v in valid.items()})
         history.append(record)
         if valid[metric] > best_value + train_cfg.min_delta:

@@ -22,10 +22,12 @@ def register(cls: type[Stage]) -> type[Stage]:
 def registry() -> dict[str, type[Stage]]:
     """All registered stages (imports every stage module once)."""
     from gre_ray.stages import demo_data  # noqa: F401
+    from gre_ray.stages import embed  # noqa: F401
     from gre_ray.stages import coreset  # noqa: F401
     from gre_ray.stages import pairs  # noqa: F401
     from gre_ray.stages import mlm  # noqa: F401
     from gre_ray.stages import contrastive  # noqa: F401
     from gre_ray.stages import ingest  # noqa: F401
+    from gre_ray.stages import benchmark  # noqa: F401
 
     return STAGES

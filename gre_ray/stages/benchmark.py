@@ -76,15 +76,15 @@ class BenchmarkStage(Stage):
 
         chosen: dict = {}
         if config.search.enabled:
-            chosen, search_table = run_search(config, inputs, (work / "tune").uri, verbose=1)
+            chosen, search_table = run_search(config, inputs, (work / "tune").uri)
             ctx.stats["search"] = search_table[search_table["chosen"]].to_dict("records")
-        records = run_grid(grid_specs(config, inputs, chosen), (work / "tune").uri, "grid", config.resources, verbose=1)
+        records = run_grid(grid_specs(config, inputs, chosen), (work / "tune").uri, "grid", config.resources)
 
         results, history = results_table(records), history_table(records)
         write_results(results, history, ctx.out("results"))
         write_meta(ctx.out("results"), config.metrics, config.base)
         if config.search.enabled:
-            search_table.to_csv(ctx.out("results").path + "/search.csv", index=False)
+            (ctx.out("results") / "search.csv").write_text(search_table.to_csv(index=False))
         save_report(build_report(results, history, config.metrics, config.base), ctx.out("report"))
         (work / "tune").move_to(ctx.out("tune"))
         (work / "splits").move_to(ctx.out("splits"))

@@ -58,6 +58,23 @@ def _annotate(items: pa.Table, cfg: CoresetConfig) -> pa.Table:
     return out.sort_by([("domain", "ascending"), ("item_id", "ascending")])
 
 
+def _train_domains(ctx: StageContext, items: pa.Table, cfg: CoresetConfig) -> pa.Table:
+    """Items of the domains whose role is ``train`` (all items when not asked or not known)."""
+    import pyarrow.compute as pc
+
+    if not cfg.train_domains_only:
+        return items
+    if not ctx.has_input("domains"):
+        ctx.warn("coreset: train_domains_only is set but no stage provides 'domains'; using every domain")
+        return items
+    table = read_table(ctx.input("domains"), columns=["domain", "role"])
+    roles = dict(zip(table.column("domain").to_pylist(), table.column("role").to_pylist()))
+    present = sorted(set(items.column("domain").to_pylist()))
+    ctx.stats["skipped_domains"] = {d: roles.get(d, "unknown") for d in present if roles.get(d) != "train"}
+    return items.filter(pc.is_in(items.column("domain"), pa.array([d for d in present if roles.get(d) == "train"],
+                                                                    pa.string())))
+
+
 def _read_embeddings(loc: Location) -> tuple[np.ndarray, np.ndarray]:
     """(item ids (m,), vectors (m, d) float32) of the embeddings artifact, validated."""
     raw = read_table(loc)
@@ -182,6 +199,7 @@ class CoresetStage(Stage):
     name = "coreset"
     provides = ("corpus",)
     requires = ("items", "embeddings")
+    optional = ("domains",)
     uses_ray = True
 
     def external_inputs(self, config: Any) -> dict[str, str]:
@@ -203,6 +221,10 @@ class CoresetStage(Stage):
         cfg: CoresetConfig = ctx.settings
         items = read_table(ctx.input("items"), ITEMS)
         ctx.count(rows_in=items.num_rows)
+        items = _train_domains(ctx, items, cfg)
+        if items.num_rows == 0:
+            raise DataError(f"{ctx.input('items').uri}: no items to select a coreset from"
+                            f"{' in train domains' if cfg.train_domains_only and ctx.has_input('domains') else ''}")
         emb_ids, vectors = _read_embeddings(ctx.input("embeddings"))
         missing = pd.Index(emb_ids).get_indexer(items.column("item_id").to_pylist()) < 0  # checked before Ray Data
         if missing.any() and cfg.on_missing_embedding is MissingEmbedding.ERROR:

@@ -80,7 +80,8 @@ def ensure_process_group() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1"}
+    # Not LOCAL_WORLD_SIZE: with all torchrun variables set, Ray Train's in-process mode would init its own group.
+    env = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1"}
     os.environ.update({**env, "MASTER_PORT": str(port)})
     dist.init_process_group("gloo", rank=0, world_size=1)
 

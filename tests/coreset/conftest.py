@@ -75,6 +75,21 @@ class FakeUpstream(Stage):
         ctx.count(rows_out=len(rows))
 
 
+class FakeDomains(Stage):
+    """Writes a ``domains`` artifact that marks ``games`` as a benchmark domain."""
+
+    name = "fake_domains"
+    provides = ("domains",)
+
+    def settings(self, config: Any) -> Any:
+        return {}
+
+    def run(self, ctx: StageContext) -> None:
+        roles = {"books": "train", "games": "benchmark", "symbols": "train"}
+        write_table(pa.table({"domain": list(roles), "scenario": ["x"] * 3, "role": list(roles.values())}),
+                    ctx.out("domains"))
+
+
 @pytest.fixture
 def coreset_config(tmp_path):
     """A config running ``fake_upstream`` then ``coreset``, with every filter switched on."""
@@ -100,4 +115,4 @@ def coreset_config(tmp_path):
 def test_registry():
     from gre_ray.stages.coreset import CoresetStage
 
-    return {"fake_upstream": FakeUpstream, "coreset": CoresetStage}
+    return {"fake_upstream": FakeUpstream, "fake_domains": FakeDomains, "coreset": CoresetStage}

@@ -35,6 +35,8 @@ def test_pruning_skips_rows_but_not_results_on_clustered_data():
     a, b = kcenter_greedy(x, 60, prune=True, chunk_size=256), kcenter_greedy(x, 60, prune=False)
     np.testing.assert_array_equal(a.indices, b.indices)
     assert a.radius == pytest.approx(b.radius, rel=1e-6)
+    assert b.extra["distance_evaluations"] == 2000 * 60
+    assert a.extra["distance_evaluations"] < 2000 * 60 / 3
 
 
 def _optimal_radius(x: np.ndarray, k: int) -> float:

@@ -74,14 +74,18 @@ def _survivors(domain: str) -> list[str]:
     return sorted(r["item_id"] for r in rows if r["domain"] == domain and r["item_id"] not in PLANTED)
 
 
-def test_budget_beyond_survivors_keeps_everything(ray_session, coreset_config, test_registry):
+def test_train_domains_only_and_budget_beyond_survivors(ray_session, coreset_config, test_registry):
+    coreset_config.run.stages = ["fake_upstream", "fake_domains", "coreset"]
     coreset_config.coreset.budget.total = 1000
     coreset_config.coreset.quality.dedup_scope = DedupScope.DOMAIN
     outcome = run_pipeline(coreset_config, test_registry)[-1]
-    assert outcome.manifest["rows"]["out"] == 60
-    assert any("budget total 1000 exceeds the 60 texts" in w for w in outcome.manifest["warnings"])
-    assert {s["path"] for s in outcome.manifest["stats"]["selection"].values()} == {"all"}
+    stats = outcome.manifest["stats"]
+    assert stats["skipped_domains"] == {"games": "benchmark"}
+    assert outcome.manifest["rows"]["out"] == 48  # every book that survived the filters
+    assert any("budget total 1000 exceeds the 48 texts" in w for w in outcome.manifest["warnings"])
+    assert stats["selection"]["books"]["path"] == "all" and "all 48 points selected" in stats["selection"]["books"]["message"]
     corpus = pq.read_table(f"{outcome.folder}/corpus")
+    assert set(corpus.column("domain").to_pylist()) == {"books"}
     assert np.isnan(corpus.column("distance_at_selection").to_numpy()).all()
 
 

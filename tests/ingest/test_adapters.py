@@ -16,6 +16,7 @@ from gre_ray.config.loader import build
 from gre_ray.errors import ConfigError, DataError
 from gre_ray.ingest.config import IngestConfig
 from gre_ray.ingest.local import ingest_locally
+from gre_ray.ingest.tokens import resolve_tokenizer, token_counter
 
 
 def ingest(root: Path, sources: list[dict], **settings) -> tuple[dict, dict]:
@@ -67,8 +68,15 @@ def test_amazon2023_reviews_and_metadata(raw_root):
         assert account["records_read"] == account["parsed"] + at_parse
         assert account["parsed"] == account["kept"] + sum(account["filtered"].values()) + account["quarantined"].get(
             "item_without_metadata", 0) + account["quarantined"].get("duplicate_item_conflict", 0)  # fmt: skip
-    assert stats["Arts"]["table1"] == {"users": 2, "items": 2, "interactions": 3, "tokens_total": 0,
-                                       "tokens_mean": 0.0, "tokens_p95": 0, "density": 0.75}  # fmt: skip
+    assert stats["Arts"]["table1"] == {"users": 2, "items": 2, "interactions": 3, "density": 0.75}
+
+
+def test_token_statistics_count_the_kept_item_texts(raw_root):
+    stats, tables = ingest(raw_root, [write_amazon2023(raw_root)], token_tokenizer="all-MiniLM-L6-v2")
+    count = token_counter(resolve_tokenizer("all-MiniLM-L6-v2"))
+    expected = count([r["text"] for r in tables["items"]])
+    table1 = stats["Arts"]["table1"]
+    assert table1["tokens_total"] == sum(expected) and table1["tokens_mean"] == sum(expected) / 2
 
 
 def test_amazon2023_rating_csv_gz_and_amazon2018(raw_root):

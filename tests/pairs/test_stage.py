@@ -7,12 +7,14 @@ the one-process :func:`mine_domain` gives.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from gre_ray.config.root import GreConfig
+from gre_ray.config.root import GreConfig, load_config
 from gre_ray.data.schema import ITEMS, PAIRS
 from gre_ray.data.storage import Location, read_table, write_table
 from gre_ray.demo.generator import DemoDataConfig, DemoSize
@@ -118,3 +120,14 @@ def test_without_a_domains_artifact_every_domain_is_mined_with_a_warning(ray_ses
     outcome = {o.name: o for o in run_pipeline(config, registry)}["pairs"]
     assert outcome.manifest["stats"]["totals"]["domains_mined"] == 2
     assert any("no stage provides 'domains'" in w for w in outcome.manifest["warnings"])
+
+
+def test_smoke_config_section_runs(ray_session, tmp_path):
+    config = load_config(Path(__file__).parents[2] / "configs" / "demo.smoke.yaml")
+    config.run.root = str(tmp_path)
+    config.run.stages = ["demo_data", "tfidf_embed", "pairs"]
+    config.demo_data.domains = ["outdoor", "womenswear"]
+    outcome = {o.name: o for o in run_pipeline(config, REGISTRY)}["pairs"]
+    stats = outcome.manifest["stats"]
+    assert stats["totals"]["pairs"] > 0
+    assert set(stats["domains"]) == {"outdoor", "womenswear"}

@@ -146,3 +146,11 @@ def test_save_and_load_round_trip(tmp_path, synthetic):
         load_split(tmp_path / "retrieval")
     with pytest.raises(DataError, match="not a saved split"):
         load_split(tmp_path / "nowhere")
+
+
+def test_catalogue_items_without_interactions_are_candidates():
+    split = make_split(TOY, SplitConfig(kind="retrieval"), dataset="toy", catalogue=["zz", "a", "b0"])
+    assert list(split.item_ids) == ["a", "b", "b0", "c", "d", "e", "zz"]
+    ids = {item: i + 1 for i, item in enumerate(split.item_ids)}
+    assert [split.item_ids[i - 1] for i in split.retrieval_targets(Stage.TEST)] == ["c", "a"]
+    assert ids["zz"] == split.n_items  # ranked against, never interacted with

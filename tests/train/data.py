@@ -52,3 +52,38 @@ def corpus_table(size: str = "tiny", seed: int = 0) -> pa.Table:
     """The items of the training domains as a corpus (domain, item_id, text)."""
     tables = [generate_domain(DemoDataConfig(seed=seed, size=size), d).items for d in TRAIN_DOMAINS]
     return pa.concat_tables(tables).select(["domain", "item_id", "text"])
+
+
+def run_stage(stage, settings, inputs: dict[str, str], root) -> "StageContext":  # noqa: F821
+    """Run one stage on its own (no runner), outputs under ``root/out``; returns its context."""
+    from gre_ray.data.storage import Location
+    from gre_ray.runner.stage import StageContext
+
+    ctx = StageContext(
+        config=None,
+        settings=settings,
+        output=Location.of(root / "out"),
+        inputs={name: Location.of(path) for name, path in inputs.items()},
+        run_root=Location.of(root),
+    )
+    stage.run(ctx)
+    return ctx
+
+
+def contrastive_settings(model: str, **sections):
+    """A ContrastiveConfig for tiny test runs; ``sections`` override (nested mappings)."""
+    from gre_ray.config.loader import build
+    from gre_ray.train.config import ContrastiveConfig
+
+    base = {
+        "model": model,
+        "max_length": 32,
+        "hard_negatives": 1,
+        "scaling": {"num_workers": 0},
+        "deepspeed": {"zero_stage": 1},
+        "optim": {"lr": 3e-3, "warmup_ratio": 0.1},
+        "loop": {"epochs": 3, "batch_size": 16, "heldout_fraction": 0.2, "patience": 0},
+    }
+    for key, value in sections.items():
+        base[key] = {**base[key], **value} if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return build(ContrastiveConfig, base)

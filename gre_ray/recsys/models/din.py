@@ -9,7 +9,8 @@ user embedding go through an MLP (200-80 in the paper) with Dice activations.
 
 Deviation: the paper's mini-batch-aware regularisation is not used (weight decay of the
 training loop applies instead); item categories are replaced by the fused item
-embedding, which is where text vectors enter.
+embedding, which is where text vectors enter; the Dice statistics of the activation unit
+are taken over all (B x L) history slots, padded ones included.
 """
 
 from __future__ import annotations

@@ -1,0 +1,122 @@
+"""Embeddings cached by content: the same texts through the same weights are embedded once.
+
+GRE-B embeds every benchmark dataset with every embedding model, and GRE's own stages
+embed the corpus again after each training step, so vectors are worth keeping. The key
+is a hash of what determines them, never a name:
+
+* the bytes of the model's weight, config and tokenizer files
+  (:func:`~gre_ray.embed.model_folder.model_fingerprint`), so a new checkpoint saved
+  under an old name gets new vectors (the reference implementation reused old ones);
+* pooling, normalisation, prefix, ``max_length`` and dtype, resolved from the folder;
+* the (item_id, text) pairs, in id order, so reordering the items changes nothing.
+
+Ray settings (actors, GPUs, token budget) are left out: they change speed, not vectors.
+
+Layout of a cache folder (local path or URI)::
+
+    <cache_root>/<key>/embeddings/   Parquet, item_id + embedding
+    <cache_root>/<key>/index/        faiss index + id order
+    <cache_root>/<key>/manifest.json written last: its presence marks a complete entry
+    <cache_root>/_tmp-<key>-<id>/    an entry being computed (renamed into place when complete)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from gre_ray.data.storage import Location, read_json, read_table
+from gre_ray.embed.config import EmbedConfig, EncoderConfig
+from gre_ray.embed.encoder import EncoderSpec
+from gre_ray.embed.model_folder import model_fingerprint
+from gre_ray.embed.pipeline import check_settings, embed_to_folder, read_item_ids
+
+log = logging.getLogger("gre_ray")
+
+CACHE_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+def texts_fingerprint(table: pa.Table) -> str:
+    """Hash of the (item_id, text) pairs of ``table``, independent of row order (nulls hash as "")."""
+    order = pc.sort_indices(table, sort_keys=[("item_id", "ascending")])
+    ids = pc.take(table.column("item_id"), order).to_pylist()
+    texts = pc.take(table.column("text"), order).to_pylist()
+    digest = hashlib.sha256()
+    for item_id, text in zip(ids, texts):
+        digest.update(item_id.encode("utf-8") + b"\0" + (text or "").encode("utf-8") + b"\1")
+    return digest.hexdigest()[:16]
+
+
+def cache_key(spec: EncoderSpec, weights: str, texts: str) -> str:
+    """The cache key of the vectors of texts ``texts`` under weights ``weights`` and ``spec``."""
+    payload = {"version": CACHE_VERSION, "weights": weights, "texts": texts, **spec.key_fields()}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _as_table(items: pa.Table | Location | str, source: str) -> pa.Table:
+    if isinstance(items, pa.Table):
+        return items
+    loc = items if isinstance(items, Location) else Location.of(items)
+    read_item_ids(loc, source)  # checks columns and ids before the texts are read
+    return read_table(loc, columns=["item_id", "text"])
+
+
+def embed_items(
+    items: pa.Table | Location | str,
+    encoder_config: EncoderConfig,
+    cache_root: Location | str,
+    settings: EmbedConfig | None = None,
+) -> Location:
+    """The embeddings of ``items`` under ``encoder_config``, from the cache or computed into it.
+
+    Runs on the Ray of the calling process (Ray Data starts a local one if none is
+    running). The items' texts are read into the driver to fingerprint them.
+
+    Args:
+        items: an Arrow table or a Parquet file/folder (path, URI or Location) with
+            ``item_id`` and ``text``; ids must be unique.
+        encoder_config: which vectors to compute.
+        cache_root: the cache folder (local path or URI).
+        settings: Ray and index settings (default: :class:`EmbedConfig` defaults);
+            its ``encoder`` is replaced by ``encoder_config``.
+
+    Returns:
+        The Location of the embeddings Parquet folder; its ``parent / "index"`` holds the
+        faiss index and ``parent / "manifest.json"`` the key's inputs and the run report.
+
+    Raises:
+        ConfigError, DataError: a bad model or setting, or bad items, before any work.
+    """
+    settings = replace(settings or EmbedConfig(), encoder=encoder_config)
+    source = "items table" if isinstance(items, pa.Table) else str(getattr(items, "uri", items))
+    spec = check_settings(settings)
+    table = _as_table(items, source)
+    read_item_ids(table, source)
+    weights, texts = model_fingerprint(Path(spec.model_dir)), texts_fingerprint(table)
+    key = cache_key(spec, weights, texts)
+    root = cache_root if isinstance(cache_root, Location) else Location.of(cache_root)
+    entry = root / key
+    if _complete(entry):
+        log.info("embeddings %s: cached (%s)", key, entry.uri)
+        return entry / "embeddings"
+
+    embed_to_folder(table.select(["item_id", "text"]), settings, entry,
+                    extra={"key": key, "weights": weights, "texts": texts, "model": encoder_config.model})
+    log.info("embeddings %s: computed (%s)", key, entry.uri)
+    return entry / "embeddings"
+
+
+def _complete(entry: Location) -> bool:
+    if not (entry / MANIFEST).exists():
+        return False
+    try:
+        return bool(read_json(entry / MANIFEST).get("key"))
+    except Exception:  # noqa: BLE001 - an unreadable manifest means an incomplete entry
+        return False
