@@ -139,6 +139,8 @@ def main() -> None:
     parser.add_argument("--ks", type=int, nargs="+", default=[])
     parser.add_argument("--data", choices=["uniform", "clustered"], nargs="+", default=["uniform", "clustered"])
     parser.add_argument("--no-prune", action="store_true", help="also time kcenter without pruning")
+    parser.add_argument("--naive-size", type=int, nargs=2, default=[10_000, 100], metavar=("N", "K"))
+    parser.add_argument("--numpy-size", type=int, nargs=2, default=[100_000, 300], metavar=("N", "K"))
     parser.add_argument("--json", default=None, help="append results to this JSON-lines file")
     args = parser.parse_args()
 
@@ -158,12 +160,12 @@ def main() -> None:
             for k in args.ks:
                 run({"algo": "kcenter", "n": args.ns[0], "k": k, "data": data}, args.json)
     else:
+        (nn, nk), (un, uk) = args.naive_size, args.numpy_size
         for data in args.data:
-            for algo, n, k in (("naive", 10_000, 100), ("kcenter", 10_000, 100),
-                               ("numpy", 100_000, 1_000), ("kcenter", 100_000, 1_000)):
+            for algo, n, k in (("naive", nn, nk), ("kcenter", nn, nk), ("numpy", un, uk), ("kcenter", un, uk)):
                 run({"algo": algo, "n": n, "k": k, "data": data}, args.json)
             if args.no_prune:
-                run({"algo": "kcenter", "n": 100_000, "k": 1_000, "data": data, "prune": False}, args.json)
+                run({"algo": "kcenter", "n": un, "k": uk, "data": data, "prune": False}, args.json)
 
 
 if __name__ == "__main__":

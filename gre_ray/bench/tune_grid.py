@@ -75,6 +75,8 @@ def run_grid(
 
     from gre_ray.bench.tune_callbacks import ProgressLog
 
+    # TensorBoard tags cannot hold '@': tensorboardX logs every renaming (ndcg@10 -> ndcg_10) at INFO
+    logging.getLogger("tensorboardX.summary").setLevel(logging.WARNING)
     trainable = tune.with_resources(make_trainable(trial_fn), {"cpu": resources.cpus, "gpu": resources.gpus})
     param_space = {"trial": tune.grid_search(list(specs))}
     path = (Location.of(storage) / name).uri

@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 from gre_ray.data.storage import Location, read_json, read_table
 from gre_ray.embed.config import EmbedConfig, EncoderConfig
 from gre_ray.embed.encoder import EncoderSpec
+from gre_ray.embed.inference import check_utf8
 from gre_ray.embed.model_folder import model_fingerprint
 from gre_ray.embed.pipeline import check_settings, embed_to_folder, read_item_ids
 
@@ -46,11 +47,11 @@ MANIFEST = "manifest.json"
 def texts_fingerprint(table: pa.Table) -> str:
     """Hash of the (item_id, text) pairs of ``table``, independent of row order (nulls hash as "")."""
     order = pc.sort_indices(table, sort_keys=[("item_id", "ascending")])
-    ids = pc.take(table.column("item_id"), order).to_pylist()
-    texts = pc.take(table.column("text"), order).to_pylist()
+    ids = pc.take(table.column("item_id").cast(pa.binary()), order).to_pylist()
+    texts = pc.take(table.column("text").cast(pa.binary()), order).to_pylist()  # bytes: nothing decoded
     digest = hashlib.sha256()
     for item_id, text in zip(ids, texts):
-        digest.update(item_id.encode("utf-8") + b"\0" + (text or "").encode("utf-8") + b"\1")
+        digest.update(item_id + b"\0" + (text or b"") + b"\1")
     return digest.hexdigest()[:16]
 
 
@@ -92,13 +93,15 @@ def embed_items(
         faiss index and ``parent / "manifest.json"`` the key's inputs and the run report.
 
     Raises:
-        ConfigError, DataError: a bad model or setting, or bad items, before any work.
+        ConfigError, DataError: a bad model or setting, missing columns, a repeated id or
+            a text that is not UTF-8, all before any work.
     """
     settings = replace(settings or EmbedConfig(), encoder=encoder_config)
     source = "items table" if isinstance(items, pa.Table) else str(getattr(items, "uri", items))
     spec = check_settings(settings)
     table = _as_table(items, source)
     read_item_ids(table, source)
+    check_utf8(table, source)
     weights, texts = model_fingerprint(Path(spec.model_dir)), texts_fingerprint(table)
     key = cache_key(spec, weights, texts)
     root = cache_root if isinstance(cache_root, Location) else Location.of(cache_root)

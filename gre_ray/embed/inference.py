@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from gre_ray.embed.config import EncoderConfig
 from gre_ray.embed.vectors import fixed_size_list
+from gre_ray.errors import DataError
 
 STAT_COLUMNS = (
     "_n_tokens", "_padded_tokens", "_truncated", "_empty", "_text_hash", "_busy_s", "_peak_rss_mb", "_worker", "_error",
@@ -54,6 +55,14 @@ def decode_texts(batch: pa.Table) -> tuple[list[str], list[str | None]]:
                 errors[i] = f"text of item {item_id!r} is not valid UTF-8 ({exc.reason} at byte {exc.start})"
         return texts, errors
     return [text or "" for text in column.to_pylist()], errors
+
+
+def check_utf8(table: pa.Table, source: str) -> None:
+    """Raise DataError naming the first item whose text is not valid UTF-8."""
+    for start in range(0, table.num_rows, 65_536):
+        errors = [e for e in decode_texts(table.slice(start, 65_536).select(["item_id", "text"]))[1] if e]
+        if errors:
+            raise DataError(f"{source}: {errors[0]}")
 
 
 def text_hash(texts: list[str]) -> np.ndarray:

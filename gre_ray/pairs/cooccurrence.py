@@ -98,11 +98,18 @@ def sum_counts(parts: list[sp.csr_matrix]) -> sp.csr_matrix:
 def candidate_pairs(counts: sp.csr_matrix, min_support: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rows, cols, counts) of the upper-triangular entries with at least ``min_support`` users.
 
+    Reads the canonical CSR arrays directly, so no row index is built for the (many) pairs
+    below the support.
+
     Returns:
         int32 item ids i < j and their int64 counts, ordered by (i, j).
     """
-    coo = counts.tocoo()
-    keep = coo.data >= min_support
-    rows, cols, data = coo.row[keep], coo.col[keep], coo.data[keep]
-    order = np.lexsort((cols, rows))
-    return rows[order].astype(np.int32), cols[order].astype(np.int32), data[order].astype(np.int64)
+    counts = counts.tocsr()
+    if not counts.has_canonical_format:
+        counts = counts.copy()
+        counts.sum_duplicates()
+    keep = counts.data >= min_support
+    kept_before = np.r_[0, np.cumsum(keep, dtype=np.int64)]
+    per_row = np.diff(kept_before[counts.indptr])
+    rows = np.repeat(np.arange(counts.shape[0], dtype=np.int32), per_row)
+    return rows, counts.indices[keep].astype(np.int32), counts.data[keep].astype(np.int64)

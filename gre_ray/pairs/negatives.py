@@ -27,7 +27,7 @@ import faiss
 import numpy as np
 import scipy.sparse as sp
 
-from gre_ray.pairs.arrays import unique_inverse, unique_sorted
+from gre_ray.pairs.arrays import unique_inverse
 
 ANCHOR_BLOCK = 4096
 
@@ -40,41 +40,38 @@ def normalized_text_keys(texts: list[str] | np.ndarray) -> np.ndarray:
 
 
 class Cooccurring:
-    """Do items a and b share a user? Built from a co-occurrence matrix plus uncounted histories.
+    """Do items a and b share a user? A co-occurrence matrix plus the histories it did not see.
 
     Args:
-        together: (n, n) matrix whose non-zeros (either triangle) are the co-occurring pairs.
+        together: (n, n) upper-triangular matrix (i < j) whose non-zeros are the
+            co-occurring pairs; looked up in place, never expanded.
         extra_history: (H, n) binary user × item rows of histories that ``together`` did
             not see in full (users whose history was capped); None when there are none.
     """
 
     def __init__(self, together: sp.spmatrix, extra_history: sp.csr_matrix | None = None) -> None:
-        coo = together.tocoo()
-        self.n = together.shape[0]
-        nz = coo.data != 0
-        self.keys = unique_sorted(_pair_keys(coo.row[nz], coo.col[nz], self.n))
+        self.together = together.tocsr()
+        if not self.together.has_canonical_format:
+            self.together = self.together.copy()
+            self.together.sum_duplicates()
         self.extra = extra_history if extra_history is not None and extra_history.nnz else None
         self.extra_t = self.extra.T.tocsr() if self.extra is not None else None
 
     def test(self, anchors: np.ndarray, cands: np.ndarray) -> np.ndarray:
         """(m, k) bool: does ``cands[r, c]`` share a user with ``anchors[r]``? (-1 entries: False)"""
         valid = cands >= 0
-        a = np.broadcast_to(anchors[:, None], cands.shape)
-        keys = _pair_keys(a[valid], cands[valid], self.n)
-        pos = np.minimum(np.searchsorted(self.keys, keys), max(len(self.keys) - 1, 0))
-        hit = self.keys[pos] == keys if len(self.keys) else np.zeros(len(keys), dtype=bool)
+        a = np.broadcast_to(anchors[:, None], cands.shape)[valid]
+        c = cands[valid]
+        lo, hi = np.minimum(a, c), np.maximum(a, c)
+        hit = np.asarray(self.together[lo, hi]).ravel() != 0 if len(lo) else np.zeros(0, dtype=bool)
+        hit &= lo != hi
         if self.extra is not None:
             shared = (self.extra_t[anchors] @ self.extra).tocsr()  # (m, n) users in common
             rows = np.broadcast_to(np.arange(len(anchors))[:, None], cands.shape)[valid]
-            hit |= np.asarray(shared[rows, cands[valid]]).ravel() > 0
+            hit |= np.asarray(shared[rows, c]).ravel() > 0
         out = np.zeros(cands.shape, dtype=bool)
         out[valid] = hit
         return out
-
-
-def _pair_keys(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
-    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
-    return np.minimum(a, b) * n + np.maximum(a, b)
 
 
 @dataclass(frozen=True)

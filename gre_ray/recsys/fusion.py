@@ -12,7 +12,7 @@ GRE-B, following UniSRec-style frozen text features, Hou et al. 2022):
 
 Text vectors are a non-persistent buffer (frozen, not in ``state_dict``). The padding
 item 0 always maps to the zero vector. ``with_bias`` adds a per-item scalar under the same
-fusion (DeepFM's first-order item weight).
+fusion (DeepFM's first-order item weight) as one more output column.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gre_ray.errors import ConfigError
@@ -108,12 +109,17 @@ class ItemFeatures:
 class ItemEmbedding(nn.Module):
     """Item ids → vectors under one fusion mode.
 
+    Every mode is an affine map of the gathered ID row and text row, so the mean over a
+    history equals the map of the mean rows: :meth:`mean` pools with ``embedding_bag``
+    before projecting, which saves the (B, L, T) projection for pooled histories.
+
     Args:
         n_items: N (ids 1..N, 0 is padding).
         dim: output width D.
         mode: the fusion mode.
         text: (N + 1, T) frozen text vectors, required unless ``mode`` is ``none``.
-        with_bias: also build a per-item scalar (:meth:`bias`).
+        with_bias: also produce a per-item scalar (:meth:`lookup`, :meth:`mean`); it is
+            one extra output column of the same tables and projection.
     """
 
     def __init__(
@@ -127,50 +133,68 @@ class ItemEmbedding(nn.Module):
     ) -> None:
         super().__init__()
         self.mode = FusionMode(mode)
-        self.n_items = n_items
-        self.dim = dim
-        self.id = None if self.mode == FusionMode.TEXT_ONLY else nn.Embedding(n_items + 1, dim, padding_idx=0)
-        if self.id is not None:
-            nn.init.normal_(self.id.weight, std=INIT_STD)
+        self.n_items, self.dim, self.with_bias = n_items, dim, with_bias
+        width = dim + int(with_bias)  # W: embedding columns, then the bias column
+        self.id = None
+        if self.mode != FusionMode.TEXT_ONLY:
+            self.id = nn.Embedding(n_items + 1, width, padding_idx=0)
             with torch.no_grad():
+                nn.init.normal_(self.id.weight, std=INIT_STD)
                 self.id.weight[0].zero_()
+                self.id.weight[:, dim:].zero_()
         self.proj = None
         if self.mode != FusionMode.NONE:
             if text is None:
                 raise ConfigError(f"fusion mode {self.mode.value} needs text vectors")
             self.register_buffer("text", text, persistent=False)
-            width = text.shape[1] + (dim if self.mode == FusionMode.CONCAT else 0)
-            self.proj = nn.Linear(width, dim)
-        self.id_bias = self.text_bias = None
-        if with_bias:
-            if self.id is not None:
-                self.id_bias = nn.Embedding(n_items + 1, 1, padding_idx=0)
-                nn.init.zeros_(self.id_bias.weight)
-            if self.mode != FusionMode.NONE:
-                self.text_bias = nn.Linear(text.shape[1], 1)
+            in_width = text.shape[1] + (width if self.mode == FusionMode.CONCAT else 0)
+            self.proj = nn.Linear(in_width, width)
+
+    def _combine(self, id_rows: torch.Tensor | None, text_rows: torch.Tensor | None) -> torch.Tensor:
+        """The mode's affine map of raw ID rows (..., W) and text rows (..., T) → (..., W)."""
+        if self.mode == FusionMode.NONE:
+            return id_rows
+        if self.mode == FusionMode.ADD:
+            return id_rows + self.proj(text_rows)
+        if self.mode == FusionMode.CONCAT:
+            return self.proj(torch.cat([id_rows, text_rows], dim=-1))
+        return self.proj(text_rows)
+
+    def _raw(self, ids: torch.Tensor) -> torch.Tensor:
+        id_rows = self.id(ids) if self.id is not None else None
+        text_rows = self.text[ids] if self.proj is not None else None
+        out = self._combine(id_rows, text_rows)  # (..., W)
+        return out * (ids > 0).unsqueeze(-1).to(out.dtype)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """(...) int64 ids → (..., D) vectors; padding rows are zero."""
-        if self.mode == FusionMode.NONE:
-            out = self.id(ids)
-        elif self.mode == FusionMode.ADD:
-            out = self.id(ids) + self.proj(self.text[ids])
-        elif self.mode == FusionMode.CONCAT:
-            out = self.proj(torch.cat([self.id(ids), self.text[ids]], dim=-1))
-        else:
-            out = self.proj(self.text[ids])
-        return out * (ids > 0).unsqueeze(-1).to(out.dtype)
+        out = self._raw(ids)
+        return out[..., : self.dim] if self.with_bias else out
 
-    def bias(self, ids: torch.Tensor) -> torch.Tensor:
-        """(...) ids → (...) per-item scalars (zero for padding); needs ``with_bias``."""
-        if self.id_bias is None and self.text_bias is None:
+    def lookup(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(...) ids → vectors (..., D) and per-item scalars (...); needs ``with_bias``."""
+        if not self.with_bias:
             raise RuntimeError("ItemEmbedding was built without with_bias=True")
-        out = torch.zeros(ids.shape, device=ids.device)
-        if self.id_bias is not None:
-            out = out + self.id_bias(ids).squeeze(-1)
-        if self.text_bias is not None:
-            out = out + self.text_bias(self.text[ids]).squeeze(-1)
-        return out * (ids > 0).to(out.dtype)
+        out = self._raw(ids)
+        return out[..., : self.dim], out[..., self.dim]
+
+    def mean(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Mean over the last axis of (B, L) ids, padding excluded; zero for an empty row.
+
+        Returns:
+            (B, D) mean vectors and, with ``with_bias``, (B,) mean scalars (else None).
+        """
+        count = (ids > 0).sum(-1, keepdim=True)  # (B, 1)
+        denom = count.clamp(min=1).to(torch.float32)
+        id_rows = text_rows = None
+        if self.id is not None:
+            id_rows = F.embedding_bag(ids, self.id.weight, mode="sum", padding_idx=0) / denom
+        if self.proj is not None:  # row 0 of the text buffer is zero, so padding adds nothing
+            text_rows = F.embedding_bag(ids, self.text, mode="sum", padding_idx=0) / denom
+        out = self._combine(id_rows, text_rows) * (count > 0).to(denom.dtype)  # (B, W)
+        if self.with_bias:
+            return out[:, : self.dim], out[:, self.dim]
+        return out, None
 
     def all_items(self) -> torch.Tensor:
         """(N + 1, D) vectors of every item, row 0 the zero padding vector."""

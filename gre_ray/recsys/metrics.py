@@ -88,8 +88,8 @@ def full_ranking_ranks(
         # (u * v).sum() rounds differently and would break ties against the same item score
         t_score = (u @ item_vecs[tgt].T).diagonal().unsqueeze(1)
         m_items, m_rows = _mask_entries(mask_indptr, mask_items, targets, a, b)
-        greater = torch.zeros(b - a, dtype=torch.int64, device=u.device)
-        equal = torch.zeros_like(greater)
+        above = torch.zeros(b - a, dtype=torch.int64, device=u.device)  # pessimistic: >=, average: >
+        equal = torch.zeros_like(above)
         for i0 in range(1, n_total, item_chunk):
             i1 = min(i0 + item_chunk, n_total)
             scores = u @ item_vecs[i0:i1].T  # (c, k)
@@ -98,10 +98,12 @@ def full_ranking_ranks(
                 rows = torch.as_tensor(m_rows[lo:hi], device=u.device)
                 cols = torch.as_tensor(m_items[lo:hi] - i0, device=u.device)
                 scores[rows, cols] = float("-inf")
-            greater += (scores > t_score).sum(1)
-            equal += (scores == t_score).sum(1)
-        eq = equal.cpu().numpy().astype(np.float64)
-        out[a:b] = greater.cpu().numpy() + (eq if ties == Ties.PESSIMISTIC else eq / 2)
+            if ties == Ties.PESSIMISTIC:  # one pass: ties count as above
+                above += (scores >= t_score).sum(1)
+            else:
+                above += (scores > t_score).sum(1)
+                equal += (scores == t_score).sum(1)
+        out[a:b] = above.cpu().numpy() + equal.cpu().numpy() / 2.0
     return out
 
 

@@ -84,6 +84,11 @@ def ensure_process_group() -> None:
     env = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1"}
     os.environ.update({**env, "MASTER_PORT": str(port)})
     dist.init_process_group("gloo", rank=0, world_size=1)
+    # DeepSpeed caches a clone of the world group; a previous in-process run's group is gone.
+    from deepspeed.utils import groups
+
+    groups._WORLD_GROUP = None
+    groups._ZERO_PARAM_INTRA_PARALLEL_GROUP = None
 
 
 class Engine:

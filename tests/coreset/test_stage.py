@@ -1,4 +1,4 @@
-"""The ``coreset`` stage through the runner, on planted tiny data (see conftest.py)."""
+"""The ``coreset`` stage through the runner, on planted tiny data (see coreset_planted.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import planted_items
+from tests.coreset.coreset_planted import planted_items
 from gre_ray.coreset.budget import allocate
 from gre_ray.coreset.config import DedupScope
 from gre_ray.coreset.dedup import normalize_rows

@@ -21,7 +21,8 @@ def mixed_texts(n: int, seed: int = 0, max_words: int = 60) -> list[str]:
 
 
 def items_table(texts: list[str]) -> pa.Table:
-    return pa.table({"item_id": [f"it{i:04d}" for i in range(len(texts))], "text": texts})
+    ids = [f"it{i:04d}" for i in range(len(texts))]
+    return pa.table({"item_id": pa.array(ids, pa.string()), "text": pa.array(texts, pa.string())})
 
 
 @pytest.fixture(scope="session")

@@ -89,14 +89,18 @@ def test_item_embedding_modes(mode, synthetic, retrieval_split):
     text = text_for(synthetic, retrieval_split)
     features = ItemFeatures(retrieval_split.n_items, FusionConfig(mode=mode), text, retrieval_split.item_ids)
     emb = features.embedding(8, with_bias=True)
-    ids = torch.tensor([[0, 1, 2], [3, 0, 0]])
-    out = emb(ids)
-    assert out.shape == (2, 3, 8) and not out[0, 0].any() and not out[1, 1:].any()
-    assert emb.bias(ids).shape == (2, 3) and emb.bias(ids)[0, 0] == 0
+    ids = torch.tensor([[0, 1, 2], [3, 0, 0], [0, 0, 0]])
+    out, bias = emb.lookup(ids)
+    assert out.shape == (3, 3, 8) and bias.shape == (3, 3)
+    assert not out[0, 0].any() and not out[1, 1:].any() and not out[2].any() and bias[0, 0] == 0
+    torch.testing.assert_close(emb(ids), out)
+    mean, mean_bias = emb.mean(ids)  # pooled before the projection, equal to pooling after it
+    torch.testing.assert_close(mean, torch.stack([out[0, 1:].mean(0), out[1, 0], out[2, 0]]))
+    torch.testing.assert_close(mean_bias, torch.stack([bias[0, 1:].mean(), bias[1, 0], bias[2, 0]]))
     assert "text" not in emb.state_dict()  # frozen buffer, not a parameter or saved state
     assert (emb.id is None) == (mode == FusionMode.TEXT_ONLY)
     assert emb.all_items().shape == (retrieval_split.n_items + 1, 8)
-    out.sum().backward()
+    (out.sum() + mean.sum()).backward()
     trainable = {name for name, p in emb.named_parameters() if p.grad is not None}
     if mode != FusionMode.NONE:
         assert not emb.text.requires_grad and "proj.weight" in trainable

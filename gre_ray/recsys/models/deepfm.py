@@ -68,11 +68,10 @@ class DeepFM(RankingModel):
         )
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        hist, item = batch[HIST], batch[ITEM]
-        valid = (hist > 0).to(torch.float32)  # (B, L)
-        count = valid.sum(1).clamp(min=1.0)  # (B,)
-        fields = [self.item_emb(item), self.item_emb(hist).sum(1) / count.unsqueeze(-1)]  # (B, D) each
-        first = self.bias + self.item_emb.bias(item) + self.item_emb.bias(hist).sum(1) / count  # (B,)
+        item_vec, item_bias = self.item_emb.lookup(batch[ITEM])  # (B, D), (B,)
+        hist_vec, hist_bias = self.item_emb.mean(batch[HIST])  # (B, D), (B,): padding excluded
+        fields = [item_vec, hist_vec]
+        first = self.bias + item_bias + hist_bias  # (B,)
         if self.user_emb is not None:
             fields.append(self.user_emb(batch[USER]))
             first = first + self.user_bias(batch[USER]).squeeze(-1)

@@ -102,8 +102,7 @@ class DSSM(RetrievalModel):
         return self._out(self.item_tower(self.item_emb(ids)))
 
     def user_vectors(self, seq: torch.Tensor) -> torch.Tensor:
-        count = (seq > 0).sum(1, keepdim=True).clamp(min=1)  # (B, 1)
-        return self._out(self.user_tower(self.item_emb(seq).sum(1) / count))  # (B, D')
+        return self._out(self.user_tower(self.item_emb.mean(seq)[0]))  # (B, D')
 
     def item_vectors(self) -> torch.Tensor:
         return self._out(self.item_tower(self.item_emb.all_items()))
