@@ -1,41 +1,32 @@
-"""Item embeddings of the benchmark datasets, from a content-addressed cache.
+"""Item embeddings of the benchmark datasets, from the embedding stage's content-addressed cache.
 
-An entry is keyed by what determines its vectors: the model's weight fingerprint
-(:func:`gre_ray.embed.model_folder.model_fingerprint`, a hash of the files' bytes), the
-resolved encoder settings (:meth:`gre_ray.embed.encoder.EncoderSpec.key_fields`) and a hash
-of the dataset's item ids and texts. A new checkpoint or a changed text gets a new key, so
-old vectors are never reused under a name (the reference implementation's bug).
-
-Missing entries are computed before the grid starts with the embedding stage's Ray Data
-pipeline (:func:`gre_ray.embed.pipeline.embed_items_to`): one pipeline per embedding model
-over every dataset it misses (ids are prefixed by the dataset's position so that equal ids
-of two datasets stay apart), then written as one entry per (dataset, model).
+:func:`gre_ray.embed.cache.embed_items` keys an entry by what determines its vectors (the
+model's weight bytes, the resolved encoder settings, the items' ids and texts), so a new
+checkpoint or a changed text gets new vectors and old ones are never reused under a name.
+The benchmark asks it for every (dataset, embedding model) before the grid starts: cached
+entries are read back, missing ones are computed with the embedding pipeline, once each.
+The cache lives in ``<run>/cache/embeddings``, beside the stages, so a forced or changed
+benchmark run reuses what an earlier one computed.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
-import uuid
-from pathlib import Path
+from typing import Any
 
-import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from gre_ray.bench.config import BenchmarkConfig, EmbeddingModel
 from gre_ray.data.schema import ITEMS
-from gre_ray.data.storage import Location, read_table, write_table
+from gre_ray.data.storage import Location, read_table
 from gre_ray.errors import ConfigError
 
 log = logging.getLogger("gre_ray")
 CACHE_DIR = "cache/embeddings"
-_SEP = "\x1f"
 
 
-def encoder_for(model: EmbeddingModel, artifacts: dict[str, Location]):
+def encoder_for(model: EmbeddingModel, artifacts: dict[str, Location]) -> Any:
     """The encoder settings of ``model``, with ``encoder.model`` set to its artifact's folder.
 
     Raises:
@@ -62,92 +53,36 @@ def embedding_fingerprints(config: BenchmarkConfig) -> dict[str, str]:
             for m in config.embeddings if not m.artifact}
 
 
-def items_digest(table: pa.Table) -> str:
-    """A hash of the ``item_id`` and ``text`` columns, in row order."""
-    digest = hashlib.sha256()
-    for column in ("item_id", "text"):
-        for value in table.column(column).to_pylist():
-            digest.update(value.encode("utf-8", "surrogatepass") + b"\0")
-    return digest.hexdigest()[:16]
-
-
-def cache_key(weights: str, encoder_fields: dict, items: str) -> str:
-    """The cache key of one (dataset, model) entry."""
-    text = json.dumps({"weights": weights, "encoder": encoder_fields, "items": items}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
 def prepare_embeddings(
     config: BenchmarkConfig,
     items: Location,
     datasets: list[str],
-    artifacts: dict[str, Location],
+    encoders: dict[str, Any],
     run_root: Location,
 ) -> dict[str, dict[str, str]]:
-    """The embeddings file of every (dataset, embedding model), computing the missing ones.
+    """The embeddings of every (dataset, embedding model), computing the missing ones.
 
     Args:
         config: the benchmark settings (``embeddings``, ``embed_actors``, ``embed_gpus``).
         items: the items artifact.
         datasets: dataset (domain) names.
-        artifacts: artifact name → location, for models given by ``artifact``.
+        encoders: embedding name → encoder settings (see :func:`encoder_for`).
         run_root: the run folder; the cache is ``<run_root>/cache/embeddings``.
 
     Returns:
         dataset → embedding name → URI of the cached embeddings folder.
     """
+    from gre_ray.embed.cache import embed_items
     from gre_ray.embed.config import EmbedConfig
-    from gre_ray.embed.encoder import resolve_spec
-    from gre_ray.embed.model_folder import model_fingerprint
-    from gre_ray.embed.pipeline import embed_items_to
 
     out: dict[str, dict[str, str]] = {d: {} for d in datasets}
     if not config.embeddings:
         return out
     table = read_table(items, ITEMS).select(["domain", "item_id", "text"])
-    per_dataset = {d: table.filter(pc.equal(table.column("domain"), d)).select(["item_id", "text"]) for d in datasets}
-    digests = {d: items_digest(t) for d, t in per_dataset.items()}
-    cache = run_root / CACHE_DIR
-    encoders = {m.name: encoder_for(m, artifacts) for m in config.embeddings}  # every artifact checked first
-    for model in config.embeddings:
-        spec = resolve_spec(encoders[model.name])
-        weights = model_fingerprint(Path(spec.model_dir))
-        missing = []
-        for dataset in datasets:
-            entry = cache / cache_key(weights, spec.key_fields(), digests[dataset])
+    settings = EmbedConfig(actors=config.embed_actors, num_gpus=config.embed_gpus)
+    for dataset in datasets:
+        rows = table.filter(pc.equal(table.column("domain"), dataset)).select(["item_id", "text"])
+        for model in config.embeddings:
+            entry = embed_items(rows, encoders[model.name], run_root / CACHE_DIR, settings)
             out[dataset][model.name] = entry.uri
-            if not entry.exists():
-                missing.append((dataset, entry))
-        if not missing:
-            continue
-        log.info("embedding %d dataset(s) with %s (%s)", len(missing), model.name, spec.model_dir)
-        joined = pa.concat_tables([_prefixed(per_dataset[d], i) for i, (d, _) in enumerate(missing)])
-        scratch = cache / f"_tmp-{uuid.uuid4().hex[:8]}"
-        settings = EmbedConfig(encoder=encoders[model.name], actors=config.embed_actors, num_gpus=config.embed_gpus)
-        try:
-            embed_items_to(joined, settings, scratch)
-            _write_entries(scratch, missing)
-        finally:
-            scratch.remove()
     return out
-
-
-def _prefixed(table: pa.Table, position: int) -> pa.Table:
-    ids = pc.binary_join_element_wise(pa.scalar(str(position)), table.column("item_id"), _SEP)
-    return pa.table({"item_id": ids, "text": table.column("text")})
-
-
-def _write_entries(scratch: Location, missing: list[tuple[str, Location]]) -> None:
-    """Split the joined embeddings back into one cache entry per dataset (each written
-    aside, then renamed into place)."""
-    from gre_ray.embed.vectors import embeddings_table, read_embeddings
-
-    ids, matrix = read_embeddings(scratch)
-    position = np.array([int(i.split(_SEP, 1)[0]) for i in ids])
-    original = np.array([i.split(_SEP, 1)[1] for i in ids], dtype=object)
-    for k, (_, entry) in enumerate(missing):
-        rows = np.flatnonzero(position == k)
-        partial = Location(entry.fs, entry.path + ".partial")
-        partial.remove()
-        write_table(embeddings_table(original[rows].tolist(), matrix[rows]), partial)
-        partial.move_to(entry)

@@ -57,6 +57,28 @@ def select_datasets(domains: pd.DataFrame, wanted: list[str], source: str = "dom
     return [(n, scenario[n]) for n in wanted]
 
 
+def check_resources(config: BenchmarkConfig, available: dict[str, float]) -> None:
+    """Refuse a grid whose trials could never be scheduled (Tune would wait forever).
+
+    Args:
+        config: the benchmark settings.
+        available: the cluster's resources (``ray.cluster_resources()``).
+
+    Raises:
+        ConfigError: a trial or an encoder actor asks for more CPUs or GPUs than the
+            cluster has.
+    """
+    cpus, gpus = available.get("CPU", 0.0), available.get("GPU", 0.0)
+    res = config.resources
+    if res.cpus > cpus or res.gpus > gpus:
+        raise ConfigError(
+            f"benchmark.resources asks {res.cpus:g} CPU and {res.gpus:g} GPU per trial, but the Ray cluster has "
+            f"{cpus:g} CPU and {gpus:g} GPU (set benchmark.resources.gpus=0 to run on CPUs)"
+        )
+    if config.embeddings and config.embed_gpus > gpus:
+        raise ConfigError(f"benchmark.embed_gpus={config.embed_gpus:g} but the Ray cluster has {gpus:g} GPU")
+
+
 def split_configs(config: BenchmarkConfig, dataset: str) -> dict[str, SplitConfig]:
     """Task → split config of ``dataset``, for the tasks of the configured models only."""
     tasks = {task_of(m) for m in config.models}

@@ -123,7 +123,10 @@ def trial_record(result: Any) -> dict[str, Any]:
     if frame is not None and len(frame) and "final" in frame.columns:
         epochs = frame[frame["final"] == 0]
         keep = [k for k in HISTORY_KEYS if k in epochs.columns]
-        history = [{k: float(v) for k, v in row.items()} for row in epochs[keep].to_dict("records")]
+        for row in epochs[keep].to_dict("records"):
+            if history and row.get("epoch", 0) <= history[-1].get("epoch", 0):
+                history = []  # a retried trial started over: keep its last attempt only
+            history.append({k: float(v) for k, v in row.items()})
     return {
         "spec": result.config["trial"],
         "metrics": metrics,

@@ -80,6 +80,11 @@ def full_ranking_ranks(
     n_users, n_total = user_vecs.shape[0], item_vecs.shape[0]
     targets = np.asarray(targets, dtype=np.int64)
     out = np.empty(n_users, dtype=np.float64)
+    device = user_vecs.device
+    # buffers reused by every block, so the peak is one score block and one boolean block
+    width = min(item_chunk, n_total - 1)
+    score_buf = torch.empty(min(user_chunk, n_users) * width, dtype=user_vecs.dtype, device=device)
+    flag_buf = torch.empty(score_buf.shape, dtype=torch.bool, device=device)
     for a in range(0, n_users, user_chunk):
         b = min(a + user_chunk, n_users)
         u = user_vecs[a:b]  # (c, D)
@@ -88,21 +93,23 @@ def full_ranking_ranks(
         # (u * v).sum() rounds differently and would break ties against the same item score
         t_score = (u @ item_vecs[tgt].T).diagonal().unsqueeze(1)
         m_items, m_rows = _mask_entries(mask_indptr, mask_items, targets, a, b)
-        above = torch.zeros(b - a, dtype=torch.int64, device=u.device)  # pessimistic: >=, average: >
+        above = torch.zeros(b - a, dtype=torch.int64, device=device)  # pessimistic: >=, average: >
         equal = torch.zeros_like(above)
         for i0 in range(1, n_total, item_chunk):
             i1 = min(i0 + item_chunk, n_total)
-            scores = u @ item_vecs[i0:i1].T  # (c, k)
+            size = (b - a) * (i1 - i0)
+            scores = torch.mm(u, item_vecs[i0:i1].T, out=score_buf[:size].view(b - a, i1 - i0))  # (c, k)
+            flags = flag_buf[:size].view(b - a, i1 - i0)
             lo, hi = np.searchsorted(m_items, [i0, i1])
             if hi > lo:
-                rows = torch.as_tensor(m_rows[lo:hi], device=u.device)
-                cols = torch.as_tensor(m_items[lo:hi] - i0, device=u.device)
+                rows = torch.as_tensor(m_rows[lo:hi], device=device)
+                cols = torch.as_tensor(m_items[lo:hi] - i0, device=device)
                 scores[rows, cols] = float("-inf")
             if ties == Ties.PESSIMISTIC:  # one pass: ties count as above
-                above += (scores >= t_score).sum(1)
+                above += torch.ge(scores, t_score, out=flags).sum(1)
             else:
-                above += (scores > t_score).sum(1)
-                equal += (scores == t_score).sum(1)
+                above += torch.gt(scores, t_score, out=flags).sum(1)
+                equal += torch.eq(scores, t_score, out=flags).sum(1)
         out[a:b] = above.cpu().numpy() + equal.cpu().numpy() / 2.0
     return out
 

@@ -22,9 +22,11 @@ import logging
 from typing import Any
 
 from gre_ray.bench.config import BenchmarkConfig
-from gre_ray.bench.embeddings import embedding_fingerprints, prepare_embeddings
+from gre_ray.bench.embeddings import embedding_fingerprints, encoder_for, prepare_embeddings
 from gre_ray.bench.leaderboard import leaderboard
-from gre_ray.bench.prepare import build_split, select_datasets, split_configs, upstream_fingerprint, work_key
+from gre_ray.bench.prepare import (
+    build_split, check_resources, select_datasets, split_configs, upstream_fingerprint, work_key,
+)
 from gre_ray.bench.report import board_lines, build_report, save_report, write_meta
 from gre_ray.bench.results import FAILED, history_table, results_table, write_results
 from gre_ray.bench.search import run_search
@@ -55,9 +57,11 @@ class BenchmarkStage(Stage):
         config: BenchmarkConfig = ctx.settings
         domains_loc = ctx.input("domains")
         datasets = select_datasets(read_table(domains_loc).to_pandas(), config.datasets, domains_loc.uri)
+        artifacts = {a: ctx.input(a) for a in self.optional if ctx.has_input(a)}
+        encoders = {m.name: encoder_for(m, artifacts) for m in config.embeddings}  # a missing artifact fails here
+        check_resources(config, ray.cluster_resources())
         upstream = {a: upstream_fingerprint(loc) for a, loc in sorted(ctx.inputs.items())}
         work = ctx.run_root / WORK_DIR / work_key(config, upstream, self.external_inputs(ctx.config))
-        models = {a: ctx.input(a) for a in self.optional if ctx.has_input(a)}
         log.info("benchmark: %d datasets, work folder %s", len(datasets), work.uri)
 
         # every split once per (dataset, task), in parallel; every model and embedding shares it
@@ -68,7 +72,7 @@ class BenchmarkStage(Stage):
                 dest = (work / "splits" / slug(name) / kind).uri
                 jobs[(name, kind)] = (dest, task.remote(ctx.input("interactions").uri, name, split_cfg, dest))
         split_stats = {f"{n}/{k}": ray.get(ref) for (n, k), (_, ref) in jobs.items()}
-        vectors = prepare_embeddings(config, ctx.input("items"), [n for n, _ in datasets], models, ctx.run_root)
+        vectors = prepare_embeddings(config, ctx.input("items"), [n for n, _ in datasets], encoders, ctx.run_root)
         inputs = [
             DatasetInputs(name, scenario, {k: d for (n, k), (d, _) in jobs.items() if n == name}, vectors.get(name, {}))
             for name, scenario in datasets
@@ -89,6 +93,8 @@ class BenchmarkStage(Stage):
         (work / "tune").move_to(ctx.out("tune"))
         (work / "splits").move_to(ctx.out("splits"))
         work.remove()
+        if not work.parent.children():
+            work.parent.remove()
 
         trials = results.drop_duplicates("trial")
         failed = trials[trials["status"] == FAILED]

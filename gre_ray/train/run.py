@@ -126,6 +126,7 @@ def train_and_export(
             "history": state.get("history"),
             "best_epoch": state.get("best_epoch"),
             "stopped_early": state.get("stopped_early"),
+            "resumed_from_epoch": state.get("resumed_from_epoch"),
             "train_run": result.run_dir,
         }
     )

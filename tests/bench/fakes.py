@@ -2,8 +2,8 @@
 
 Each one leaves a file per invocation under ``spec["marks"]`` (so tests count how often
 Tune ran a trial) and behaves as ``spec["behaviour"]`` says: ``ok``, ``flaky`` (crashes
-on its first attempt only), ``broken`` (always crashes), ``nan`` (reports a NaN test
-metric), ``slow`` (sleeps before finishing).
+after its first epoch, on its first attempt only), ``broken`` (always crashes), ``nan``
+(reports a NaN test metric), ``slow`` (sleeps before finishing).
 """
 
 from __future__ import annotations
@@ -28,12 +28,14 @@ def fake_trial(spec: dict[str, Any], report) -> dict[str, Any]:
     os.makedirs(spec["marks"], exist_ok=True)
     open(os.path.join(spec["marks"], f"{spec['name']}-{uuid.uuid4().hex[:8]}"), "w").close()
     behaviour = spec.get("behaviour", "ok")
-    if behaviour == "broken" or (behaviour == "flaky" and attempts == 0):
+    if behaviour == "broken":
         raise RuntimeError(f"injected failure in {spec['name']}")
     score = float(spec["score"])
     for epoch in (1, 2):
         report({"epoch": epoch, "train_loss": 1.0 / epoch, "epoch_seconds": 0.01, "valid_score": score * epoch / 2,
                 "final": 0})
+        if behaviour == "flaky" and attempts == 0:
+            raise RuntimeError(f"injected failure in {spec['name']} after epoch {epoch}")
     if behaviour == "slow":
         time.sleep(float(spec.get("sleep", 1.0)))
     test = math.nan if behaviour == "nan" else score

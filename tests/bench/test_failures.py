@@ -6,7 +6,7 @@ import math
 
 from gre_ray.bench.config import ResourceSettings
 from gre_ray.bench.leaderboard import leaderboard
-from gre_ray.bench.results import results_table
+from gre_ray.bench.results import history_table, results_table
 from gre_ray.bench.tune_grid import run_grid
 from tests.bench.fakes import fake_trial, marks, spec
 
@@ -32,6 +32,8 @@ def test_failed_trials_are_retried_recorded_and_never_averaged(ray_session, tmp_
     assert trials.loc["nan", "status"] == "failed"
     assert trials.loc["nan", "error"] == "non-finite test metrics: ndcg@10"
     assert table[table["status"] == "failed"]["value"].map(math.isnan).all()
+    history = history_table(records)
+    assert list(history[history["trial"] == "flaky"]["epoch"]) == [1, 2]  # only the attempt that finished
 
     board = leaderboard(table, ["ndcg@10"])
     overall = board[(board["scope"] == "overall")].iloc[0]

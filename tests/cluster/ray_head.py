@@ -13,6 +13,7 @@ read nor written, and HOME stays as it is for pip, Hugging Face and torch caches
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -20,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,15 @@ class Head:
         return subprocess.run(
             [RAY, *args], cwd=ROOT, env=env or self.env, capture_output=True, text=True, timeout=timeout
         )
+
+    def job_status(self, job_id: str) -> str:
+        """A job's status (``SUCCEEDED``, ``FAILED``, ...) from the job server's REST API."""
+        token = Path(self.env["RAY_AUTH_TOKEN_PATH"]).read_text().strip()
+        request = urllib.request.Request(
+            f"{self.dashboard}/api/jobs/{job_id}", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.load(response)["status"]
 
 
 def free_ports(n: int) -> list[int]:

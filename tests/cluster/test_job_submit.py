@@ -33,8 +33,7 @@ def test_smoke_pipeline_submitted_as_a_job_succeeds_with_complete_outputs(tmp_pa
         runtime_env = ["--working-dir", ".", "--runtime-env", "jobs/runtime_env.yaml"]
         entrypoint = ["python", "-m", "jobs.pipeline", "--config", SMOKE, "--set", f"run.root={root}"]
         submitted = head.ray(*submit, *runtime_env, "--", *entrypoint)
-        status = head.ray("job", "status", job_id, "--address", head.dashboard, timeout=120)
-        assert "SUCCEEDED" in status.stdout, submitted.stdout[-4000:] + submitted.stderr[-2000:]
+        assert head.job_status(job_id) == "SUCCEEDED", submitted.stdout[-4000:] + submitted.stderr[-2000:]
         temp_dir = head.temp_dir
     assert not head_processes(temp_dir), "the head's processes outlived the test"
 

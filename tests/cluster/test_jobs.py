@@ -58,6 +58,16 @@ def test_jobs_need_a_config(capsys):
     assert exit_.value.code == 2 and "--config" in capsys.readouterr().err
 
 
+def test_job_with_a_broken_yaml_exits_with_one_line(tmp_path, capsys):
+    from jobs import pipeline
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("run:\n  root: [unclosed\n")
+    assert pipeline.main(["--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gre-ray: error: ") and str(bad) in err and err.count("\n") == 1
+
+
 def test_stage_job_runs_the_real_pipeline(tmp_path, ray_session, monkeypatch, capsys):
     from jobs import demo_data, pipeline
 

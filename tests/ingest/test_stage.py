@@ -63,6 +63,9 @@ def test_stage_equals_single_process_ingest_of_every_fixture(ray_session, tmp_pa
     domains = pq.read_table(stage_dir / "domains").to_pylist()
     assert {"domain": "Yelp", "scenario": "catering", "role": "benchmark"} in domains and len(domains) == len(sources)
     assert not (stage_dir / "_staging").exists()
+    summary = IngestStage().summarize(manifest)
+    assert summary[0].split() == ["dataset", "scenario", "role", "#users", "#items", "#inter.", "#tokens/item"]
+    assert summary[1].split()[:6] == ["Arts", "e-commerce", "benchmark", "2", "2", "3"]
 
     (again,) = run_config(config)
     assert again.status == "skipped"

@@ -1,0 +1,175 @@
+"""Benchmark embedding inference: Ray Data actor pool vs one process vs SentenceTransformer.encode.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_embed.py [--n 1500] [--actors 2] [--json out.json]
+
+Texts: ``--n`` item descriptions of real words from the demo vocabulary (every domain's
+brands, adjectives, nouns and category words), lengths drawn log-uniformly from 5 to 300
+words (many short titles, a tail of long descriptions), ids unique. Model: the shipped
+all-MiniLM-L6-v2 (mean pooling, normalised, 256 tokens), float32 on CPU.
+
+Measurements, all on the same texts, each process with one torch thread:
+
+* ``encoder_sorted``: :class:`gre_ray.embed.encoder.Encoder` in this process, token-budget
+  batches over length-sorted texts (the stage's batching);
+* ``encoder_unsorted``: the same encoder, fixed batches of 32 in input order;
+* ``sentence_transformers``: ``SentenceTransformer.encode`` with its defaults (batch 32,
+  sorted by character length);
+* ``ray``: :func:`gre_ray.embed.pipeline.embed_items_to` on ``--actors`` actors; the
+  end-to-end rate includes actor start-up, the steady rate divides rows by the busiest
+  actor's compute seconds. Peak RSS per actor comes from ``getrusage`` inside the actor.
+
+Padding (padded tokens / real tokens) is also computed for three batchings of the same
+token counts: input order in batches of 32, length-sorted within each call of
+``rows_per_call`` rows (the stage), and one global sort.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gre_ray.data.storage import Location  # noqa: E402
+from gre_ray.demo.generator import vocabulary  # noqa: E402
+from gre_ray.embed.batching import fixed_size_batches, token_budget_batches  # noqa: E402
+from gre_ray.embed.config import EmbedConfig, EncoderConfig  # noqa: E402
+
+
+def make_texts(n: int, seed: int = 0) -> list[str]:
+    """``n`` texts of real words, 5 to 300 words long (log-uniform)."""
+    words: set[str] = set()
+    for spec in vocabulary().values():
+        words.update(map(str, spec["brands"]))
+        words.update(map(str, spec["adjectives"]))
+        for category in spec["categories"].values():
+            words.update(map(str, category["nouns"]))
+            words.update(map(str, category["words"]))
+    pool = np.array(sorted(w for w in words if w.strip()))
+    rng = np.random.default_rng(seed)
+    lengths = np.exp(rng.uniform(np.log(5), np.log(300), n)).astype(int)
+    return [" ".join(rng.choice(pool, k)) for k in lengths]
+
+
+def padding(lengths: np.ndarray, batches) -> float:
+    """Padded tokens over real tokens for a batching of rows with these token counts."""
+    return float(sum(len(b) * lengths[b].max() for b in batches) / lengths.sum())
+
+
+def timed(fn) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1500, help="texts to embed")
+    parser.add_argument("--actors", type=int, default=2, help="Ray actors (one CPU each)")
+    parser.add_argument("--rows-per-call", type=int, default=256)
+    parser.add_argument("--json", help="write the figures here as JSON")
+    args = parser.parse_args()
+
+    import ray
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from gre_ray.embed.encoder import Encoder
+    from gre_ray.embed.model_folder import minilm_path
+    from gre_ray.embed.pipeline import embed_items_to
+
+    torch.set_num_threads(1)
+    texts = make_texts(args.n)
+    table = pa.table({"item_id": [f"i{i:06d}" for i in range(args.n)], "text": texts})
+    settings = EmbedConfig(encoder=EncoderConfig(model=minilm_path()), actors=args.actors, rows_per_call=args.rows_per_call)
+    encoder = Encoder.from_config(settings.encoder)
+    ids, _, truncated = encoder.tokenize(texts)
+    lengths = np.array([len(r) for r in ids])
+    tokens = int(lengths.sum())
+    results: dict = {"n": args.n, "tokens": tokens, "mean_tokens": round(tokens / args.n, 1),
+                     "truncated": int(truncated.sum()), "load_before": os.getloadavg()}
+    encoder.encode(texts[:32])  # warm-up
+
+    def rate(seconds: float) -> dict:
+        return {"seconds": round(seconds, 2), "texts_per_s": round(args.n / seconds, 1), "tokens_per_s": round(tokens / seconds)}
+
+    seconds, sorted_run = timed(lambda: encoder.encode_with_stats(texts, token_budget=settings.token_budget,
+                                                                   max_batch_rows=settings.max_batch_rows))
+    results["encoder_sorted"] = {**rate(seconds), "padding": round(sorted_run.padded_tokens.sum() / tokens, 3)}
+    seconds, unsorted_run = timed(lambda: encoder.encode_with_stats(texts, token_budget=10**9, max_batch_rows=32, sort=False))
+    results["encoder_unsorted"] = {**rate(seconds), "padding": round(unsorted_run.padded_tokens.sum() / tokens, 3)}
+    st = SentenceTransformer(settings.encoder.model, device="cpu")
+    st.encode(texts[:32])
+    seconds, st_vectors = timed(lambda: st.encode(texts, convert_to_numpy=True))
+    results["sentence_transformers"] = rate(seconds)
+    results["driver_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    del st
+
+    ray.init(address="local", num_cpus=args.actors, include_dashboard=False, logging_level="ERROR", configure_logging=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        report = embed_items_to(table, settings, Location.of(Path(tmp) / "emb"))
+        from gre_ray.embed.vectors import read_embeddings
+
+        out_ids, matrix = read_embeddings(Location.of(Path(tmp) / "emb"))
+        order = np.argsort(out_ids)
+        max_diff = float(np.abs(matrix[order] - sorted_run.vectors).max())
+    busiest = max(w["busy_s"] for w in report.workers.values())
+    results["ray"] = {
+        **rate(report.wall_s),
+        "steady_texts_per_s": round(args.n / busiest, 1),
+        "actors": report.actors,
+        "per_actor": report.workers,
+        "padding": round(report.padded_tokens / report.tokens, 3),
+        "max_abs_diff_vs_encoder": max_diff,
+    }
+    ray.shutdown()
+    results["cosine_min_vs_sentence_transformers"] = float((sorted_run.vectors * st_vectors).sum(1).min())
+
+    calls = [np.arange(s, min(s + args.rows_per_call, args.n)) for s in range(0, args.n, args.rows_per_call)]
+    within = [c[b] for c in calls for b in token_budget_batches(lengths[c], settings.token_budget, settings.max_batch_rows)]
+    results["padding_model"] = {
+        "input_order_batches_of_32": round(padding(lengths, fixed_size_batches(args.n, 32)), 3),
+        "sorted_within_calls": round(padding(lengths, within), 3),
+        "global_sort": round(padding(lengths, token_budget_batches(lengths, settings.token_budget, settings.max_batch_rows)), 3),
+    }
+    single = results["encoder_sorted"]["texts_per_s"]
+    results["ratios"] = {
+        "ray_end_to_end_over_n_x_single": round(results["ray"]["texts_per_s"] / (args.actors * single), 3),
+        "ray_steady_over_n_x_single": round(results["ray"]["steady_texts_per_s"] / (args.actors * single), 3),
+        "encoder_sorted_over_sentence_transformers": round(single / results["sentence_transformers"]["texts_per_s"], 3),
+        "sorted_over_unsorted": round(single / results["encoder_unsorted"]["texts_per_s"], 3),
+    }
+    results["load_after"] = os.getloadavg()
+    results["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(), "torch": torch.__version__,
+                          "ray": ray.__version__, "cpu": _cpu_model(), "gpu": torch.cuda.is_available()}
+    print(json.dumps(results, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+if __name__ == "__main__":
+    main()
