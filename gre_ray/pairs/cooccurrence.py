@@ -44,7 +44,7 @@ def cooccurrence_counts(seqs: UserSequences, window: int | None = None, block_ro
         total = total + part
     total.sum_duplicates()
     total.eliminate_zeros()
-    return total.astype(np.int32)
+    return total.astype(np.int32, copy=False)
 
 
 def _whole_sequence_counts(seqs: UserSequences) -> sp.csr_matrix:
@@ -108,8 +108,6 @@ def candidate_pairs(counts: sp.csr_matrix, min_support: int) -> tuple[np.ndarray
     if not counts.has_canonical_format:
         counts = counts.copy()
         counts.sum_duplicates()
-    keep = counts.data >= min_support
-    kept_before = np.r_[0, np.cumsum(keep, dtype=np.int64)]
-    per_row = np.diff(kept_before[counts.indptr])
-    rows = np.repeat(np.arange(counts.shape[0], dtype=np.int32), per_row)
-    return rows, counts.indices[keep].astype(np.int32), counts.data[keep].astype(np.int64)
+    kept = np.flatnonzero(counts.data >= min_support)
+    rows = (np.searchsorted(counts.indptr, kept, side="right") - 1).astype(np.int32)
+    return rows, counts.indices[kept].astype(np.int32), counts.data[kept].astype(np.int64)

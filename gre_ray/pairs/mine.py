@@ -60,6 +60,15 @@ def swing_input(prepared: PreparedDomain, config: PairsConfig) -> tuple[sp.csr_m
     return x, user_weights(prepared.sequences.lengths, config.swing_user_power)
 
 
+def pair_similarity(vectors: np.ndarray, rows: np.ndarray, cols: np.ndarray, chunk: int = 1 << 18) -> np.ndarray:
+    """Dot products ``vectors[rows[k]] · vectors[cols[k]]``, gathered in chunks to bound memory."""
+    out = np.empty(len(rows), dtype=np.float64)
+    for lo in range(0, len(rows), chunk):
+        a, b = vectors[rows[lo : lo + chunk]], vectors[cols[lo : lo + chunk]]
+        out[lo : lo + chunk] = np.einsum("ij,ij->i", a, b)
+    return out
+
+
 def _cooccurring(prepared: PreparedDomain, together: sp.csr_matrix, config: PairsConfig) -> Cooccurring:
     """The relation negatives avoid: whole-sequence counts plus the full histories of capped users."""
     capped = np.flatnonzero(prepared.history.lengths > config.max_items_per_user)
@@ -103,7 +112,7 @@ def select_pairs(
     rows, cols, support = rows[usable], cols[usable], support[usable]
 
     score = score_pairs(config.score, rows, cols, support, seqs.item_user_counts(), seqs.n_users, swing)
-    text = np.einsum("ij,ij->i", items.vectors[rows], items.vectors[cols]).astype(np.float64)
+    text = pair_similarity(items.vectors, rows, cols)
     top = top_k_mask(rows, cols, score, config.top_k)
     rows, cols, support, score, text = rows[top], cols[top], support[top], score[top], text[top]
     stats["candidates"] = len(rows)

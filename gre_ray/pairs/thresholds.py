@@ -33,10 +33,10 @@ def top_k_mask(rows: np.ndarray, cols: np.ndarray, scores: np.ndarray, k: int | 
     n = len(rows)
     if k is None or n == 0:
         return np.ones(n, dtype=bool)
-    item = np.r_[rows, cols]
-    partner = np.r_[cols, rows]
+    item = np.r_[rows, cols].astype(np.int32)
+    partner = np.r_[cols, rows].astype(np.int32)
     score = np.r_[scores, scores]
-    pair = np.r_[np.arange(n), np.arange(n)]
+    pair = np.r_[np.arange(n, dtype=np.int32), np.arange(n, dtype=np.int32)]
     order = np.lexsort((partner, -score, item))
     item_sorted = item[order]
     group_start = np.r_[True, item_sorted[1:] != item_sorted[:-1]]

@@ -146,11 +146,14 @@ def run_pipeline(
     _clean_tmp(root)
     (root / "config.yaml").write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
 
+    needed = _upstream_closure(planned, only) if only else set(names)
     ray_started = False
     fingerprints: dict[str, str] = {}
     outcomes: list[StageOutcome] = []
     for item in planned:
         stage = item.stage
+        if stage.name not in needed:
+            continue  # downstream of --only: neither run nor required
         settings = stage.settings(config)
         upstream = {artifact: fingerprints[provider] for artifact, provider in item.inputs.items()}
         external = stage.external_inputs(config)
@@ -245,6 +248,18 @@ def _execute(
     tmp.move_to(final)
     log.info("stage %s: done in %.1fs", stage.name, manifest["wall_time_s"])
     return manifest
+
+
+def _upstream_closure(planned: list[PlannedStage], targets: tuple[str, ...]) -> set[str]:
+    """``targets`` and every stage they read from, directly or not."""
+    providers = {p.stage.name: set(p.inputs.values()) for p in planned}
+    closure, todo = set(), list(targets)
+    while todo:
+        name = todo.pop()
+        if name not in closure:
+            closure.add(name)
+            todo.extend(providers[name])
+    return closure
 
 
 def _clean_tmp(root: Location) -> None:

@@ -150,3 +150,9 @@ def test_runs_on_a_file_uri(tmp_path):
     assert (tmp_path / "uri-run" / "scale" / "manifest.json").exists()
     again = run_pipeline(make_config(f"file://{tmp_path}/uri-run"), REGISTRY)
     assert statuses(again) == {"source": "skipped", "scale": "skipped"}
+
+
+def test_only_ignores_stages_downstream_of_it(tmp_path):
+    outcomes = run_pipeline(make_config(tmp_path), REGISTRY, only=("source",))
+    assert statuses(outcomes) == {"source": "ran"}
+    assert not (tmp_path / "scale").exists()
