@@ -54,14 +54,15 @@ def settings_from_args(args: argparse.Namespace) -> EmbedConfig:
 
 
 def main(args: argparse.Namespace) -> int:
-    from gre_ray.embed.pipeline import check_settings, embed_to_folder
+    from gre_ray.embed.pipeline import check_settings, embed_to_folder, read_item_ids
     from gre_ray.runner.ray_session import start_ray
 
     settings = settings_from_args(args)
-    check_settings(settings)  # a bad model fails before Ray starts
+    items, out = Location.of(args.items), Location.of(args.out)
+    check_settings(settings)  # a bad model or bad items fail before Ray starts
+    read_item_ids(items, items.uri)
     start_ray(SimpleNamespace(run=RunSection(ray_address=args.address, num_cpus=args.num_cpus)))
-    out = Location.of(args.out)
-    manifest = embed_to_folder(Location.of(args.items), settings, out, extra={"items": Location.of(args.items).uri})
+    manifest = embed_to_folder(items, settings, out, extra={"items": items.uri})
     print(f"{manifest['rows']:,} items -> {manifest['dim']}-d vectors in {out.uri} "
           f"({manifest['texts_per_s']:,.0f} texts/s on {manifest['actors']} actor(s); "
           f"empty {manifest['empty_texts']}, truncated {manifest['truncated_texts']}, "

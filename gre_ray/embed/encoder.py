@@ -67,11 +67,14 @@ def resolve_spec(config: EncoderConfig) -> EncoderSpec:
     model_limit = min(limits) if limits else None
     max_length = config.max_length or meta.max_seq_length or model_limit or 512
     if model_limit and max_length > model_limit:
-        raise ConfigError(f"encoder.max_length {max_length} exceeds the model's limit of {model_limit} tokens ({folder})")
+        raise ConfigError(
+            f"encoder.max_length {max_length} exceeds the model's limit of {model_limit} tokens ({folder})"
+        )
+    normalize = next(v for v in (config.normalize, meta.normalize, True) if v is not None)
     return EncoderSpec(
         model_dir=str(folder),
         pooling=config.pooling or meta.pooling or Pooling.MEAN,
-        normalize=config.normalize if config.normalize is not None else (meta.normalize if meta.normalize is not None else True),
+        normalize=normalize,
         max_length=int(max_length),
         prefix=config.prefix or meta.prefix or "",
         dtype=config.dtype,
@@ -197,8 +200,13 @@ class Encoder:
         padded = np.zeros(len(ids), dtype=np.int64)
         left = self.tokenizer.padding_side == "left"
         for rows in token_budget_batches(lengths, token_budget, max_batch_rows, sort=sort):
-            batch = pad_rows([ids[i] for i in rows], None if types is None else [types[i] for i in rows],
-                             pad_id=self.tokenizer.pad_token_id, pad_type_id=self.tokenizer.pad_token_type_id, left=left)
+            batch = pad_rows(
+                [ids[i] for i in rows],
+                None if types is None else [types[i] for i in rows],
+                pad_id=self.tokenizer.pad_token_id,
+                pad_type_id=self.tokenizer.pad_token_type_id,
+                left=left,
+            )
             vectors[rows] = self._forward(batch).cpu().numpy()
             padded[rows] = batch.width
         return Encoded(vectors, lengths, truncated, empty, padded)

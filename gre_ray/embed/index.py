@@ -202,8 +202,10 @@ class EmbeddingIndex:
         data = faiss.serialize_index(self._cpu)
         with loc.fs.open_output_stream((loc / INDEX_FILE).path) as stream:
             stream.write(data.tobytes())
-        pq.write_table(pa.table({"item_id": pa.array(list(self.item_ids), pa.string())}), (loc / IDS_FILE).path, filesystem=loc.fs)
-        meta = {"config": {k: getattr(v, "value", v) for k, v in asdict(self.config).items()}, "dim": self.dim, "rows": len(self)}
+        ids = pa.table({"item_id": pa.array(list(self.item_ids), pa.string())})
+        pq.write_table(ids, (loc / IDS_FILE).path, filesystem=loc.fs)
+        config = {k: getattr(v, "value", v) for k, v in asdict(self.config).items()}
+        meta = {"config": config, "dim": self.dim, "rows": len(self)}
         (loc / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
     @classmethod
@@ -216,7 +218,8 @@ class EmbeddingIndex:
                 raise DataError(f"{loc.uri}: not an index folder (no {name})")
         meta = json.loads((loc / META_FILE).read_text())
         if config is None:
-            config = IndexConfig(**{**meta["config"], "kind": IndexKind(meta["config"]["kind"]), "metric": Metric(meta["config"]["metric"])})
+            saved = meta["config"]
+            config = IndexConfig(**{**saved, "kind": IndexKind(saved["kind"]), "metric": Metric(saved["metric"])})
         with loc.fs.open_input_stream((loc / INDEX_FILE).path) as stream:
             index = faiss.deserialize_index(np.frombuffer(stream.read(), dtype=np.uint8))
         ids = pq.read_table((loc / IDS_FILE).path, filesystem=loc.fs).column("item_id").to_pylist()

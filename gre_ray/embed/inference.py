@@ -8,7 +8,8 @@ all-to-all shuffle of the texts (``benchmarks/RESULTS_embed.md`` has the figures
 
 The output keeps ``embedding`` as ``fixed_size_list<float32>[dim]`` plus per-row
 bookkeeping columns (:data:`STAT_COLUMNS`: token counts, truncation, empty texts, a text
-hash for duplicate counting, busy time, the actor's peak memory and decoding errors), which the pipeline
+hash for duplicate counting, wall and CPU seconds, the actor's peak memory and decoding
+errors), which the pipeline
 aggregates into the manifest and drops before writing. Nothing here imports Ray.
 """
 
@@ -28,7 +29,8 @@ from gre_ray.embed.vectors import fixed_size_list
 from gre_ray.errors import DataError
 
 STAT_COLUMNS = (
-    "_n_tokens", "_padded_tokens", "_truncated", "_empty", "_text_hash", "_busy_s", "_peak_rss_mb", "_worker", "_error",
+    "_n_tokens", "_padded_tokens", "_truncated", "_empty", "_text_hash", "_busy_s", "_cpu_s", "_peak_rss_mb", "_worker",
+    "_error",
 )
 
 
@@ -97,11 +99,14 @@ class EmbedBatch:
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         texts, errors = decode_texts(batch)
-        encoded = self.encoder.encode_with_stats(texts, token_budget=self.token_budget, max_batch_rows=self.max_batch_rows)
+        encoded = self.encoder.encode_with_stats(
+            texts, token_budget=self.token_budget, max_batch_rows=self.max_batch_rows
+        )
         rows = batch.num_rows
         busy = (time.perf_counter() - start) / max(rows, 1)
+        cpu = (time.process_time() - cpu_start) / max(rows, 1)
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
         return pa.table({
             "item_id": batch.column("item_id").cast(pa.string()),
@@ -112,6 +117,7 @@ class EmbedBatch:
             "_empty": pa.array(encoded.empty, pa.bool_()),
             "_text_hash": pa.array(text_hash(texts), pa.uint64()),
             "_busy_s": pa.array(np.full(rows, busy), pa.float64()),
+            "_cpu_s": pa.array(np.full(rows, cpu), pa.float64()),
             "_peak_rss_mb": pa.array(np.full(rows, peak_mb), pa.float32()),
             "_worker": pa.array([self.worker] * rows, pa.string()),
             "_error": pa.array(errors, pa.string()),

@@ -120,7 +120,8 @@ def read_st_metadata(folder: Path) -> StMetadata:
         normalize = False
         for module in modules:
             module_type = str(module.get("type", ""))
-            kind = _ST_MODULES.get(module_type.rsplit(".", 1)[-1]) if module_type.startswith("sentence_transformers.") else None
+            is_st = module_type.startswith("sentence_transformers.")
+            kind = _ST_MODULES.get(module_type.rsplit(".", 1)[-1]) if is_st else None
             if kind is None:
                 raise ConfigError(
                     f"{folder}/modules.json: module {module.get('type')!r} is not supported "
@@ -142,7 +143,9 @@ def read_st_metadata(folder: Path) -> StMetadata:
     return StMetadata(pooling, normalize, max_len, prefix)
 
 
-def write_st_metadata(folder: Path, *, dim: int, pooling: Pooling, normalize: bool, max_length: int, prefix: str) -> None:
+def write_st_metadata(
+    folder: Path, *, dim: int, pooling: Pooling, normalize: bool, max_length: int, prefix: str
+) -> None:
     """Write the files ``SentenceTransformer(folder)`` needs beside a saved Hugging Face model.
 
     The pooling config uses the legacy ``pooling_mode_*`` keys, which every
@@ -194,7 +197,9 @@ def check_encoder_folder(folder: Path) -> dict:
         )
     if model_type not in MODEL_MAPPING_NAMES:
         raise ConfigError(f"encoder.model {folder}: model type {model_type!r} has no transformers AutoModel class")
-    tokenizer_files = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "tokenizer.model", "spiece.model")
+    tokenizer_files = (
+        "tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "tokenizer.model", "spiece.model",
+    )
     if not any((folder / name).is_file() for name in tokenizer_files):
         raise ConfigError(f"encoder.model {folder}: no tokenizer files (tokenizer.json, vocab.txt, ...)")
     read_st_metadata(folder)

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 KS = (5, 10, 20, 50)
+COUNT_BLOCK = 1 << 22  # entries compared at once: 4M x (1 bool + 8 int64 bytes) = 36 MiB
 
 
 class Ties(str, Enum):
@@ -70,7 +71,8 @@ def full_ranking_ranks(
         mask_indptr: (U + 1,) CSR offsets of the items to mask per user.
         mask_items: (nnz,) items to mask.
         user_chunk: users scored at once.
-        item_chunk: items scored at once; peak memory ~ user_chunk * item_chunk * 6 bytes.
+        item_chunk: items scored at once; peak memory ~ user_chunk * item_chunk * 4 bytes
+            of scores plus ~36 MiB of comparison temporaries.
         ties: how tied competitors count.
 
     Returns:
@@ -81,10 +83,10 @@ def full_ranking_ranks(
     targets = np.asarray(targets, dtype=np.int64)
     out = np.empty(n_users, dtype=np.float64)
     device = user_vecs.device
-    # buffers reused by every block, so the peak is one score block and one boolean block
+    # one score buffer reused by every block; comparisons run on slices of ~COUNT_BLOCK entries
     width = min(item_chunk, n_total - 1)
     score_buf = torch.empty(min(user_chunk, n_users) * width, dtype=user_vecs.dtype, device=device)
-    flag_buf = torch.empty(score_buf.shape, dtype=torch.bool, device=device)
+    rows_per_count = max(1, COUNT_BLOCK // max(width, 1))
     for a in range(0, n_users, user_chunk):
         b = min(a + user_chunk, n_users)
         u = user_vecs[a:b]  # (c, D)
@@ -99,17 +101,20 @@ def full_ranking_ranks(
             i1 = min(i0 + item_chunk, n_total)
             size = (b - a) * (i1 - i0)
             scores = torch.mm(u, item_vecs[i0:i1].T, out=score_buf[:size].view(b - a, i1 - i0))  # (c, k)
-            flags = flag_buf[:size].view(b - a, i1 - i0)
             lo, hi = np.searchsorted(m_items, [i0, i1])
             if hi > lo:
                 rows = torch.as_tensor(m_rows[lo:hi], device=device)
                 cols = torch.as_tensor(m_items[lo:hi] - i0, device=device)
                 scores[rows, cols] = float("-inf")
-            if ties == Ties.PESSIMISTIC:  # one pass: ties count as above
-                above += torch.ge(scores, t_score, out=flags).sum(1)
-            else:
-                above += torch.gt(scores, t_score, out=flags).sum(1)
-                equal += torch.eq(scores, t_score, out=flags).sum(1)
+            # compare and count in row slices: summing a boolean block makes an int64 copy of it
+            for r0 in range(0, b - a, rows_per_count):
+                r1 = min(r0 + rows_per_count, b - a)
+                block, t_block = scores[r0:r1], t_score[r0:r1]
+                if ties == Ties.PESSIMISTIC:  # one pass: ties count as above
+                    above[r0:r1] += (block >= t_block).sum(1)
+                else:
+                    above[r0:r1] += (block > t_block).sum(1)
+                    equal[r0:r1] += (block == t_block).sum(1)
         out[a:b] = above.cpu().numpy() + equal.cpu().numpy() / 2.0
     return out
 

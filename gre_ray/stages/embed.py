@@ -38,14 +38,17 @@ class EmbedStage(Stage):
         if figures["empty_texts"]:
             ctx.warn(f"embed: {figures['empty_texts']} empty text(s) embedded as the bare prefix")
         if figures["truncated_texts"]:
-            ctx.warn(f"embed: {figures['truncated_texts']} text(s) truncated to {figures['encoder']['max_length']} tokens")
+            limit = figures["encoder"]["max_length"]
+            ctx.warn(f"embed: {figures['truncated_texts']} text(s) truncated to {limit} tokens")
 
     def summarize(self, manifest: dict) -> list[str]:
         s = manifest.get("stats", {})
+        encoder = s.get("encoder", {})
+        model = manifest.get("settings", {}).get("encoder", {}).get("model") or Path(encoder.get("model_dir", "?")).name
         peak = max((w["peak_rss_mb"] for w in s.get("workers", {}).values()), default=0.0)
         return [
-            f"{s.get('rows', 0):,} items -> {s.get('dim', 0)}-d vectors ({Path(s.get('encoder', {}).get('model_dir', '?')).name}, "
-            f"{s.get('encoder', {}).get('pooling', '?')} pooling)",
+            f"{s.get('rows', 0):,} items -> {s.get('dim', 0)}-d vectors "
+            f"({model}, {encoder.get('pooling', '?')} pooling)",
             f"empty {s.get('empty_texts', 0):,}, truncated {s.get('truncated_texts', 0):,}, "
             f"duplicate texts {s.get('duplicate_texts', 0):,}",
             f"{s.get('texts_per_s', 0):,.0f} texts/s, {s.get('tokens_per_s', 0):,.0f} tokens/s on {s.get('actors', 0)} "

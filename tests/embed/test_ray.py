@@ -27,7 +27,9 @@ def _aligned(loc: Location, item_ids: list[str]) -> np.ndarray:
     return matrix[[position[i] for i in item_ids]]
 
 
-def test_ray_pipeline_equals_plain_encoder_and_is_cached(ray_session, minilm_path, minilm_encoder, tmp_path, monkeypatch):
+def test_ray_pipeline_equals_plain_encoder_and_is_cached(
+    ray_session, minilm_path, minilm_encoder, tmp_path, monkeypatch
+):
     from sentence_transformers import SentenceTransformer
 
     texts = mixed_texts(150, max_words=300)
@@ -50,7 +52,8 @@ def test_ray_pipeline_equals_plain_encoder_and_is_cached(ray_session, minilm_pat
     assert index.neighbours_of(["it0000"], 1)[0][0, 0] == "it0003"  # it0003 repeats it0000's text
 
     monkeypatch.setattr(cache_module, "embed_to_folder", lambda *a, **k: pytest.fail("cache entry recomputed"))
-    assert embed_items(table.take(list(range(149, -1, -1))), EncoderConfig(model=minilm_path), tmp_path / "cache", settings) == loc
+    reordered = table.take(list(range(149, -1, -1)))
+    assert embed_items(reordered, EncoderConfig(model=minilm_path), tmp_path / "cache", settings) == loc
 
 
 def test_text_that_is_not_utf8(ray_session, tiny_bert_path, tmp_path):
@@ -91,5 +94,6 @@ def test_embed_stage_through_the_runner_and_cli(ray_session, tiny_bert_path, tmp
                      "--out", str(out), "--pooling", "cls", "--actors", "1", "--set", "rows_per_call=64"]) == 0
     written = json.loads((out / "manifest.json").read_text())
     assert written["encoder"]["pooling"] == "cls" and written["dim"] == 32 and written["rows"] == items.num_rows
-    assert cli_main(["embed", "--items", str(out), "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "x")]) == 2
+    bad_model = ["embed", "--items", str(out), "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "x")]
+    assert cli_main(bad_model) == 2
     assert "no such folder" in capsys.readouterr().err and not (tmp_path / "x").exists()

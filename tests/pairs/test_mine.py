@@ -50,6 +50,13 @@ def test_no_pair_passing_is_an_empty_table_not_a_crash():
     assert result.stats["kept"] == 0 and result.stats["cooc_score"]["kept"] is None
 
 
+def test_a_domain_whose_items_are_all_unknown_mines_nothing():
+    no_items = domain_items("d", items(["A"]).slice(0, 0), embeddings(["A"], np.eye(2)[:1]))
+    result = mine_domain(interactions(HAND_ROWS), no_items, PairsConfig())
+    assert result.table.num_rows == 0
+    assert result.stats["sequences"]["unknown_item_rows"] == len(HAND_ROWS)
+
+
 @pytest.fixture(scope="module")
 def demo_domains():
     out = []

@@ -87,3 +87,36 @@ def contrastive_settings(model: str, **sections):
     for key, value in sections.items():
         base[key] = {**base[key], **value} if isinstance(value, dict) and isinstance(base.get(key), dict) else value
     return build(ContrastiveConfig, base)
+
+
+def mined_pairs(items: pa.Table, interactions: pa.Table, min_count: int = 2) -> pa.Table:
+    """Pairs of items consumed one after the other by at least ``min_count`` users (no hard negatives).
+
+    A stand-in for the ``pairs`` stage: co-consumption only, no text filter, so the pairs
+    mix planted complements, same-category moves and noise, as mined pairs do.
+    """
+    df = interactions.select(["domain", "user_id", "item_id", "timestamp"]).to_pandas()
+    df["pos"] = np.arange(len(df))
+    df = df.sort_values(["domain", "user_id", "timestamp", "pos"], kind="stable")
+    same = (df["user_id"].to_numpy()[1:] == df["user_id"].to_numpy()[:-1])
+    a, b = df["item_id"].to_numpy()[:-1][same], df["item_id"].to_numpy()[1:][same]
+    dom = df["domain"].to_numpy()[1:][same]
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    keys, counts = np.unique(np.stack([dom, lo, hi], axis=1).astype(str), axis=0, return_counts=True)
+    keep = keys[counts >= min_count]
+    text = dict(zip(items.column("item_id").to_pylist(), items.column("text").to_pylist()))
+    n = len(keep)
+    return pa.Table.from_pydict(
+        {
+            "domain": keep[:, 0].tolist(),
+            "item_a": keep[:, 1].tolist(),
+            "item_b": keep[:, 2].tolist(),
+            "text_a": [text[x] for x in keep[:, 1]],
+            "text_b": [text[x] for x in keep[:, 2]],
+            "cooc_score": counts[counts >= min_count].astype(np.float32).tolist(),
+            "text_sim": [None] * n,
+            "neg_item_ids": [None] * n,
+            "neg_texts": [None] * n,
+        },
+        schema=PAIRS_SCHEMA,
+    )

@@ -41,7 +41,6 @@ class MLMTask(Task):
         self.model_path = model_path
         self.tokenizer = None
         self.train_collator = None
-        self.missing_head = False
 
     def _tokenizer(self):
         if self.tokenizer is None:
@@ -64,8 +63,7 @@ class MLMTask(Task):
         from transformers import AutoModelForMaskedLM
 
         torch.manual_seed(self.settings.loop.seed)  # the initialisation of a missing head
-        model, info = AutoModelForMaskedLM.from_pretrained(self.model_path, output_loading_info=True)
-        self.missing_head = any(not k.startswith(model.base_model_prefix) for k in info.get("missing_keys", []))
+        model = AutoModelForMaskedLM.from_pretrained(self.model_path)
         if self.settings.optim.activation_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         return model
