@@ -94,6 +94,7 @@ def training_curves(history: pd.DataFrame, max_models: int = 4) -> bytes | None:
             ax.plot(group["epoch"], group["valid_score"], marker=".", label=variant_label(embedding, fusion))
         ax.set_title(f"{model} on {dataset}")
         ax.set_xlabel("epoch")
-        ax.set_ylabel("validation score")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_ylabel("validation score (selection metric)")
         ax.legend(fontsize=7)
     return _png(fig)

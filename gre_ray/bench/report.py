@@ -28,11 +28,12 @@ DEFAULT_METRICS = ["ndcg@10", "recall@10", "auc", "logloss"]
 
 @dataclass
 class Report:
-    """A rendered report: Markdown, HTML and the figures (name → PNG bytes)."""
+    """A rendered report: Markdown, HTML, the figures (name → PNG bytes) and the leaderboard."""
 
     markdown: str
     html: str
     figures: dict[str, bytes] = field(default_factory=dict)
+    board: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _cell(mean: float, std: float, gain: float | None = None) -> str:
@@ -42,15 +43,15 @@ def _cell(mean: float, std: float, gain: float | None = None) -> str:
     return text
 
 
-def board_lines(board: pd.DataFrame, metrics: list[str], scope: str = OVERALL) -> list[str]:
+def board_lines(board: pd.DataFrame, metrics: list[str], scope: str = OVERALL, base: str = "") -> list[str]:
     """A plain-text leaderboard of ``scope``: model × metric rows, one column per variant
-    (``mean ± std (gain over ID-only)``)."""
+    (``mean ± std (gain over ID-only)``), ID-only first, then the base embedding's."""
     rows = board[board["scope"] == scope]
     rows = rows[rows["metric"].isin(metrics)]
     if rows.empty:
         return ["(no successful trials)"]
     rows = rows.assign(variant=[variant_label(e, f) for e, f in zip(rows["embedding"], rows["fusion"])])
-    variants = sorted(rows["variant"].unique(), key=lambda v: (v != ID_ONLY, v))
+    variants = sorted(rows["variant"].unique(), key=lambda v: (v != ID_ONLY, not v.startswith(f"{base}-"), v))
     table = [["model", "metric", *variants]]
     for (model, metric), group in rows.groupby(["model", "metric"], sort=False):
         cells = {r.variant: _cell(r.mean, r.std, None if r.embedding == ID_ONLY else r.gain_vs_id)
@@ -115,7 +116,7 @@ def build_report(results: pd.DataFrame, history: pd.DataFrame, metrics: list[str
     sections = [
         ("Summary", summary + "\n\nScores are the mean over datasets of the mean over seeds, ± the standard "
          "deviation over seeds; percentages are gains over ID-only (signed so that + is better).\n"),
-        ("Overall leaderboard", "```\n" + "\n".join(board_lines(board, metrics)) + "\n```\n"),
+        ("Overall leaderboard", "```\n" + "\n".join(board_lines(board, metrics, base=base)) + "\n```\n"),
         ("Per scenario (headline metric)", _md_table(_scenario_table(board, metrics))),
         ("Gains over ID-only and the base model", _md_table(_gain_table(board))),
         ("Paired Wilcoxon tests, all models (headline metrics)", _md_table(key_tests)),
@@ -137,7 +138,7 @@ def build_report(results: pd.DataFrame, history: pd.DataFrame, metrics: list[str
         md.append(f"![{name}]({name})\n")
         page.append(f"<p><img alt='{name}' src='data:image/png;base64,{base64.b64encode(png).decode()}'></p>")
     page.append("</body></html>")
-    return Report("\n".join(md), "\n".join(page), figures)
+    return Report("\n".join(md), "\n".join(page), figures, board)
 
 
 def _html_block(body: str) -> str:

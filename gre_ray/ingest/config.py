@@ -176,7 +176,7 @@ class SourceSpec:
     items: list[str] = field(default_factory=list)
     scenario: Scenario = Scenario.OTHER
     role: DomainRole = DomainRole.BENCHMARK
-    options: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
     text_fields: list[str] = field(default_factory=list)
     filters: dict[str, Any] = field(default_factory=dict)
 

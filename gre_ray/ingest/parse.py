@@ -5,7 +5,7 @@ and runs as well in a test on a tmp file. Every line ends up in exactly one plac
 parsed row (or several, for Steam's per-user lists), a quarantine row with its reason,
 a blank-line count, or the header. The last block of a chunk is a one-row summary
 (``kind = CHUNK_END``) carrying the chunk's line count, from which the driver computes
-each chunk's first line number in its file (:func:`gre_ray.ingest.assemble.line_offsets`).
+each chunk's first line number in its file (:func:`gre_ray.ingest.staging.line_offsets`).
 
 All blocks share :data:`STAGING_SCHEMA`, so interaction and item rows of one dataset go
 through one Ray Data pipeline into one staging folder.
@@ -22,12 +22,12 @@ import pyarrow as pa
 
 from gre_ray.errors import DataError
 from gre_ray.ingest.adapters import get_adapter
+from gre_ray.ingest.clean import clean_text
 from gre_ray.ingest.config import AdapterName, TextSettings
 from gre_ray.ingest.files import Chunk, iter_blocks
 from gre_ray.ingest.formats import Syntax, decode_record, decode_text
 from gre_ray.ingest.records import RowError
 from gre_ray.ingest.text import build_text, fields_json
-from gre_ray.ingest.clean import clean_text
 
 ROW, BAD, CHUNK_END = 0, 1, 2
 INTERACTIONS, ITEMS = "interactions", "items"

@@ -10,9 +10,11 @@ together). A candidate neighbour is rejected when it
 * shares a user with the anchor anywhere in a history (not only within the counting
   window; a capped user's whole history counts, not only its sample).
 
-The search is inner product over the domain's unit vectors with faiss: exact
-(``IndexFlatIP``) up to ``exact_max_items`` items, approximate beyond (``IndexIVFFlat``,
-nlist = 2·sqrt(n) trained on 40·nlist sampled vectors, ``nprobe`` lists searched).
+The search is inner product over the domain's unit vectors, through the embedding stage's
+faiss wrapper (:class:`gre_ray.embed.index.EmbeddingIndex`): exact (flat) up to
+``exact_max_items`` items, approximate beyond (IVF, nlist = 2·sqrt(n) trained on 40·nlist
+sampled vectors, ``nprobe`` lists searched). One index per domain: the ``index``
+artifact covers every domain, and a negative must come from the anchor's domain.
 Anchors short of negatives are searched again with a deeper k until the pool is exhausted.
 This is the ANN negative mining of ANCE (Xiong et al. 2021) with the co-occurrence graph as
 the false-negative filter.
@@ -27,6 +29,7 @@ import faiss
 import numpy as np
 import scipy.sparse as sp
 
+from gre_ray.embed.index import EmbeddingIndex, IndexConfig, IndexKind, Metric
 from gre_ray.pairs.arrays import unique_inverse
 
 ANCHOR_BLOCK = 4096
@@ -93,21 +96,28 @@ class SearchSettings:
     seed: int = 0
 
 
-def build_index(vectors: np.ndarray, settings: SearchSettings) -> faiss.Index:
-    """An inner-product faiss index over ``vectors`` (exact, or IVF for a large pool)."""
+def build_index(vectors: np.ndarray, settings: SearchSettings) -> EmbeddingIndex:
+    """An inner-product index over ``vectors`` whose item ids are the row positions.
+
+    Exact (flat) up to ``settings.exact_max_items`` rows; beyond, IVF with nlist = 2·sqrt(n)
+    trained on a seeded sample of 40·nlist rows (training on every row, as
+    :meth:`EmbeddingIndex.build` does, costs minutes for a few hundred thousand items).
+    The index is wrapped in :class:`gre_ray.embed.index.EmbeddingIndex`, which searches on
+    GPUs when faiss sees any.
+    """
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     n, dim = vectors.shape
+    positions = np.arange(n, dtype=np.int64)
     if n <= settings.exact_max_items:
-        index = faiss.IndexFlatIP(dim)
-    else:
-        nlist = int(2 * np.sqrt(n))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        index.cp.seed = settings.seed
-        sample = np.random.default_rng(settings.seed).choice(n, min(n, 40 * nlist), replace=False)
-        index.train(vectors[np.sort(sample)])
-        index.nprobe = settings.nprobe
+        return EmbeddingIndex.build(positions, vectors, IndexConfig(kind=IndexKind.FLAT, metric=Metric.INNER_PRODUCT))
+    nlist = int(2 * np.sqrt(n))
+    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    index.cp.seed = settings.seed
+    sample = np.random.default_rng(settings.seed).choice(n, min(n, 40 * nlist), replace=False)
+    index.train(vectors[np.sort(sample)])
     index.add(vectors)
-    return index
+    config = IndexConfig(kind=IndexKind.IVF, metric=Metric.INNER_PRODUCT, nlist=nlist, nprobe=settings.nprobe)
+    return EmbeddingIndex(index, positions, config)
 
 
 def hard_negatives(
@@ -148,7 +158,7 @@ def _search_block(
     anchors: np.ndarray,
     vectors: np.ndarray,
     pool: np.ndarray,
-    index: faiss.Index,
+    index: EmbeddingIndex,
     cooccurring: Cooccurring,
     text_keys: np.ndarray,
     settings: SearchSettings,
@@ -158,7 +168,8 @@ def _search_block(
     pending = np.arange(len(anchors))
     k = min(len(pool), 4 * n + 16)
     while len(pending):
-        sims, idx = index.search(np.ascontiguousarray(vectors[anchors[pending]], dtype=np.float32), k)
+        found, sims = index.search(vectors[anchors[pending]], k)
+        idx = np.where(np.equal(found, None), -1, found).astype(np.int64)  # None: an IVF row short of k
         cand = np.where(idx >= 0, pool[np.maximum(idx, 0)], -1)
         anchor = anchors[pending][:, None]
         valid = (cand >= 0) & (cand != anchor) & (sims <= settings.max_sim)

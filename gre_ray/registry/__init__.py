@@ -51,7 +51,7 @@ class RegistryEntry:
     folder: str = ""
     interactions: list[str] = field(default_factory=list)
     items: list[str] = field(default_factory=list)
-    options: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
     text_fields: list[str] = field(default_factory=list)
     filters: dict[str, Any] = field(default_factory=dict)
     note: str = ""

@@ -23,7 +23,6 @@ from typing import Any
 
 from gre_ray.bench.config import BenchmarkConfig
 from gre_ray.bench.embeddings import embedding_fingerprints, encoder_for, prepare_embeddings
-from gre_ray.bench.leaderboard import leaderboard
 from gre_ray.bench.prepare import (
     build_split, check_resources, select_datasets, split_configs, upstream_fingerprint, work_key,
 )
@@ -64,21 +63,9 @@ class BenchmarkStage(Stage):
         work = ctx.run_root / WORK_DIR / work_key(config, upstream, self.external_inputs(ctx.config))
         log.info("benchmark: %d datasets, work folder %s", len(datasets), work.uri)
 
-        # every split once per (dataset, task), in parallel; every model and embedding shares it
-        task = ray.remote(num_cpus=1)(build_split)
-        jobs = {}
-        for name, _ in datasets:
-            for kind, split_cfg in split_configs(config, name).items():
-                dest = (work / "splits" / slug(name) / kind).uri
-                jobs[(name, kind)] = (dest, task.remote(ctx.input("interactions").uri, name, split_cfg, dest))
-        split_stats = {f"{n}/{k}": ray.get(ref) for (n, k), (_, ref) in jobs.items()}
-        vectors = prepare_embeddings(config, ctx.input("items"), [n for n, _ in datasets], encoders, ctx.run_root)
-        inputs = [
-            DatasetInputs(name, scenario, {k: d for (n, k), (d, _) in jobs.items() if n == name}, vectors.get(name, {}))
-            for name, scenario in datasets
-        ]
-
+        inputs, split_stats = self._prepare(ctx, datasets, encoders, work)
         chosen: dict = {}
+        search_table = None
         if config.search.enabled:
             chosen, search_table = run_search(config, inputs, (work / "tune").uri)
             ctx.stats["search"] = search_table[search_table["chosen"]].to_dict("records")
@@ -87,9 +74,10 @@ class BenchmarkStage(Stage):
         results, history = results_table(records), history_table(records)
         write_results(results, history, ctx.out("results"))
         write_meta(ctx.out("results"), config.metrics, config.base)
-        if config.search.enabled:
+        if search_table is not None:
             (ctx.out("results") / "search.csv").write_text(search_table.to_csv(index=False))
-        save_report(build_report(results, history, config.metrics, config.base), ctx.out("report"))
+        report = build_report(results, history, config.metrics, config.base)
+        save_report(report, ctx.out("report"))
         (work / "tune").move_to(ctx.out("tune"))
         (work / "splits").move_to(ctx.out("splits"))
         work.remove()
@@ -103,12 +91,36 @@ class BenchmarkStage(Stage):
             ctx.quarantine("failed trial: " + error.split(":")[0], 1)
         ctx.stats.update(
             trials=len(trials),
-            failed={t: e for t, e in zip(failed["trial"], failed["error"])},
+            failed=dict(zip(failed["trial"], failed["error"])),
             splits=split_stats,
-            leaderboard=board_lines(leaderboard(results, config.metrics, config.base), config.metrics),
+            leaderboard=board_lines(report.board, config.metrics, base=config.base),
             report=(ctx.run_root / self.name / "report" / "report.html").uri,
             tensorboard=(ctx.run_root / self.name / "tune").uri,
         )
+
+    @staticmethod
+    def _prepare(
+        ctx: StageContext, datasets: list[tuple[str, str]], encoders: dict[str, Any], work: Location
+    ) -> tuple[list[DatasetInputs], dict[str, Any]]:
+        """Save every split (once per dataset and task, in parallel Ray tasks) and get every
+        (dataset, embedding model)'s vectors from the cache; returns the grid's inputs and
+        the splits' stats."""
+        import ray
+
+        config: BenchmarkConfig = ctx.settings
+        task = ray.remote(num_cpus=1)(build_split)
+        jobs = {}
+        for name, _ in datasets:
+            for kind, split_cfg in split_configs(config, name).items():
+                dest = (work / "splits" / slug(name) / kind).uri
+                jobs[(name, kind)] = (dest, task.remote(ctx.input("interactions").uri, name, split_cfg, dest))
+        split_stats = {f"{n}/{k}": ray.get(ref) for (n, k), (_, ref) in jobs.items()}
+        vectors = prepare_embeddings(config, ctx.input("items"), [n for n, _ in datasets], encoders, ctx.run_root)
+        inputs = [
+            DatasetInputs(name, scenario, {k: d for (n, k), (d, _) in jobs.items() if n == name}, vectors[name])
+            for name, scenario in datasets
+        ]
+        return inputs, split_stats
 
     def summarize(self, manifest: dict) -> list[str]:
         stats = manifest.get("stats", {})

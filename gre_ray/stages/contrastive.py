@@ -37,17 +37,18 @@ class ContrastiveStage(Stage):
 
     def external_inputs(self, config: Any) -> dict[str, str]:
         settings: ContrastiveConfig = config.contrastive
-        out = {"model": model_fingerprint(resolve_model(settings.model))}
+        out = {"model": model_fingerprint(resolve_model(settings.model, "contrastive.model"))}
         if settings.loss is LossName.GIST and settings.guide_model:
-            out["guide_model"] = model_fingerprint(settings.guide_model)
+            out["guide_model"] = model_fingerprint(resolve_model(settings.guide_model, "contrastive.guide_model"))
         return out
 
     def run(self, ctx: StageContext) -> None:
         settings: ContrastiveConfig = ctx.settings
-        model = local_folder(ctx.input("backbone")) if ctx.has_input("backbone") else resolve_model(settings.model)
+        model = local_folder(ctx.input("backbone")) if ctx.has_input("backbone") else resolve_model(settings.model, "contrastive.model")
         check_encoder(model, "contrastive.model" if not ctx.has_input("backbone") else "backbone")
-        guide = settings.guide_model or model
+        guide = model
         if settings.loss is LossName.GIST:
+            guide = resolve_model(settings.guide_model, "contrastive.guide_model") if settings.guide_model else model
             check_encoder(guide, "contrastive.guide_model")
         source = ctx.input("pairs")
         table = read_table(source, PAIRS)

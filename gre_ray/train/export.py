@@ -3,26 +3,31 @@
 Layout: the backbone's ``config.json`` + ``model.safetensors`` + tokenizer at the top
 (``AutoModel.from_pretrained(folder)``), and sentence-transformers' ``modules.json``,
 ``sentence_bert_config.json``, ``1_Pooling/`` (the pooling used in training) and
-``2_Normalize/`` (``SentenceTransformer(folder)`` reproduces the training vectors), plus a
-model card ``README.md`` naming the base model, the data, the loss, the hyper-parameters
-and the held-out metrics.
+``2_Normalize/`` (``SentenceTransformer(folder)`` and the ``embed`` stage's
+``Encoder.load(folder)`` reproduce the training vectors), plus a model card ``README.md``
+naming the base model, the data, the loss, the hyper-parameters and the held-out metrics.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 from torch import Tensor, nn
 
-from gre_ray.train.config import Pooling
+from gre_ray.embed.pooling import Pooling
 
 BACKBONE_PREFIX = "backbone."
 
 
 def save_encoder(module: nn.Module, state_dict: dict[str, Tensor], tokenizer, folder: str, pooling: Pooling, max_length: int) -> None:
     """Save a :class:`~gre_ray.train.pooling.TextEncoder` with weights ``state_dict`` to ``folder``.
+
+    The sentence-transformers files are written by the ``embed`` package's
+    :func:`~gre_ray.embed.model_folder.write_st_metadata`, so ``Encoder.load(folder)`` reads
+    the same pooling back.
 
     Args:
         module: the encoder (its ``backbone`` provides the HF config and class).
@@ -32,16 +37,14 @@ def save_encoder(module: nn.Module, state_dict: dict[str, Tensor], tokenizer, fo
         pooling: recorded in ``1_Pooling/config.json``.
         max_length: recorded as the sentence-transformers ``max_seq_length`` (tokens).
     """
-    from sentence_transformers import SentenceTransformer, models
+    from gre_ray.embed.model_folder import write_st_metadata
 
     backbone_state = {k[len(BACKBONE_PREFIX) :]: v for k, v in state_dict.items() if k.startswith(BACKBONE_PREFIX)}
     os.makedirs(folder, exist_ok=True)
     module.backbone.save_pretrained(folder, state_dict=backbone_state)
     tokenizer.save_pretrained(folder)
-    transformer = models.Transformer(folder, max_seq_length=max_length)
-    dim = transformer.get_embedding_dimension() if hasattr(transformer, "get_embedding_dimension") else transformer.get_word_embedding_dimension()
-    st_pooling = models.Pooling(dim, pooling_mode=Pooling(pooling).value)
-    SentenceTransformer(modules=[transformer, st_pooling, models.Normalize()]).save(folder)
+    dim = int(module.backbone.config.hidden_size)
+    write_st_metadata(Path(folder), dim=dim, pooling=Pooling(pooling.value), normalize=True, max_length=max_length, prefix="")
 
 
 def write_model_card(folder: str, info: dict[str, Any]) -> None:

@@ -1,10 +1,12 @@
 """The trained text encoder: a Hugging Face backbone, pooling and L2 normalisation.
 
 Mean pooling over non-padding tokens is what Sentence-BERT (Reimers & Gurevych 2019) and
-all-MiniLM-L6-v2 use; CLS pooling takes the first token's state. Vectors are
-L2-normalised so dot products are cosines, which the contrastive losses divide by a
-temperature. The same pooling is recorded in the exported folder
-(:mod:`gre_ray.train.export`), so SentenceTransformer reproduces these vectors.
+all-MiniLM-L6-v2 use; CLS pooling takes the first token's state. The pooling itself is
+:func:`gre_ray.embed.pooling.pool`, the one the ``embed`` stage's ``Encoder`` applies, so a
+trained model embeds the same in training, in the ``embed`` stage and, through the pooling
+recorded in the exported folder (:mod:`gre_ray.train.export`), in SentenceTransformer.
+Vectors are L2-normalised so dot products are cosines, which the losses divide by a
+temperature.
 """
 
 from __future__ import annotations
@@ -15,15 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gre_ray.train.config import Pooling
-
-
-def pool(hidden: Tensor, attention_mask: Tensor, pooling: Pooling) -> Tensor:
-    """(N, L, H) token states and (N, L) mask -> (N, H) text vectors (not normalised)."""
-    if pooling is Pooling.CLS:
-        return hidden[:, 0]
-    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (N, L, 1)
-    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+from gre_ray.embed.pooling import Pooling, pool
 
 
 class TextEncoder(nn.Module):
@@ -44,7 +38,7 @@ class TextEncoder(nn.Module):
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
         hidden = self.backbone(**kwargs).last_hidden_state  # (N, L, H)
-        return F.normalize(pool(hidden, attention_mask, self.pooling).float(), dim=-1)
+        return F.normalize(pool(hidden, attention_mask, self.pooling), dim=-1)  # (N, H) float32
 
 
 def tokenize(tokenizer, texts: Sequence[str], max_length: int) -> dict[str, Tensor]:

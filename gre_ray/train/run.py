@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -33,9 +34,10 @@ TRAIN_DIR = "_train"
 
 
 def model_fingerprint(path: str) -> str:
-    """Fingerprint of a model folder (file names, sizes, times) or the name of a hub model."""
-    loc = Location.of(path)
-    return fingerprint_files(loc) if loc.exists() else path
+    """Hash of the bytes of a local model folder's weights and configs; a hub name stands for itself."""
+    from gre_ray.embed.model_folder import model_fingerprint as folder_fingerprint
+
+    return folder_fingerprint(Path(path)) if Path(path).is_dir() else path
 
 
 def local_folder(loc: Location) -> str:

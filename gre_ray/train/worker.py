@@ -74,12 +74,13 @@ def _shard_rows(name: str) -> pa.Table:
     return table.sort_by(keys) if keys else table
 
 
-def _mean_over_workers(value: float, device: torch.device) -> float:
+def _over_workers(value: float, device: torch.device, op: str = "mean") -> float:
+    """``value`` reduced over all workers: ``mean``, ``sum`` or ``max``."""
     if not (dist.is_available() and dist.is_initialized()):
         return value
     t = torch.tensor([value], dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return float(t.item() / dist.get_world_size())
+    dist.all_reduce(t, op=dist.ReduceOp.MAX if op == "max" else dist.ReduceOp.SUM)
+    return float(t.item() / (dist.get_world_size() if op == "mean" else 1))
 
 
 def _maybe_fail(marker: str | None, at_step: int | None, step: int, rank: int) -> None:
@@ -139,7 +140,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
             break
         task.start_epoch(epoch, rank)
         engine_.train()
-        losses, t0 = [], time.perf_counter()
+        losses, t0, cpu0 = [], time.perf_counter(), time.process_time()
         for idx in sampler.epoch(epoch):
             _maybe_fail(config.get("fail_marker"), loop.fail_at_step, state.global_step, rank)
             batch = to_device(task.collate(rows.take(idx), rank), device)
@@ -148,16 +149,18 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
             engine_.step()
             losses.append(float(loss.detach()))
             state.global_step += 1
-        seconds = time.perf_counter() - t0
+        seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
         engine_.eval()
         metrics = task.evaluate(engine_, heldout, device)
         metrics = {
             "epoch": epoch + 1,
-            "train_loss": _mean_over_workers(float(np.mean(losses)) if losses else float("nan"), device),
+            "train_loss": _over_workers(float(np.mean(losses)) if losses else float("nan"), device),
             **{k: float(v) for k, v in metrics.items()},
             "lr": engine_.lr(),
-            "samples_per_s": round(len(losses) * loop.batch_size * world / max(seconds, 1e-9), 2),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            # throughput of the training steps alone (rows of all workers per wall / summed CPU second)
+            "samples_per_s": round(len(losses) * loop.batch_size * world / max(_over_workers(seconds, device, "max"), 1e-9), 3),
+            "samples_per_cpu_s": round(len(losses) * loop.batch_size * world / max(_over_workers(cpu_seconds, device, "sum"), 1e-9), 3),
+            "peak_rss_mb": round(_over_workers(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, device, "max"), 1),
         }
         _update(state, task, metrics, loop.patience)
         _report(engine_, task, state, metrics, rank, config)

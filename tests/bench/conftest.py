@@ -28,7 +28,7 @@ def embeddings_table(item_ids: list[str], dim: int = 8, seed: int = 0) -> pa.Tab
 def tiny_inputs(tmp_path_factory) -> list[DatasetInputs]:
     """Two tiny demo domains with both splits saved and a random ``rand`` embedding."""
     root = tmp_path_factory.mktemp("bench_inputs")
-    config = BenchmarkConfig(embeddings=[EmbeddingModel(name="rand", model="random")])
+    config = BenchmarkConfig(embeddings=[EmbeddingModel(name="rand")])
     out = []
     for name, scenario in DOMAINS.items():
         data = generate_domain(DemoDataConfig(size="tiny"), name)

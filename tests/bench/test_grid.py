@@ -22,7 +22,7 @@ METRICS = ["ndcg@10", "auc", "logloss"]
 def grid(ray_session, tiny_inputs, tmp_path_factory):
     config = BenchmarkConfig(
         models=["dssm", "deepfm"],
-        embeddings=[EmbeddingModel(name="rand", model="random")],
+        embeddings=[EmbeddingModel(name="rand")],
         seeds=[0, 1],
         train=TrainConfig(max_epochs=2, patience=2, batch_size=64),
         models_params={"deepfm": {"mlp": [16]}},

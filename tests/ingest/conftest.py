@@ -167,7 +167,7 @@ def write_ninerec(root: Path) -> dict:
 def write_ninerec_behaviors(root: Path) -> dict:
     (root / "behaviors.tsv").write_text("n1\tv1 v2 v1\nn2\tv2\nn3\t\n")
     (root / "texts.csv").write_text("v1,美食,Food\nv2,做饭,Cooking\n", encoding="utf-8")
-    return {"name": "FoodSeq", "adapter": "ninerec", "scenario": "video", "options": {"language": "zh"},
+    return {"name": "FoodSeq", "adapter": "ninerec", "scenario": "video", "options": {"language": "zh", "item_header": False},
             "interactions": ["behaviors.tsv"], "items": ["texts.csv"], "filters": {"dedupe": "all"}}  # fmt: skip
 
 

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from gre_ray.recsys import TextVectors, align_text_vectors
+
 
 @dataclass
 class Synthetic:
@@ -84,3 +86,10 @@ def clustered(
     df["rating"] = df["rating"].astype("float32")
     df["label"] = df["label"].astype("Int8")
     return Synthetic(df, item_cluster, item_text, user_cluster)
+
+
+def text_for(synthetic: Synthetic, split) -> TextVectors:
+    """The synthetic text vectors aligned to ``split``."""
+    ids = np.array(sorted(synthetic.item_text), dtype=object)
+    vecs = np.stack([synthetic.item_text[i] for i in ids]).astype(np.float32)
+    return align_text_vectors(ids, vecs, split.item_ids, source="synthetic-text")

@@ -11,6 +11,7 @@ import torch
 from gre_ray.errors import ConfigError, DataError
 from gre_ray.recsys import FusionConfig, FusionMode, ItemFeatures, Reduction, load_text_vectors
 from gre_ray.recsys.text_vectors import reduce_text_vectors
+from tests.recsys.synthetic import text_for
 
 
 def test_load_aligns_to_split_items(tmp_path, synthetic, retrieval_split):
@@ -58,7 +59,6 @@ def test_dimension_and_type_errors_name_the_file(tmp_path, synthetic, retrieval_
 
 
 def test_text_vectors_must_match_the_split(synthetic, retrieval_split):
-    from conftest import text_for
 
     text = text_for(synthetic, retrieval_split)
     with pytest.raises(ConfigError, match="needs text vectors"):
@@ -68,7 +68,6 @@ def test_text_vectors_must_match_the_split(synthetic, retrieval_split):
 
 
 def test_pca_and_whitening(synthetic, retrieval_split):
-    from conftest import text_for
 
     text = text_for(synthetic, retrieval_split)
     pca = reduce_text_vectors(text, Reduction.PCA, 4)
@@ -84,7 +83,6 @@ def test_pca_and_whitening(synthetic, retrieval_split):
 
 @pytest.mark.parametrize("mode", list(FusionMode))
 def test_item_embedding_modes(mode, synthetic, retrieval_split):
-    from conftest import text_for
 
     text = text_for(synthetic, retrieval_split)
     features = ItemFeatures(retrieval_split.n_items, FusionConfig(mode=mode), text, retrieval_split.item_ids)

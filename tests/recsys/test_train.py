@@ -7,8 +7,6 @@ import hashlib
 
 import numpy as np
 import pytest
-from conftest import text_for
-from synthetic import clustered
 
 import gre_ray.recsys.train as train_module
 from gre_ray.errors import ConfigError
@@ -25,6 +23,7 @@ from gre_ray.recsys import (
 )
 from gre_ray.recsys.evaluate import retrieval_ranks
 from gre_ray.recsys.train import fit
+from tests.recsys.synthetic import clustered, text_for
 
 SMALL = {
     "sasrec": dict(dim=32, dropout=0.1, n_negatives=2),

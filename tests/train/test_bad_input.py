@@ -51,7 +51,7 @@ def test_a_backbone_that_is_not_an_encoder(tmp_path, pairs):
     path = write_parquet(pairs, tmp_path / "pairs")
     with pytest.raises(ConfigError, match="not a masked-language encoder"):
         run_stage(ContrastiveStage(), contrastive_settings(str(tmp_path / "gpt2")), {"pairs": path}, tmp_path)
-    with pytest.raises(ConfigError, match="cannot load a Hugging Face model config"):
+    with pytest.raises(ConfigError, match="contrastive.model: .*no such folder"):
         run_stage(ContrastiveStage(), contrastive_settings(str(tmp_path / "nothing")), {"pairs": path}, tmp_path)
 
 

@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from gre_ray.embed.encoder import Encoder
 from gre_ray.stages.contrastive import ContrastiveStage
 from gre_ray.train.config import Pooling
 from gre_ray.train.heldout import recall_at_k, retrieval_task
@@ -59,6 +60,8 @@ def test_exported_folder_loads_in_both_libraries_and_embeds_like_the_trained_mod
     ours = embed_texts(encoder, tokenizer, texts, settings.max_length)
     theirs = torch.tensor(st.encode(texts, batch_size=8))
     torch.testing.assert_close(theirs, ours, atol=1e-5, rtol=1e-4)
+    embed_stage = torch.tensor(Encoder.load(folder).encode(texts))  # the embed stage reads the folder alike
+    torch.testing.assert_close(embed_stage, ours, atol=1e-5, rtol=1e-4)
 
     # The exported model reproduces the best epoch's held-out Recall@K.
     items_a, items_b = held.column("item_a").to_pylist(), held.column("item_b").to_pylist()

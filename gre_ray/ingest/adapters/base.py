@@ -48,13 +48,13 @@ class Adapter:
     text_fields: tuple[str, ...] = ()
     options: dict[str, str] = field(default_factory=dict)
 
-    def with_defaults(self, options: Options) -> dict[str, str]:
-        """``options`` over the defaults; ValueError naming the valid keys for an unknown one."""
+    def with_defaults(self, options: Mapping[str, Any]) -> dict[str, str]:
+        """``options`` over the defaults, as strings (YAML ``false`` → ``"false"``); ValueError for an unknown key."""
         unknown = sorted(set(options) - set(self.options))
         if unknown:
             valid = ", ".join(sorted(self.options)) or "none"
             raise ValueError(f"adapter {self.name!r} has no option {', '.join(unknown)} (valid: {valid})")
-        return {**self.options, **{k: str(v) for k, v in options.items()}}
+        return {**self.options, **{k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in options.items()}}
 
 
 def kind_of(file_name: str) -> str:
