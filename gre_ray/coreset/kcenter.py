@@ -34,8 +34,6 @@ import torch
 
 from gre_ray.coreset.config import FirstCenter
 
-_SLACK = 1e-5  # relative slack on the pruning test, for float rounding of the distances
-_MAX_RECHECK = 32  # steps a chunk may go without testing pruning when the test keeps failing
 
 
 @dataclass
@@ -87,25 +85,27 @@ def kcenter_greedy(
     *,
     first: FirstCenter = FirstCenter.SEEDED,
     seed: int = 0,
-    chunk_size: int = 65_536,
-    prune: bool = True,
+    chunk_size: int = 16_384,
+    block: int = 256,
 ) -> Selection:
-    """Choose ``k`` rows of ``x`` by farthest-point greedy.
+    """Choose ``k`` rows of ``x`` by farthest-point greedy (blocked, exact; module docstring).
 
     Args:
         x: (n, d) vectors (float32, or float64 kept as is); Euclidean distances.
         k: number of centers; ``k >= n`` keeps every row (see :func:`keep_all`).
         first: how the first center is chosen.
         seed: seed of the first center when ``first`` is ``seeded``.
-        chunk_size: rows per distance update.
-        prune: skip rows the triangle inequality rules out (same result, less work).
+        chunk_size: rows per distance block (temporary memory ``chunk_size * block`` floats).
+        block: centers applied to every row in one pass (1 = the plain per-step update).
 
     Returns:
-        The selection with its exact covering radius; ``extra["distance_evaluations"]``
-        counts the distances computed (``n k`` without pruning).
+        The selection with its exact covering radius; ``extra`` counts the full passes
+        and the rows refreshed between them.
     """
     if k < 0:
         raise ValueError(f"k must be >= 0, got {k}")
+    if block < 1 or chunk_size < 1:
+        raise ValueError(f"block and chunk_size must be at least 1, got {block} and {chunk_size}")
     n = len(x)
     if k >= n:
         return keep_all(n, k)
@@ -115,83 +115,103 @@ def kcenter_greedy(
     with warnings.catch_warnings():  # a read-only array (a Ray object) is only read here
         warnings.simplefilter("ignore", UserWarning)
         xt = torch.from_numpy(x)  # shares memory with x
-    state = _GreedyState(xt, k, chunk_size, prune)
+    state = _BlockedGreedy(xt, k, chunk_size, block)
     c, d2c = first_center(x, first, seed), np.inf
     for t in range(k):
         state.add_center(t, c, d2c)
-        c = int(np.argmax(state.mind))
-        d2c = float(state.mind[c])
+        if t + 1 < k:
+            c, d2c = state.farthest()
+    state.flush()
+    last = int(np.argmax(state.mind))
     distances = np.sqrt(state.chosen_d2).astype(np.float32)
-    return Selection(state.indices, distances, float(np.sqrt(max(d2c, 0.0))),
-                     extra={"distance_evaluations": state.evaluations})
+    return Selection(state.indices, distances, float(np.sqrt(max(float(state.mind[last]), 0.0))),
+                     extra={"full_passes": state.passes, "refreshed_rows": state.refreshed})
 
 
-class _GreedyState:
-    """Distances of every row to its nearest center so far, updated one center at a time.
+class _BlockedGreedy:
+    """Exact farthest-point greedy that applies new centers to all rows in blocks.
 
-    ``x`` is a zero-copy torch view of the (n, d) matrix: ``torch.mv`` follows
-    ``torch.set_num_threads`` (one thread per worker), unlike numpy's BLAS pool. Per chunk
-    of rows, the pruning test is skipped for a growing number of steps (up to
-    ``_MAX_RECHECK``) while it keeps finding most rows to be candidates, so data where it
-    cannot prune pays almost nothing for it.
+    ``mind[i]`` is the squared distance of row i to its nearest center among the first
+    ``max(upto[i], applied)`` centers, an upper bound on its distance to all centers so far.
+    :meth:`farthest` refreshes the rows with the largest bounds (in the order fixed at the
+    last pass) against the pending centers until the best refreshed value beats every
+    remaining bound; :meth:`flush` applies the pending centers to every row with one
+    ``(chunk, d) x (d, block)`` matrix product per chunk.
     """
 
-    def __init__(self, x: torch.Tensor, k: int, chunk_size: int, prune: bool) -> None:
+    def __init__(self, x: torch.Tensor, k: int, chunk_size: int, block: int) -> None:
         n, d = x.shape
-        self.x, self.chunk, self.prune = x, chunk_size, prune
+        self.x, self.n, self.chunk, self.block = x, n, chunk_size, block
         self.sq = torch.einsum("ij,ij->i", x, x).numpy()  # (n,) squared norms
-        self.slack = _SLACK * max(float(self.sq.max()), 1e-12)
-        self.mind = np.full(n, np.inf, dtype=self.sq.dtype)  # (n,) squared distance to the nearest center
-        self.assign = np.zeros(n, dtype=np.intp)  # (n,) position of that center in the selection
+        self.mind = np.full(n, np.inf, dtype=self.sq.dtype)  # (n,) upper bounds, see the class docstring
+        self.upto = np.zeros(n, dtype=np.int64)  # (n,) centers reflected in mind by a refresh
         self.centers = torch.empty((k, d), dtype=x.dtype)  # (k, d)
+        self.csq = np.empty(k, dtype=self.sq.dtype)  # (k,) their squared norms
         self.indices = np.empty(k, dtype=np.int64)
         self.chosen_d2 = np.empty(k, dtype=np.float64)
-        n_chunks = -(-n // chunk_size)
-        self.next_check = np.zeros(n_chunks, dtype=np.int64)  # step at which a chunk tests pruning again
-        self.interval = np.ones(n_chunks, dtype=np.int64)
-        self.buf = torch.empty(min(n, chunk_size), dtype=x.dtype)
-        self.evaluations = 0  # distances computed (n per step without pruning)
+        self.t = self.applied = 0  # centers chosen, centers applied to every row
+        self.buf = torch.empty((min(n, chunk_size), block), dtype=x.dtype)
+        self.order = np.zeros(0, dtype=np.int64)  # rows with the largest bounds at the last pass
+        self.order_d2 = np.zeros(0, dtype=self.sq.dtype)  # (L,) their bounds then, descending
+        self.passes = self.refreshed = 0
 
     def add_center(self, t: int, c: int, d2c: float) -> None:
         """Make row ``c`` center number ``t`` (chosen at squared distance ``d2c``)."""
         self.indices[t], self.chosen_d2[t] = c, d2c
-        center = self.x[c]
-        self.centers[t] = center
-        cc2 = None
-        if self.prune and t > 0:  # (t,) squared distances from the new center to the earlier ones
-            dots = torch.mv(self.centers[:t], center).numpy()
-            cc2 = np.maximum(self.sq[self.indices[:t]] + self.sq[c] - 2.0 * dots, 0.0)
-        for ci, a in enumerate(range(0, len(self.sq), self.chunk)):
-            self._update_chunk(ci, a, min(len(self.sq), a + self.chunk), t, center, float(self.sq[c]), cc2)
-        self.mind[c] = 0.0
+        self.centers[t] = self.x[c]
+        self.csq[t] = self.sq[c]
+        self.t = t + 1
+        self.mind[c], self.upto[c] = 0.0, self.t
+        if self.t - self.applied >= self.block:
+            self.flush()
 
-    def _update_chunk(self, ci: int, a: int, b: int, t: int, center: torch.Tensor, center_sq: float,
-                      cc2: np.ndarray | None) -> None:
-        m = self.mind[a:b]  # view, updated in place
-        rows = None
-        if cc2 is not None and t >= self.next_check[ci]:
-            # skip rows with ||c_a - c_new||^2 >= 4 ||x - c_a||^2 (they cannot get closer)
-            rows = np.flatnonzero(np.take(cc2, self.assign[a:b]) < 4.0 * m + self.slack)
-            dense = 2 * len(rows) > b - a
-            self.interval[ci] = min(2 * self.interval[ci], _MAX_RECHECK) if dense else 1
-            self.next_check[ci] = t + self.interval[ci]
-            if len(rows) == 0:
-                return
-            if dense:
-                rows = None
-        self.evaluations += b - a if rows is None else len(rows)
-        if rows is None:
-            d2 = torch.mv(self.x[a:b], center, out=self.buf[: b - a]).numpy()  # (b - a,) dot products
-            _to_sq_dist(d2, self.sq[a:b], center_sq)
-            np.putmask(self.assign[a:b], d2 < m, t)
-            np.minimum(m, d2, out=m)
-        else:
-            d2 = torch.mv(self.x.index_select(0, torch.from_numpy(rows + a)), center).numpy()  # (r,)
-            _to_sq_dist(d2, self.sq[a + rows], center_sq)
-            closer = d2 < m[rows]
-            moved = rows[closer]
-            m[moved] = d2[closer]
-            self.assign[a + moved] = t
+    def flush(self) -> None:
+        """Apply the pending centers to every row; then rank the rows with the largest bounds."""
+        lo, hi = self.applied, self.t
+        if lo == hi:
+            return
+        centers_t = self.centers[lo:hi].T  # (d, p)
+        for a in range(0, self.n, self.chunk):
+            b = min(self.n, a + self.chunk)
+            dots = torch.mm(self.x[a:b], centers_t, out=self.buf[: b - a, : hi - lo]).numpy()  # (b - a, p)
+            d2 = (self.csq[lo:hi] - 2.0 * dots).min(axis=1) + self.sq[a:b]  # (b - a,) min over the block
+            np.minimum(self.mind[a:b], np.maximum(d2, 0.0), out=self.mind[a:b])
+        self.applied = hi
+        self.passes += 1
+        size = min(self.n, max(1024, 4 * self.block))
+        top = np.argpartition(-self.mind, size - 1)[:size] if size < self.n else np.arange(self.n)
+        self.order = top[np.lexsort((top, -self.mind[top]))]  # descending bound, then row
+        self.order_d2 = self.mind[self.order].copy()
+
+    def _refresh(self, rows: np.ndarray) -> None:
+        """Bring ``mind`` of ``rows`` up to date with every center chosen so far."""
+        lo = max(self.applied, int(self.upto[rows].min()))
+        if lo < self.t:
+            dots = (self.x[torch.from_numpy(rows)] @ self.centers[lo : self.t].T).numpy()  # (r, p)
+            d2 = np.maximum((self.csq[lo : self.t] - 2.0 * dots).min(axis=1) + self.sq[rows], 0.0)
+            self.mind[rows] = np.minimum(self.mind[rows], d2)
+            self.refreshed += len(rows)
+        self.upto[rows] = self.t
+
+    def farthest(self) -> tuple[int, float]:
+        """(row, squared distance) of the row farthest from every center, lowest row on ties."""
+        if self.applied == self.t:
+            c = int(np.argmax(self.mind))
+            return c, float(self.mind[c])
+        m = min(32, len(self.order))
+        while True:
+            rows = self.order[:m]
+            self._refresh(rows)
+            vals = self.mind[rows]
+            best = np.lexsort((rows, -vals))[0]  # largest value, then lowest row
+            # every row outside the first m has a bound <= order_d2[m] (<= order_d2[-1] outside order)
+            bound = self.order_d2[m] if m < len(self.order) else self.order_d2[-1]
+            if vals[best] > bound or (m == self.n):
+                return int(rows[best]), float(vals[best])
+            if m == len(self.order):
+                self.flush()
+                return self.farthest()
+            m = min(2 * m, len(self.order))
 
 
 def _to_sq_dist(dots: np.ndarray, sq: np.ndarray, center_sq: float) -> None:

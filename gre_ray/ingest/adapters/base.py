@@ -18,7 +18,7 @@ from gre_ray.ingest.formats import RecordFormat, Syntax
 from gre_ray.ingest.records import Interaction, ItemRecord, RowError, get_epoch, parse_datetime
 
 Options = Mapping[str, str]
-InteractionRows = Iterable["Interaction | RowError"]
+InteractionRows = Iterable[Interaction | RowError]
 
 JSON_LINES = RecordFormat(Syntax.JSON)
 PY_LITERALS = RecordFormat(Syntax.PYLITERAL)
