@@ -87,7 +87,9 @@ def _scenario_table(board: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     rows = headline(board, metrics)
     rows = rows.assign(variant=[variant_label(e, f) for e, f in zip(rows["embedding"], rows["fusion"])])
     table = rows.pivot_table(index=["model", "metric", "variant"], columns="scope", values="mean", sort=False)
-    return table.reset_index()
+    table = table.reset_index()
+    order = table["variant"].ne(ID_ONLY)
+    return table.assign(_o=order).sort_values(["model", "_o", "variant"]).drop(columns="_o")
 
 
 def build_report(results: pd.DataFrame, history: pd.DataFrame, metrics: list[str], base: str = "") -> Report:
@@ -144,7 +146,7 @@ def build_report(results: pd.DataFrame, history: pd.DataFrame, metrics: list[str
 def _html_block(body: str) -> str:
     """The HTML of one section body (a code block, a Markdown table or a paragraph)."""
     if body.startswith("```"):
-        return f"<pre>{html.escape(body.strip('`').strip())}</pre>"
+        return f"<pre>{html.escape(body.strip().strip('`').strip())}</pre>"
     lines = [line for line in body.strip().splitlines() if line.strip()]
     if lines and lines[0].startswith("|"):
         cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines if not line.startswith("| ---")]

@@ -6,17 +6,19 @@ of the k chosen centers is at most twice the optimal k-center radius. Sener & Sa
 (ICLR 2018), "Active Learning for Convolutional Neural Networks: A Core-Set Approach", use
 the same greedy to pick a diverse subset of a dataset, which is how GRE picks its corpus.
 
-Implementation (:func:`kcenter_greedy`): each point keeps its squared distance to the
-nearest center so far; adding a center updates those in chunks of rows, so one step reads
-the ``(n, d)`` matrix once and allocates only ``O(chunk)`` temporaries; k steps cost
-``O(n k d)``. Exact pruning by the triangle inequality (as in Elkan 2003, "Using the
-triangle inequality to accelerate k-means"): a point whose nearest center ``a`` satisfies
-``||c_a - c_new|| >= 2 ||x - c_a||`` cannot move closer to ``c_new``, so its distance is not
-recomputed. The result is the same as without pruning. It pays off when clusters lie
-farther apart than twice the current radius (most rows skipped once every cluster has a
-center); on 384-d text-like embeddings, whose topics overlap at that scale, it rarely
-fires, and a chunk that keeps failing the test stops testing for up to 32 steps, so the
-test then costs next to nothing (``benchmarks/RESULTS_coreset.md``).
+Implementation (:func:`kcenter_greedy`), exact but blocked so the work is matrix products
+rather than one memory-bound pass per center: every row keeps an upper bound on its squared
+distance to the nearest center. New centers are applied to all rows only once ``block`` of
+them are pending, with one ``(chunk, d) x (d, block)`` product per chunk of rows, so the
+``(n, d)`` matrix is read ``k / block`` times instead of ``k`` times. In between, the next
+center is found lazily (as in Minoux's accelerated greedy, 1978): the rows with the largest
+bounds at the last full pass are refreshed against the pending centers until the best
+refreshed distance beats every remaining bound, which proves it is the farthest row. The
+selection is the one plain greedy makes; the cost is ``O(n k d)`` flops at matrix-product
+speed plus ``O(k (m + block) d)`` for refreshing ``m`` rows per step. Distances use
+``|x|^2 + |c|^2 - 2 x.c`` in the input's precision: in float32, rows whose gaps are below
+~1e-7 of their squared norm tie within rounding and may resolve either way (normalised
+embeddings are far from that; pass float64 for exact ties).
 
 Determinism: the first center is drawn with ``seed`` (``FirstCenter.SEEDED``) or is the
 point nearest the mean (``FirstCenter.NEAREST_MEAN``); ties in the farthest point go to the
@@ -150,7 +152,7 @@ class _BlockedGreedy:
         self.indices = np.empty(k, dtype=np.int64)
         self.chosen_d2 = np.empty(k, dtype=np.float64)
         self.t = self.applied = 0  # centers chosen, centers applied to every row
-        self.buf = torch.empty((min(n, chunk_size), block), dtype=x.dtype)
+        self.buf = torch.empty(min(n, chunk_size) * block, dtype=x.dtype)  # flat: any (rows, p) view is contiguous
         self.order = np.zeros(0, dtype=np.int64)  # rows with the largest bounds at the last pass
         self.order_d2 = np.zeros(0, dtype=self.sq.dtype)  # (L,) their bounds then, descending
         self.passes = self.refreshed = 0
@@ -162,7 +164,7 @@ class _BlockedGreedy:
         self.csq[t] = self.sq[c]
         self.t = t + 1
         self.mind[c], self.upto[c] = 0.0, self.t
-        if self.t - self.applied >= self.block:
+        if self.applied == 0 or self.t - self.applied >= self.block:
             self.flush()
 
     def flush(self) -> None:
@@ -171,10 +173,12 @@ class _BlockedGreedy:
         if lo == hi:
             return
         centers_t = self.centers[lo:hi].T  # (d, p)
+        csq = torch.from_numpy(self.csq[lo:hi])  # (p,)
         for a in range(0, self.n, self.chunk):
             b = min(self.n, a + self.chunk)
-            dots = torch.mm(self.x[a:b], centers_t, out=self.buf[: b - a, : hi - lo]).numpy()  # (b - a, p)
-            d2 = (self.csq[lo:hi] - 2.0 * dots).min(axis=1) + self.sq[a:b]  # (b - a,) min over the block
+            out = self.buf[: (b - a) * (hi - lo)].view(b - a, hi - lo)
+            torch.addmm(csq, self.x[a:b], centers_t, beta=1.0, alpha=-2.0, out=out)  # |c|^2 - 2 x.c
+            d2 = torch.amin(out, dim=1).numpy() + self.sq[a:b]  # (b - a,) nearest pending center
             np.minimum(self.mind[a:b], np.maximum(d2, 0.0), out=self.mind[a:b])
         self.applied = hi
         self.passes += 1
@@ -214,14 +218,6 @@ class _BlockedGreedy:
             m = min(2 * m, len(self.order))
 
 
-def _to_sq_dist(dots: np.ndarray, sq: np.ndarray, center_sq: float) -> None:
-    """In place: ``x . c`` → ``max(|x|^2 + |c|^2 - 2 x . c, 0)``."""
-    dots *= -2.0
-    dots += sq
-    dots += center_sq
-    np.maximum(dots, 0.0, out=dots)
-
-
 def covering_radius(x: np.ndarray, centers: np.ndarray, chunk_size: int = 65_536) -> float:
     """Max over rows of ``x`` (n, d) of the distance to the nearest row of ``centers`` (k, d)."""
     if len(x) == 0:
@@ -241,8 +237,11 @@ def covering_radius(x: np.ndarray, centers: np.ndarray, chunk_size: int = 65_536
 def kcenter_naive(x: np.ndarray, k: int, *, first: FirstCenter = FirstCenter.SEEDED, seed: int = 0) -> Selection:
     """Reference farthest-point greedy: at every step, all distances to all centers from scratch.
 
-    ``O(n k^2 d)`` time in float64; only for tests and as the benchmark baseline.
+    ``O(n k^2 d)`` time in float64 (``scipy.spatial.distance.cdist``); only for tests and as
+    the benchmark baseline.
     """
+    from scipy.spatial.distance import cdist
+
     n = len(x)
     if k >= n:
         return keep_all(n, k)
@@ -250,7 +249,7 @@ def kcenter_naive(x: np.ndarray, k: int, *, first: FirstCenter = FirstCenter.SEE
     chosen = [first_center(x, first, seed)]
     distances = [np.inf]
     while True:
-        d = np.min([np.linalg.norm(x - x[c], axis=1) for c in chosen], axis=0)  # (n,)
+        d = cdist(x, x[chosen]).min(axis=1)  # (n,) from scratch, every step
         if len(chosen) == k:
             return Selection(np.array(chosen, np.int64), np.array(distances, np.float32), float(d.max()))
         nxt = int(np.argmax(d))

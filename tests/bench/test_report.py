@@ -22,6 +22,7 @@ def test_report_embeds_every_plot_and_names_failures():
     assert report.html.count(f"src='data:image/png;base64,{PNG}") == 3
     assert "a-sasrec-gre-add-s0" in report.markdown and "RuntimeError: boom" in report.html
     assert "Paired Wilcoxon" in report.markdown and "(+" in report.markdown
+    assert "<pre>model   metric" in report.html and "```" not in report.html
 
 
 def test_gre_ray_report_command_reads_a_run_folder(tmp_path, capsys):

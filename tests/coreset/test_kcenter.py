@@ -16,27 +16,31 @@ def _points(n: int, d: int, seed: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("first", list(FirstCenter))
-@pytest.mark.parametrize("prune", [True, False])
-@pytest.mark.parametrize("n,d,k,chunk", [(200, 8, 25, 7), (301, 3, 60, 64), (120, 32, 119, 1000)])
-def test_equals_brute_force_reference(n, d, k, chunk, prune, first):
+@pytest.mark.parametrize("block", [1, 4, 256])
+@pytest.mark.parametrize("n,d,k,chunk", [(200, 8, 25, 7), (301, 3, 60, 64), (120, 32, 119, 1000), (1500, 16, 70, 256)])
+def test_equals_brute_force_reference(n, d, k, chunk, block, first):
     x = _points(n, d, seed=n + d)
     ref = kcenter_naive(x, k, first=first, seed=5)
-    got = kcenter_greedy(x, k, first=first, seed=5, chunk_size=chunk, prune=prune)
+    got = kcenter_greedy(x, k, first=first, seed=5, chunk_size=chunk, block=block)
     np.testing.assert_array_equal(got.indices, ref.indices)
     np.testing.assert_allclose(got.distances[1:], ref.distances[1:], rtol=1e-5, atol=1e-5)
     assert got.radius == pytest.approx(ref.radius, rel=1e-5, abs=1e-5)
     assert got.radius == pytest.approx(covering_radius(x, x[got.indices]), rel=1e-5, abs=1e-5)
 
 
-def test_pruning_skips_rows_but_not_results_on_clustered_data():
+def test_blocked_passes_equal_per_step_updates_on_clustered_data():
     rng = np.random.default_rng(3)
     centers = rng.standard_normal((20, 16)).astype(np.float32) * 10
-    x = centers[rng.integers(20, size=2000)] + rng.standard_normal((2000, 16)).astype(np.float32) * 0.1
-    a, b = kcenter_greedy(x, 60, prune=True, chunk_size=256), kcenter_greedy(x, 60, prune=False)
+    x = centers[rng.integers(20, size=5000)] + rng.standard_normal((5000, 16)) * 0.1  # float64: norms ~40
+    a, b = kcenter_greedy(x, 300, block=64, chunk_size=700), kcenter_greedy(x, 300, block=1)
     np.testing.assert_array_equal(a.indices, b.indices)
-    assert a.radius == pytest.approx(b.radius, rel=1e-6)
-    assert b.extra["distance_evaluations"] == 2000 * 60
-    assert a.extra["distance_evaluations"] < 2000 * 60 / 3
+    np.testing.assert_array_equal(a.indices, kcenter_naive(x, 300).indices)
+    assert a.radius == pytest.approx(b.radius, rel=1e-9)
+    # float32: |x|^2 + |c|^2 - 2 x.c rounds at ~1e-7 |x|^2, so near ties may go either way
+    c = kcenter_greedy(x.astype(np.float32), 300, block=64)
+    assert c.radius == pytest.approx(a.radius, rel=1e-3)
+    assert b.extra["full_passes"] == 300  # one pass per center
+    assert a.extra["full_passes"] < 300 / 8  # one pass per block of 64, plus a few early ones
 
 
 def _optimal_radius(x: np.ndarray, k: int) -> float:

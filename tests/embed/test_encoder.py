@@ -20,7 +20,7 @@ from tests.embed.conftest import mixed_texts
 def test_minilm_matches_sentence_transformers(minilm_encoder, minilm_path):
     from sentence_transformers import SentenceTransformer
 
-    texts = mixed_texts(40, max_words=300)
+    texts = mixed_texts(24, max_words=300)
     ours = minilm_encoder.encode(texts)
     theirs = SentenceTransformer(minilm_path, device="cpu").encode(texts, convert_to_numpy=True)
     cosine = (ours * theirs).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(theirs, axis=1)

@@ -32,9 +32,9 @@ def test_ray_pipeline_equals_plain_encoder_and_is_cached(
 ):
     from sentence_transformers import SentenceTransformer
 
-    texts = mixed_texts(150, max_words=300)
+    texts = mixed_texts(60, max_words=300)
     table = items_table(texts)
-    settings = EmbedConfig(actors=2, rows_per_call=40)
+    settings = EmbedConfig(actors=2, rows_per_call=16)
     loc = embed_items(table, EncoderConfig(model=minilm_path), tmp_path / "cache", settings)
 
     assert pq.read_schema(pq.ParquetDataset(loc.path).files[0]).field("embedding").type == pa.list_(pa.float32(), 384)
@@ -44,7 +44,7 @@ def test_ray_pipeline_equals_plain_encoder_and_is_cached(
     assert (ray_vectors * st).sum(1).min() > 0.9999  # both unit vectors
 
     manifest = read_json(loc.parent / "manifest.json")
-    assert (manifest["rows"], manifest["empty_texts"], manifest["dim"]) == (150, 2, 384)
+    assert (manifest["rows"], manifest["empty_texts"], manifest["dim"]) == (60, 2, 384)
     assert manifest["truncated_texts"] > 0 and manifest["duplicate_texts"] >= 1
     assert manifest["tokens"] <= manifest["padded_tokens"] and manifest["texts_per_s"] > 0
     assert len(manifest["workers"]) == 2 and all(w["peak_rss_mb"] > 100 for w in manifest["workers"].values())
@@ -52,7 +52,7 @@ def test_ray_pipeline_equals_plain_encoder_and_is_cached(
     assert index.neighbours_of(["it0000"], 1)[0][0, 0] == "it0003"  # it0003 repeats it0000's text
 
     monkeypatch.setattr(cache_module, "embed_to_folder", lambda *a, **k: pytest.fail("cache entry recomputed"))
-    reordered = table.take(list(range(149, -1, -1)))
+    reordered = table.take(list(range(59, -1, -1)))
     assert embed_items(reordered, EncoderConfig(model=minilm_path), tmp_path / "cache", settings) == loc
 
 
@@ -75,7 +75,7 @@ def test_embed_stage_through_the_runner_and_cli(ray_session, tiny_bert_path, tmp
 
     config = load_config(None, [f"run.root={tmp_path / 'run'}", "run.stages=[demo_data, embed]",
                                 "demo_data.size=tiny", "demo_data.domains=[fiction, videogames]",
-                                "embed.actors=2", "embed.rows_per_call=32"])
+                                "embed.actors=1", "embed.rows_per_call=32"])
     outcomes = run_config(config)
     assert [o.status for o in outcomes] == ["ran", "ran"]
     manifest = outcomes[1].manifest
