@@ -22,7 +22,9 @@ before it, which holds the input). Baselines, on sizes where they finish:
 * ``naive``: :func:`kcenter_naive`, all distances to all centers recomputed every step
   (``O(n k^2 d)``, float64);
 * ``numpy``: plain-numpy incremental greedy, ``np.linalg.norm(x - x[c], axis=1)`` per step
-  (``O(n k d)`` with an ``(n, d)`` temporary per step, no chunking, no pruning).
+  (``O(n k d)`` with an ``(n, d)`` temporary per step, no chunking, no blocking);
+* ``kcenter`` with ``block=1`` (``--block1``): the chunked one-pass-per-center update,
+  to isolate what blocking the passes gains.
 """
 
 from __future__ import annotations
@@ -93,8 +95,9 @@ def measure_one(spec: dict) -> dict:
     sampler.start()
     t0, c0 = time.perf_counter(), time.process_time()
     if spec["algo"] == "kcenter":
-        sel = kcenter_greedy(x, spec["k"], prune=spec.get("prune", True))
+        sel = kcenter_greedy(x, spec["k"], block=spec.get("block", 256))
         indices, radius = sel.indices, sel.radius
+        spec = {**spec, **sel.extra}
     elif spec["algo"] == "naive":
         sel = kcenter_naive(x, spec["k"])
         indices, radius = sel.indices, sel.radius
@@ -118,9 +121,9 @@ def measure_one(spec: dict) -> dict:
 def run(spec: dict, out: str | None) -> dict:
     """One measurement in a fresh subprocess with one thread."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [sys.executable, __file__, "one", json.dumps(spec)], env=env, capture_output=True, text=True, check=True
-    )
+    proc = subprocess.run([sys.executable, __file__, "one", json.dumps(spec)], env=env, capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"measurement {spec} failed:\n{proc.stderr[-3000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     print(json.dumps(result), flush=True)
     if out:
@@ -138,7 +141,7 @@ def main() -> None:
     parser.add_argument("--ns", type=int, nargs="+", default=[100_000, 200_000, 500_000, 1_000_000])
     parser.add_argument("--ks", type=int, nargs="+", default=[])
     parser.add_argument("--data", choices=["uniform", "clustered"], nargs="+", default=["uniform", "clustered"])
-    parser.add_argument("--no-prune", action="store_true", help="also time kcenter without pruning")
+    parser.add_argument("--block1", action="store_true", help="also time kcenter with block=1 (one pass per center)")
     parser.add_argument("--naive-size", type=int, nargs=2, default=[10_000, 100], metavar=("N", "K"))
     parser.add_argument("--numpy-size", type=int, nargs=2, default=[100_000, 300], metavar=("N", "K"))
     parser.add_argument("--json", default=None, help="append results to this JSON-lines file")
@@ -164,8 +167,8 @@ def main() -> None:
         for data in args.data:
             for algo, n, k in (("naive", nn, nk), ("kcenter", nn, nk), ("numpy", un, uk), ("kcenter", un, uk)):
                 run({"algo": algo, "n": n, "k": k, "data": data}, args.json)
-            if args.no_prune:
-                run({"algo": "kcenter", "n": un, "k": uk, "data": data, "prune": False}, args.json)
+            if args.block1:
+                run({"algo": "kcenter", "n": un, "k": uk, "data": data, "block": 1}, args.json)
 
 
 if __name__ == "__main__":

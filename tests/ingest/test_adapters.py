@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import (
+from tests.ingest.conftest import (
     MS, S, write_amazon2018, write_amazon2023, write_amazon2023_csv, write_generic, write_goodreads, write_google,
     write_movielens, write_ninerec, write_ninerec_behaviors, write_recbole, write_steam, write_yelp,
 )  # fmt: skip

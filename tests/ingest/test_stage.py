@@ -7,7 +7,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import write_all, write_yelp
+from tests.ingest.conftest import write_all, write_yelp
 from gre_ray.config.loader import build
 from gre_ray.config.root import load_config
 from gre_ray.data.schema import INTERACTIONS, ITEMS

@@ -86,6 +86,19 @@ class Task(abc.ABC):
         return value > best if self.mode == "max" else value < best
 
 
+def enable_activation_checkpointing(model: nn.Module) -> None:
+    """Recompute activations in the backward pass (Chen et al. 2016) through the HF API.
+
+    transformers 5 renamed ``gradient_checkpointing_enable`` to ``activation_checkpointing_enable``;
+    the older name is used where the newer does not exist.
+    """
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     """Move every tensor of a (nested) batch to ``device``."""
     out: dict[str, Any] = {}

@@ -19,7 +19,7 @@ from gre_ray.train.config import ContrastiveConfig, LossName
 from gre_ray.train.heldout import recall_at_k, retrieval_task, stable_id
 from gre_ray.train.losses import build_loss
 from gre_ray.train.pooling import TextEncoder, embed_texts, tokenize
-from gre_ray.train.tasks.base import Task, to_device
+from gre_ray.train.tasks.base import Task, enable_activation_checkpointing, to_device
 
 
 def item_keys(domains: list[str], items: list[str]) -> Tensor:
@@ -59,7 +59,7 @@ class ContrastiveTask(Task):
 
         backbone = AutoModel.from_pretrained(self.model_path, add_pooling_layer=False)
         if self.settings.optim.activation_checkpointing:
-            backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            enable_activation_checkpointing(backbone)
         return TextEncoder(backbone, self.settings.pooling)
 
     def setup(self, device: torch.device) -> None:

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from gre_ray.train.config import MLMConfig
-from gre_ray.train.tasks.base import Task, to_device
+from gre_ray.train.tasks.base import Task, enable_activation_checkpointing, to_device
 
 EVAL_SEED = 1_000_003
 
@@ -65,7 +65,7 @@ class MLMTask(Task):
         torch.manual_seed(self.settings.loop.seed)  # the initialisation of a missing head
         model = AutoModelForMaskedLM.from_pretrained(self.model_path)
         if self.settings.optim.activation_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            enable_activation_checkpointing(model)
         return model
 
     def collate(self, rows: pa.Table, rank: int = 0, *, collator=None) -> dict[str, Any]:
