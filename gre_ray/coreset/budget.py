@@ -102,7 +102,9 @@ def allocate(
     elif total <= lo.sum():
         counts = lo.copy()
         if total < lo.sum():
-            notes.append(f"per-domain minimums add up to {int(lo.sum())} > budget total {total}: each domain gets its minimum")
+            notes.append(
+                f"per-domain minimums add up to {int(lo.sum())} > budget total {total}: each domain gets its minimum"
+            )
     else:
         counts = _round(_water_fill(w, lo, hi, total), lo, hi, total)
     share = w / w.sum() if w.sum() > 0 else w

@@ -133,7 +133,9 @@ class SelectionConfig:
         first_center: k-center's first center: ``seeded`` (drawn with the domain's seed)
             or ``nearest_mean`` (the point nearest the domain mean).
         normalize: L2-normalise embeddings first, so distances follow cosine similarity.
-        chunk_size: rows per distance update (bounds temporary memory).
+        chunk_size: rows per distance block (temporary memory ``chunk_size * block`` floats).
+        block: k-center centers applied to all rows per pass (exact at any value; larger
+            blocks read the embeddings fewer times).
         max_points_per_task: a domain with more candidates is split into shards run as
             separate Ray tasks (k-center per shard, then k-center over the union).
         candidate_factor: each shard proposes ``ceil(candidate_factor * k)`` candidates
@@ -144,7 +146,8 @@ class SelectionConfig:
     method: SelectionMethod = SelectionMethod.KCENTER
     first_center: FirstCenter = FirstCenter.SEEDED
     normalize: bool = True
-    chunk_size: int = 65_536
+    chunk_size: int = 16_384
+    block: int = 256
     max_points_per_task: int = 250_000
     candidate_factor: float = 1.0
     kmeans_iterations: int = 20
@@ -152,6 +155,8 @@ class SelectionConfig:
     def __post_init__(self) -> None:
         if self.chunk_size < 1:
             raise ValueError(f"chunk_size must be at least 1, got {self.chunk_size}")
+        if self.block < 1:
+            raise ValueError(f"block must be at least 1, got {self.block}")
         if self.max_points_per_task < 2:
             raise ValueError(f"max_points_per_task must be at least 2, got {self.max_points_per_task}")
         if self.candidate_factor < 1.0:

@@ -155,6 +155,7 @@ class _BlockedGreedy:
         self.buf = torch.empty(min(n, chunk_size) * block, dtype=x.dtype)  # flat: any (rows, p) view is contiguous
         self.order = np.zeros(0, dtype=np.int64)  # rows with the largest bounds at the last pass
         self.order_d2 = np.zeros(0, dtype=self.sq.dtype)  # (L,) their bounds then, descending
+        self.m = 0
         self.passes = self.refreshed = 0
 
     def add_center(self, t: int, c: int, d2c: float) -> None:
@@ -186,15 +187,23 @@ class _BlockedGreedy:
         top = np.argpartition(-self.mind, size - 1)[:size] if size < self.n else np.arange(self.n)
         self.order = top[np.lexsort((top, -self.mind[top]))]  # descending bound, then row
         self.order_d2 = self.mind[self.order].copy()
+        self.m = min(32, len(self.order))  # rows of ``order`` examined so far in this block
 
     def _refresh(self, rows: np.ndarray) -> None:
-        """Bring ``mind`` of ``rows`` up to date with every center chosen so far."""
-        lo = max(self.applied, int(self.upto[rows].min()))
-        if lo < self.t:
-            dots = (self.x[torch.from_numpy(rows)] @ self.centers[lo : self.t].T).numpy()  # (r, p)
-            d2 = np.maximum((self.csq[lo : self.t] - 2.0 * dots).min(axis=1) + self.sq[rows], 0.0)
-            self.mind[rows] = np.minimum(self.mind[rows], d2)
-            self.refreshed += len(rows)
+        """Bring ``mind`` of ``rows`` up to date with every center chosen so far.
+
+        Rows refreshed at an earlier step need only the centers chosen since; rows never
+        refreshed since the last pass need every pending center.
+        """
+        upto = np.maximum(self.upto[rows], self.applied)
+        for part in (rows[(upto < self.t) & (upto > self.applied)], rows[upto == self.applied]):
+            if len(part) == 0 or self.applied == self.t:
+                continue
+            lo = max(self.applied, int(self.upto[part].min()))
+            dots = (self.x[torch.from_numpy(part)] @ self.centers[lo : self.t].T).numpy()  # (r, p)
+            d2 = np.maximum((self.csq[lo : self.t] - 2.0 * dots).min(axis=1) + self.sq[part], 0.0)
+            self.mind[part] = np.minimum(self.mind[part], d2)
+            self.refreshed += len(part)
         self.upto[rows] = self.t
 
     def farthest(self) -> tuple[int, float]:
@@ -202,20 +211,19 @@ class _BlockedGreedy:
         if self.applied == self.t:
             c = int(np.argmax(self.mind))
             return c, float(self.mind[c])
-        m = min(32, len(self.order))
         while True:
-            rows = self.order[:m]
+            rows = self.order[: self.m]
             self._refresh(rows)
             vals = self.mind[rows]
             best = np.lexsort((rows, -vals))[0]  # largest value, then lowest row
-            # every row outside the first m has a bound <= order_d2[m] (<= order_d2[-1] outside order)
-            bound = self.order_d2[m] if m < len(self.order) else self.order_d2[-1]
-            if vals[best] > bound or (m == self.n):
+            # every other row's bound is <= order_d2[m] (<= order_d2[-1] for rows outside order)
+            bound = self.order_d2[self.m] if self.m < len(self.order) else self.order_d2[-1]
+            if vals[best] > bound or self.m == self.n:
                 return int(rows[best]), float(vals[best])
-            if m == len(self.order):
+            if self.m == len(self.order):
                 self.flush()
                 return self.farthest()
-            m = min(2 * m, len(self.order))
+            self.m = min(2 * self.m, len(self.order))
 
 
 def covering_radius(x: np.ndarray, centers: np.ndarray, chunk_size: int = 65_536) -> float:

@@ -72,10 +72,11 @@ def select_domain(x: np.ndarray, k: int, cfg: SelectionConfig, seed: int) -> Sel
             first=cfg.first_center,
             seed=seed,
             chunk_size=cfg.chunk_size,
+            block=cfg.block,
         )
         path = "kcenter_two_stage"
     else:
-        sel = kcenter_greedy(x, k, first=cfg.first_center, seed=seed, chunk_size=cfg.chunk_size)
+        sel = kcenter_greedy(x, k, first=cfg.first_center, seed=seed, chunk_size=cfg.chunk_size, block=cfg.block)
         path = "kcenter"
     if k >= len(x):
         path = "all"

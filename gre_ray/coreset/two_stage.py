@@ -53,7 +53,8 @@ def shard_candidates(
     factor: float = 1.0,
     first: FirstCenter = FirstCenter.SEEDED,
     seed: int = 0,
-    chunk_size: int = 65_536,
+    chunk_size: int = 16_384,
+    block: int = 256,
 ) -> tuple[np.ndarray, float]:
     """Stage one for one shard.
 
@@ -65,7 +66,7 @@ def shard_candidates(
     Returns:
         (candidate rows of ``x``, the shard's covering radius).
     """
-    sel = kcenter_greedy(x[rows], num_candidates(k, factor), first=first, seed=seed, chunk_size=chunk_size)
+    sel = kcenter_greedy(x[rows], num_candidates(k, factor), first=first, seed=seed, chunk_size=chunk_size, block=block)
     return rows[sel.indices], sel.radius
 
 
@@ -77,7 +78,8 @@ def merge_candidates(
     *,
     first: FirstCenter = FirstCenter.SEEDED,
     seed: int = 0,
-    chunk_size: int = 65_536,
+    chunk_size: int = 16_384,
+    block: int = 256,
 ) -> Selection:
     """Stage two: greedy over the union of the shards' candidates.
 
@@ -86,7 +88,7 @@ def merge_candidates(
         docstring and ``extra`` records the union size and the shard radii.
     """
     union = np.unique(np.concatenate(candidates)) if candidates else np.zeros(0, np.int64)  # (u,)
-    sel = kcenter_greedy(x[union], k, first=first, seed=seed, chunk_size=chunk_size)
+    sel = kcenter_greedy(x[union], k, first=first, seed=seed, chunk_size=chunk_size, block=block)
     worst_shard = max(shard_radii, default=0.0)
     return Selection(
         indices=union[sel.indices],
@@ -106,7 +108,8 @@ def kcenter_two_stage(
     factor: float = 1.0,
     first: FirstCenter = FirstCenter.SEEDED,
     seed: int = 0,
-    chunk_size: int = 65_536,
+    chunk_size: int = 16_384,
+    block: int = 256,
 ) -> Selection:
     """Both stages in one process (the Ray stage runs the shards as separate tasks).
 
@@ -123,9 +126,11 @@ def kcenter_two_stage(
     if k >= n:
         return keep_all(n, k)
     parts = [
-        shard_candidates(x, rows, k, factor=factor, first=first, seed=shard_seed(seed, i), chunk_size=chunk_size)
+        shard_candidates(
+            x, rows, k, factor=factor, first=first, seed=shard_seed(seed, i), chunk_size=chunk_size, block=block
+        )
         for i, rows in enumerate(shard_rows(n, num_shards, seed))
     ]
     return merge_candidates(
-        x, [c for c, _ in parts], [r for _, r in parts], k, first=first, seed=seed, chunk_size=chunk_size
+        x, [c for c, _ in parts], [r for _, r in parts], k, first=first, seed=seed, chunk_size=chunk_size, block=block
     )

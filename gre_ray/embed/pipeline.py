@@ -180,9 +180,7 @@ def embed_items_to(items: Location | pa.Table, settings: EmbedConfig, out: Locat
     wall = time.perf_counter() - started
 
     stats = pa.concat_tables(ray.get(embedded.select_columns(list(STAT_COLUMNS)).to_arrow_refs()))
-    errors = pc.drop_null(stats["_error"])
-    if len(errors):
-        raise DataError(f"{source}: {len(errors)} text(s) could not be decoded, e.g. {errors[0].as_py()}")
+    raise_decode_errors(stats, source)
     embedded.select_columns(["item_id", "embedding"]).write_parquet(
         out.path, filesystem=out.fs, min_rows_per_file=settings.min_rows_per_file
     )
@@ -190,6 +188,13 @@ def embed_items_to(items: Location | pa.Table, settings: EmbedConfig, out: Locat
     report.dim = int(embedded.schema().base_schema.field("embedding").type.list_size)
     log.info("embedded %d texts in %.1fs (%.0f texts/s, %d actors)", report.rows, wall, report.texts_per_s, actors)
     return report
+
+
+def raise_decode_errors(stats: pa.Table, source: str) -> None:
+    """Raise DataError if the actors flagged texts they could not decode (``_error`` column)."""
+    errors = pc.drop_null(stats["_error"])
+    if len(errors):
+        raise DataError(f"{source}: {len(errors)} text(s) could not be decoded, e.g. {errors[0].as_py()}")
 
 
 def _report(stats: pa.Table, wall: float, actors: int) -> EmbedReport:

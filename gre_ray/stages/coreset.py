@@ -101,14 +101,14 @@ def _shard_task(x: np.ndarray, rows: np.ndarray, k: int, cfg: Any, seed: int) ->
     from gre_ray.coreset.two_stage import shard_candidates
 
     return shard_candidates(x, rows, k, factor=cfg.candidate_factor, first=cfg.first_center, seed=seed,
-                            chunk_size=cfg.chunk_size)
+                            chunk_size=cfg.chunk_size, block=cfg.block)
 
 
 def _merge_task(x: np.ndarray, k: int, cfg: Any, seed: int, *parts: tuple[np.ndarray, float]) -> Any:
     from gre_ray.coreset.two_stage import merge_candidates
 
     sel = merge_candidates(x, [c for c, _ in parts], [r for _, r in parts], k, first=cfg.first_center, seed=seed,
-                           chunk_size=cfg.chunk_size)
+                           chunk_size=cfg.chunk_size, block=cfg.block)
     sel.extra["path"] = "kcenter_two_stage"
     return sel
 

@@ -33,7 +33,8 @@ def test_medoids_are_distinct_even_with_duplicate_points():
 
 def test_select_domain_dispatch():
     x = np.random.default_rng(2).standard_normal((300, 6)).astype(np.float32)
-    assert select_domain(x, 10, SelectionConfig(method=SelectionMethod.KMEANS_MEDOIDS), 0).extra["path"] == "kmeans_medoids"
+    medoids = SelectionConfig(method=SelectionMethod.KMEANS_MEDOIDS)
+    assert select_domain(x, 10, medoids, 0).extra["path"] == "kmeans_medoids"
     assert select_domain(x, 10, SelectionConfig(), 0).extra["path"] == "kcenter"
     assert select_domain(x, 10, SelectionConfig(max_points_per_task=100), 0).extra["path"] == "kcenter_two_stage"
     whole = select_domain(x, 300, SelectionConfig(), 0)

@@ -83,7 +83,8 @@ def test_train_domains_only_and_budget_beyond_survivors(ray_session, coreset_con
     assert stats["skipped_domains"] == {"games": "benchmark"}
     assert outcome.manifest["rows"]["out"] == 48  # every book that survived the filters
     assert any("budget total 1000 exceeds the 48 texts" in w for w in outcome.manifest["warnings"])
-    assert stats["selection"]["books"]["path"] == "all" and "all 48 points selected" in stats["selection"]["books"]["message"]
+    books = stats["selection"]["books"]
+    assert books["path"] == "all" and "all 48 points selected" in books["message"]
     corpus = pq.read_table(f"{outcome.folder}/corpus")
     assert set(corpus.column("domain").to_pylist()) == {"books"}
     assert np.isnan(corpus.column("distance_at_selection").to_numpy()).all()

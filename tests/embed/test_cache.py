@@ -1,23 +1,17 @@
-"""Content keys: weights by their bytes, texts by their (id, text) pairs; and checks before any work."""
+"""Content keys: weights by their bytes, settings resolved from the folder, texts by their (id, text) pairs."""
 
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pyarrow as pa
-import pytest
 import torch
 
-from gre_ray.data.storage import Location
-from gre_ray.embed.cache import cache_key, embed_items, texts_fingerprint
-from gre_ray.embed.config import EmbedConfig, EncoderConfig
+from gre_ray.embed.cache import cache_key, texts_fingerprint
+from gre_ray.embed.config import EncoderConfig
 from gre_ray.embed.encoder import resolve_spec
 from gre_ray.embed.model_folder import model_fingerprint
-from gre_ray.embed.pipeline import embed_items_to
 from gre_ray.embed.pooling import Pooling
-from gre_ray.errors import DataError
-from tests.embed.conftest import items_table
 
 
 def test_new_weights_under_the_same_path_change_the_key(tiny_bert_path, tmp_path):
@@ -59,34 +53,3 @@ def test_texts_fingerprint_ignores_order_not_content():
     other_pairs = pa.table({"item_id": ["a", "c", "b"], "text": ["x", "y", "z"]})
     assert texts_fingerprint(table) != texts_fingerprint(other_text)
     assert texts_fingerprint(table) != texts_fingerprint(other_pairs)
-
-
-def test_duplicate_ids_fail_before_any_work(tiny_bert_path, tmp_path):
-    table = pa.table({"item_id": ["a", "b", "a"], "text": ["x", "y", "z"]})
-    settings = EmbedConfig(encoder=EncoderConfig(model=tiny_bert_path))
-    with pytest.raises(DataError, match="'a'"):
-        embed_items_to(table, settings, Location.of(tmp_path / "out"))
-    with pytest.raises(DataError, match="'a'"):
-        embed_items(table, settings.encoder, tmp_path / "cache")
-    assert not (tmp_path / "out").exists() and not any(Path(tmp_path / "cache").glob("*"))
-
-
-def test_items_without_text_column(tiny_bert_path, tmp_path):
-    items = Location.of(tmp_path / "items")
-    from gre_ray.data.storage import write_table
-
-    write_table(pa.table({"item_id": ["a"], "title": ["x"]}), items)
-    with pytest.raises(DataError, match="missing column 'text'"):
-        embed_items_to(items, EmbedConfig(encoder=EncoderConfig(model=tiny_bert_path)), Location.of(tmp_path / "out"))
-    with pytest.raises(DataError, match="does not exist"):
-        embed_items_to(Location.of(tmp_path / "missing"), EmbedConfig(encoder=EncoderConfig(model=tiny_bert_path)),
-                       Location.of(tmp_path / "out"))
-
-
-def test_empty_items_table_gives_an_empty_embeddings_table(tiny_bert_path, tmp_path):
-    from gre_ray.embed.vectors import read_embeddings
-
-    report = embed_items_to(items_table([]), EmbedConfig(encoder=EncoderConfig(model=tiny_bert_path)),
-                            Location.of(tmp_path / "out"))
-    ids, matrix = read_embeddings(Location.of(tmp_path / "out"))
-    assert report.rows == 0 and len(ids) == 0 and matrix.shape == (0, 32)

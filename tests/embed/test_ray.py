@@ -14,9 +14,7 @@ from gre_ray.embed import cache as cache_module
 from gre_ray.embed.cache import embed_items
 from gre_ray.embed.config import EmbedConfig, EncoderConfig
 from gre_ray.embed.index import EmbeddingIndex
-from gre_ray.embed.pipeline import embed_items_to
 from gre_ray.embed.vectors import read_embeddings
-from gre_ray.errors import DataError
 from tests.embed.conftest import items_table, mixed_texts
 
 
@@ -54,18 +52,6 @@ def test_ray_pipeline_equals_plain_encoder_and_is_cached(
     monkeypatch.setattr(cache_module, "embed_to_folder", lambda *a, **k: pytest.fail("cache entry recomputed"))
     reordered = table.take(list(range(59, -1, -1)))
     assert embed_items(reordered, EncoderConfig(model=minilm_path), tmp_path / "cache", settings) == loc
-
-
-def test_text_that_is_not_utf8(ray_session, tiny_bert_path, tmp_path):
-    offsets = pa.py_buffer(np.array([0, 2, 4], dtype=np.int32).tobytes())
-    texts = pa.Array.from_buffers(pa.string(), 2, [None, offsets, pa.py_buffer(b"ok\xff\xfe")])
-    table = pa.table({"item_id": pa.array(["good", "bad"]), "text": texts})
-    settings = EmbedConfig(encoder=EncoderConfig(model=tiny_bert_path), actors=1)
-    with pytest.raises(DataError, match="item 'bad' is not valid UTF-8"):  # checked in the driver
-        embed_items(table, settings.encoder, tmp_path / "cache", settings)
-    with pytest.raises(DataError, match="item 'bad' is not valid UTF-8"):  # found by the actor
-        embed_items_to(table, settings, Location.of(tmp_path / "out"))
-    assert not (tmp_path / "cache").exists() and not (tmp_path / "out").exists()
 
 
 def test_embed_stage_through_the_runner_and_cli(ray_session, tiny_bert_path, tmp_path, capsys):

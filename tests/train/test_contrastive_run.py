@@ -20,7 +20,13 @@ from tests.train.data import contrastive_settings, planted_pairs, run_stage, wri
 
 @pytest.fixture(scope="module")
 def pairs_dir(tmp_path_factory) -> str:
-    return write_parquet(planted_pairs(), tmp_path_factory.mktemp("pairs") / "pairs")
+    """Planted pairs; every 10th has no mined negative (dropped from training, still evaluated)."""
+    table = planted_pairs()
+    empty = [[] if i % 10 == 0 else n for i, n in enumerate(table.column("neg_texts").to_pylist())]
+    empty_ids = [[] if i % 10 == 0 else n for i, n in enumerate(table.column("neg_item_ids").to_pylist())]
+    table = table.set_column(table.schema.get_field_index("neg_texts"), "neg_texts", pa.array(empty, pa.list_(pa.string())))
+    table = table.set_column(table.schema.get_field_index("neg_item_ids"), "neg_item_ids", pa.array(empty_ids, pa.list_(pa.string())))
+    return write_parquet(table, tmp_path_factory.mktemp("pairs") / "pairs")
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +39,7 @@ def in_process_run(ray_session, tiny_bert_path, pairs_dir, tmp_path_factory):
 
 def test_training_lowers_loss_and_raises_heldout_recall(in_process_run):
     ctx, _ = in_process_run
+    assert 10 < ctx.quarantined["fewer than 1 hard negatives"] <= 22  # training rows among the 22 without
     history = ctx.stats["history"]
     assert [h["epoch"] for h in history] == [1, 2, 3]
     assert history[-1]["train_loss"] < history[0]["train_loss"]

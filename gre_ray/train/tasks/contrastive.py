@@ -2,9 +2,9 @@
 
 Each row is (text_a, text_b) of two items users consume together, with optional mined
 hard negatives; the encoder learns to place them close. The loss is chosen by name
-(:mod:`gre_ray.train.losses`). Held-out metrics: the same loss on held-out pairs (without
-gathering, so it does not depend on the number of workers) and text-to-text Recall@K
-(:mod:`gre_ray.train.heldout`).
+(:mod:`gre_ray.train.losses`). Held-out metrics: the same loss on held-out pairs with in-batch
+negatives only (held-out pairs need no mined negatives) and without gathering (so it does
+not depend on the number of workers), and text-to-text Recall@K (:mod:`gre_ray.train.heldout`).
 """
 
 from __future__ import annotations
@@ -74,41 +74,46 @@ class ContrastiveTask(Task):
         guide = (lambda f: self.guide(**f)) if self.guide is not None else None
         return build_loss(s.loss, temperature=s.temperature, gather_negatives=gather, mask_duplicates=s.mask_duplicates, guide=guide)
 
-    def collate(self, rows: pa.Table, rank: int = 0) -> dict[str, Any]:
+    def collate(self, rows: pa.Table, rank: int = 0, *, hard_negatives: int | None = None) -> dict[str, Any]:
         """Tokenised query/positive/negative texts and item keys of a micro-batch.
+
+        Args:
+            rows: the micro-batch (``PAIRS_SCHEMA``).
+            rank: the worker (unused: pairs need no per-worker randomness).
+            hard_negatives: negatives per row (default ``settings.hard_negatives``; every
+                row must have that many).
 
         Returns:
             ``query``, ``positive`` (and ``negatives``: B*K texts, row-major) feature
             dicts, ``query_ids`` (B,), ``positive_ids`` (B,) and ``negative_ids`` (B, K);
             for the gist loss also ``guide``, the same texts tokenised for the guide.
         """
-        s = self.settings
+        k = self.settings.hard_negatives if hard_negatives is None else hard_negatives
         domains = rows.column("domain").to_pylist()
-        batch = self._features(rows, self._tokenizer())
+        batch = self._features(rows, self._tokenizer(), k)
         batch["query_ids"] = item_keys(domains, rows.column("item_a").to_pylist())
         batch["positive_ids"] = item_keys(domains, rows.column("item_b").to_pylist())
-        k = s.hard_negatives
         if k:
             neg_ids = [ids[:k] for ids in rows.column("neg_item_ids").to_pylist()]
             flat = item_keys([d for d in domains for _ in range(k)], [i for ids in neg_ids for i in ids])
             batch["negative_ids"] = flat.view(len(domains), k)
-        if s.loss is LossName.GIST:
+        if self.settings.loss is LossName.GIST:
             if self.guide_tokenizer is None:
                 self.guide_tokenizer = _load_tokenizer(self.guide_path)
-            batch["guide"] = self._features(rows, self.guide_tokenizer)
+            batch["guide"] = self._features(rows, self.guide_tokenizer, k)
             if k:
                 batch["guide"]["negative_ids"] = batch["negative_ids"]
         return batch
 
-    def _features(self, rows: pa.Table, tokenizer) -> dict[str, Any]:
+    def _features(self, rows: pa.Table, tokenizer, k: int) -> dict[str, Any]:
         """Query, positive and (B*K, row-major) negative texts tokenised with ``tokenizer``."""
         s = self.settings
         out = {
             "query": tokenize(tokenizer, rows.column("text_a").to_pylist(), s.max_length),
             "positive": tokenize(tokenizer, rows.column("text_b").to_pylist(), s.max_length),
         }
-        if s.hard_negatives:
-            texts = [t for ts in rows.column("neg_texts").to_pylist() for t in ts[: s.hard_negatives]]
+        if k:
+            texts = [t for ts in rows.column("neg_texts").to_pylist() for t in ts[:k]]
             out["negatives"] = tokenize(tokenizer, texts, s.max_length)
         return out
 
@@ -123,7 +128,7 @@ class ContrastiveTask(Task):
             rows = heldout.slice(start, s.loop.batch_size)
             if rows.num_rows < 2:
                 break
-            batch = to_device(self.collate(rows), device)
+            batch = to_device(self.collate(rows, hard_negatives=0), device)
             losses.append(float(self.loss(model, batch, gather=False)))
         items_a, items_b = heldout.column("item_a").to_pylist(), heldout.column("item_b").to_pylist()
         text = dict(zip(items_a, heldout.column("text_a").to_pylist())) | dict(zip(items_b, heldout.column("text_b").to_pylist()))
