@@ -22,7 +22,8 @@ from gre_ray.train.tasks import ContrastiveTask, check_encoder
 
 OBJECTIVES = {
     LossName.INFONCE: "bidirectional InfoNCE (van den Oord et al. 2018; symmetric as in CLIP, Radford et al. 2021)",
-    LossName.GTE: "GTE improved contrastive loss (Li et al. 2023): query-passage, query-query and passage-passage negatives",
+    LossName.GTE: "GTE improved contrastive loss (Li et al. 2023): query-passage, query-query and "
+    "passage-passage negatives",
     LossName.GIST: "GISTEmbed guided in-batch negatives (Solatorio 2024)",
 }
 
@@ -44,7 +45,10 @@ class ContrastiveStage(Stage):
 
     def run(self, ctx: StageContext) -> None:
         settings: ContrastiveConfig = ctx.settings
-        model = local_folder(ctx.input("backbone")) if ctx.has_input("backbone") else resolve_model(settings.model, "contrastive.model")
+        if ctx.has_input("backbone"):
+            model = local_folder(ctx.input("backbone"))
+        else:
+            model = resolve_model(settings.model, "contrastive.model")
         check_encoder(model, "contrastive.model" if not ctx.has_input("backbone") else "backbone")
         guide = model
         if settings.loss is LossName.GIST:
@@ -57,7 +61,9 @@ class ContrastiveStage(Stage):
         check_pair_texts(table, source.uri)
         split = split_pairs(table, settings.loop.heldout_fraction, settings.loop.seed, settings.hard_negatives)
         if settings.hard_negatives and not split.train.any():
-            raise DataError(f"{source.uri}: no pair has {settings.hard_negatives} hard negatives (contrastive.hard_negatives)")
+            raise DataError(
+                f"{source.uri}: no pair has {settings.hard_negatives} hard negatives (contrastive.hard_negatives)"
+            )
         task = ContrastiveTask(settings, model, guide)
         train_and_export(
             ctx,
@@ -88,7 +94,12 @@ class ContrastiveStage(Stage):
         lines = [f"pairs {stats.get('training_rows', 0):,} train / {stats.get('heldout_rows', 0):,} held out"]
         initial = stats.get("initial_metrics") or {}
         if initial:
-            lines.append(f"before: recall@k {initial.get('recall_at_k', 0):.4f}, held-out loss {initial.get('heldout_loss', 0):.4f}")
+            lines.append(
+                f"before: recall@k {initial.get('recall_at_k', 0):.4f}, held-out loss {initial.get('heldout_loss', 0):.4f}"
+            )
         for h in stats.get("history") or []:
-            lines.append(f"epoch {h['epoch']}: train loss {h['train_loss']:.4f}, held-out loss {h['heldout_loss']:.4f}, recall@k {h['recall_at_k']:.4f}")
+            lines.append(
+                f"epoch {h['epoch']}: train loss {h['train_loss']:.4f}, held-out loss {h['heldout_loss']:.4f}, "
+                f"recall@k {h['recall_at_k']:.4f}"
+            )
         return lines

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pyarrow as pa
+
+from gre_ray.data.schema import Contract
 from gre_ray.data.storage import read_table
 from gre_ray.errors import DataError
 from gre_ray.runner.stage import Stage, StageContext
@@ -20,7 +23,13 @@ from gre_ray.train.rows import split_corpus
 from gre_ray.train.run import model_fingerprint, train_and_export
 from gre_ray.train.tasks import MLMTask, check_encoder
 
-CORPUS_COLUMNS = ["domain", "item_id", "text"]
+# The columns MLM reads from the coreset's corpus (which carries more: selection order, ...).
+CORPUS_TEXTS = Contract(
+    "corpus",
+    pa.schema([pa.field("domain", pa.string(), nullable=False), pa.field("item_id", pa.string(), nullable=False),
+               pa.field("text", pa.string())]),
+    unique_key=("domain", "item_id"),
+)
 
 
 @register
@@ -38,11 +47,7 @@ class MLMStage(Stage):
         model = resolve_model(settings.model, "mlm.model")
         check_encoder(model, "mlm.model")
         source = ctx.input("corpus")
-        table = read_table(source, columns=None)
-        missing = [c for c in CORPUS_COLUMNS if c not in table.column_names]
-        if missing:
-            raise DataError(f"{source.uri}: corpus lacks column(s) {', '.join(missing)}")
-        table = table.select(CORPUS_COLUMNS)
+        table = read_table(source, CORPUS_TEXTS)
         if table.num_rows == 0:
             raise DataError(f"{source.uri}: the corpus has no rows; nothing to pre-train on")
         split = split_corpus(table, settings.loop.heldout_fraction, settings.loop.seed)
@@ -59,7 +64,8 @@ class MLMStage(Stage):
             card={
                 "title": "GRE backbone (continued MLM pre-training)",
                 "base_model": model,
-                "objective": f"masked language modelling (Devlin et al. 2019), {settings.mlm_probability:.0%} of tokens",
+                "objective": f"masked language modelling (Devlin et al. 2019), "
+                f"{settings.mlm_probability:.0%} of tokens",
                 "notes": [
                     "Continued pre-training on the domain-balanced coreset of item texts.",
                     "A base checkpoint without an MLM head (e.g. all-MiniLM-L6-v2) gets a randomly initialised head "

@@ -22,7 +22,9 @@ from gre_ray.embed.pooling import Pooling
 BACKBONE_PREFIX = "backbone."
 
 
-def save_encoder(module: nn.Module, state_dict: dict[str, Tensor], tokenizer, folder: str, pooling: Pooling, max_length: int) -> None:
+def save_encoder(
+    module: nn.Module, state_dict: dict[str, Tensor], tokenizer, folder: str, pooling: Pooling, max_length: int
+) -> None:
     """Save a :class:`~gre_ray.train.pooling.TextEncoder` with weights ``state_dict`` to ``folder``.
 
     The sentence-transformers files are written by the ``embed`` package's
@@ -44,7 +46,9 @@ def save_encoder(module: nn.Module, state_dict: dict[str, Tensor], tokenizer, fo
     module.backbone.save_pretrained(folder, state_dict=backbone_state)
     tokenizer.save_pretrained(folder)
     dim = int(module.backbone.config.hidden_size)
-    write_st_metadata(Path(folder), dim=dim, pooling=Pooling(pooling.value), normalize=True, max_length=max_length, prefix="")
+    write_st_metadata(
+        Path(folder), dim=dim, pooling=Pooling(pooling.value), normalize=True, max_length=max_length, prefix=""
+    )
 
 
 def write_model_card(folder: str, info: dict[str, Any]) -> None:
@@ -82,7 +86,8 @@ def write_model_card(folder: str, info: dict[str, Any]) -> None:
         keys = list(history[0])
         lines += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
         lines += ["| " + " | ".join(_fmt(h.get(k)) for k in keys) + " |" for h in history]
-    lines += ["", "## Hyper-parameters", "", "```json", json.dumps(info.get("hyperparameters", {}), indent=2, default=str), "```"]
+    hyperparameters = json.dumps(info.get("hyperparameters", {}), indent=2, default=str)
+    lines += ["", "## Hyper-parameters", "", "```json", hyperparameters, "```"]
     if info.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {n}" for n in info["notes"]]
     with open(os.path.join(folder, "README.md"), "w", encoding="utf-8") as fh:

@@ -51,16 +51,19 @@ class FitResult:
 def preflight(settings: TrainSettings, what: str) -> None:
     """Reject a config the cluster cannot run, before any worker starts.
 
+    Half precision without GPUs is rejected earlier, when the config loads.
+
     Raises:
-        ConfigError: more workers (times CPUs per worker) than the cluster's CPUs, GPUs
-            requested but absent, or a half precision on CPUs.
+        ConfigError: more workers (times CPUs per worker) than the cluster's CPUs, or GPUs
+            requested but absent.
     """
     import ray
+    import torch
 
-    scaling, ds = settings.scaling, settings.deepspeed
-    if not scaling.use_gpu and ds.precision.value != "fp32":
-        raise ConfigError(f"{what}.deepspeed.precision: {ds.precision.value} needs GPUs; set scaling.use_gpu or use fp32")
+    scaling = settings.scaling
     if scaling.num_workers == 0:
+        if scaling.use_gpu and not torch.cuda.is_available():
+            raise ConfigError(f"{what}.scaling: use_gpu with num_workers 0 needs a GPU in this process; none is visible")
         return
     resources = ray.cluster_resources()
     cpus, gpus = resources.get("CPU", 0), resources.get("GPU", 0)
@@ -71,7 +74,9 @@ def preflight(settings: TrainSettings, what: str) -> None:
             f"but the Ray cluster has {cpus:g}; lower num_workers or cpus_per_worker"
         )
     if scaling.use_gpu and scaling.num_workers > gpus:
-        raise ConfigError(f"{what}.scaling: {scaling.num_workers} GPU workers requested, the Ray cluster has {gpus:g} GPUs")
+        raise ConfigError(
+            f"{what}.scaling: {scaling.num_workers} GPU workers requested, the Ray cluster has {gpus:g} GPUs"
+        )
 
 
 def steps_per_epoch(settings: TrainSettings, n_train: int, what: str) -> int:
@@ -96,7 +101,13 @@ def read_train_rows(source: Location, kind: str, settings: TrainSettings, hard_n
     ds = ds.map_batches(
         select_rows,
         batch_format="pyarrow",
-        fn_kwargs={"kind": kind, "part": TRAIN, "fraction": loop.heldout_fraction, "seed": loop.seed, "hard_negatives": hard_negatives},
+        fn_kwargs={
+            "kind": kind,
+            "part": TRAIN,
+            "fraction": loop.heldout_fraction,
+            "seed": loop.seed,
+            "hard_negatives": hard_negatives,
+        },
     )
     return ds.materialize()
 
@@ -145,7 +156,9 @@ def fit(
     scaling, loop = settings.scaling, settings.loop
     local_mode = scaling.num_workers == 0
     run_dir = storage / name
-    config: dict[str, Any] = {"task": task, "global_counts": global_counts, "steps_per_epoch": steps, "heldout": heldout}
+    config: dict[str, Any] = {
+        "task": task, "global_counts": global_counts, "steps_per_epoch": steps, "heldout": heldout
+    }
     if loop.fail_at_step is not None and storage.is_local:
         config["fail_marker"] = (run_dir / "injected_failure.txt").path
     if local_mode:
@@ -167,7 +180,7 @@ def fit(
         scaling_config=ScalingConfig(
             num_workers=scaling.num_workers,
             use_gpu=scaling.use_gpu,
-            resources_per_worker=None if local_mode else {"CPU": scaling.cpus_per_worker, **({"GPU": 1} if scaling.use_gpu else {})},
+            resources_per_worker=None if local_mode else _worker_resources(scaling),
         ),
         torch_config=TorchConfig(backend="nccl" if scaling.use_gpu else "gloo"),
         run_config=RunConfig(
@@ -191,6 +204,10 @@ def fit(
     with best.as_directory() as folder:
         shutil.copytree(os.path.join(folder, MODEL_DIR), model_dir)
     return FitResult(state=state, model_dir=model_dir, run_dir=run_dir.uri)
+
+
+def _worker_resources(scaling) -> dict[str, float]:
+    return {"CPU": scaling.cpus_per_worker, **({"GPU": 1} if scaling.use_gpu else {})}
 
 
 def _best_checkpoint(result, state: dict[str, Any], run_dir: Location, local_mode: bool):

@@ -87,7 +87,10 @@ def check_pair_texts(table: pa.Table, source: str) -> None:
 
 def select_rows(batch: pa.Table, kind: str, part: str, fraction: float, seed: int, hard_negatives: int = 0) -> pa.Table:
     """The rows of ``batch`` in ``part`` (train or heldout): the Ray Data map function."""
-    split = split_pairs(batch, fraction, seed, hard_negatives) if kind == "pairs" else split_corpus(batch, fraction, seed)
+    if kind == "pairs":
+        split = split_pairs(batch, fraction, seed, hard_negatives)
+    else:
+        split = split_corpus(batch, fraction, seed)
     return batch.filter(pa.array(split.train if part == TRAIN else split.heldout))
 
 

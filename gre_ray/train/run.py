@@ -95,20 +95,30 @@ def train_and_export(
     counts = domain_counts(table, split.train)
     hard = getattr(settings, "hard_negatives", 0)
     key = json.dumps(
-        {"settings": to_dict(settings), "input": fingerprint_files(source), "model": model_fingerprint(task.model_path)},
+        {
+            "settings": to_dict(settings),
+            "input": fingerprint_files(source),
+            "model": model_fingerprint(task.model_path),
+        },
         sort_keys=True,
     )
     name = f"{stage}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
     storage = ctx.run_root / TRAIN_DIR
     log.info("%s: %d training rows, %d held out, %d steps/epoch, run %s", stage, n_train, heldout.num_rows, steps, name)
 
-    result = fit(task, read_train_rows(source, kind, settings, hard), heldout, global_counts=counts, steps=steps, storage=storage, name=name)
+    train = read_train_rows(source, kind, settings, hard)
+    result = fit(task, train, heldout, global_counts=counts, steps=steps, storage=storage, name=name)
     state = result.state
     write_model_card(
         result.model_dir,
         {
             **card,
-            "data": {"input rows": table.num_rows, "training rows": n_train, "held-out rows": heldout.num_rows, "rows per domain": counts},
+            "data": {
+                "input rows": table.num_rows,
+                "training rows": n_train,
+                "held-out rows": heldout.num_rows,
+                "rows per domain": counts,
+            },
             "hyperparameters": to_dict(settings),
             "history": state.get("history", []),
             "best_epoch": state.get("best_epoch"),

@@ -100,6 +100,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
         (worker 0) the final :class:`TrainState` as a dict.
     """
     import ray.train
+    import ray.train.torch
     from ray.train import Checkpoint
 
     task: Task = config["task"]
@@ -113,9 +114,15 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
 
     rows = _shard_rows("train")
     sampler = DomainBatchSampler(
-        rows.column("domain").to_pylist(), config["global_counts"], loop.batch_size, config["steps_per_epoch"],
-        settings.sampler.mode, settings.sampler.domain_weights, loop.seed, rank,
-    )  # fmt: skip
+        rows.column("domain").to_pylist(),
+        config["global_counts"],
+        loop.batch_size,
+        config["steps_per_epoch"],
+        mode=settings.sampler.mode,
+        weights=settings.sampler.domain_weights,
+        seed=loop.seed,
+        rank=rank,
+    )
     total_steps = max(1, loop.epochs * config["steps_per_epoch"] // settings.optim.grad_accumulation)
     engine_ = _engine(task, settings, total_steps, device)
     task.setup(device)
@@ -152,14 +159,15 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
         seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
         engine_.eval()
         metrics = task.evaluate(engine_, heldout, device)
+        rows_seen = len(losses) * loop.batch_size * world
         metrics = {
             "epoch": epoch + 1,
             "train_loss": _over_workers(float(np.mean(losses)) if losses else float("nan"), device),
             **{k: float(v) for k, v in metrics.items()},
             "lr": engine_.lr(),
             # throughput of the training steps alone (rows of all workers per wall / summed CPU second)
-            "samples_per_s": round(len(losses) * loop.batch_size * world / max(_over_workers(seconds, device, "max"), 1e-9), 3),
-            "samples_per_cpu_s": round(len(losses) * loop.batch_size * world / max(_over_workers(cpu_seconds, device, "sum"), 1e-9), 3),
+            "samples_per_s": round(rows_seen / max(_over_workers(seconds, device, "max"), 1e-9), 3),
+            "samples_per_cpu_s": round(rows_seen / max(_over_workers(cpu_seconds, device, "sum"), 1e-9), 3),
             "peak_rss_mb": round(_over_workers(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, device, "max"), 1),
         }
         _update(state, task, metrics, loop.patience)
@@ -185,7 +193,9 @@ def _update(state: TrainState, task: Task, metrics: dict[str, float], patience: 
         state.stopped_early = patience > 0 and state.bad_epochs >= patience
 
 
-def _report(engine_, task: Task, state: TrainState, metrics: dict[str, float], rank: int, config: dict[str, Any]) -> None:
+def _report(
+    engine_, task: Task, state: TrainState, metrics: dict[str, float], rank: int, config: dict[str, Any]
+) -> None:
     """Write this epoch's checkpoint (every worker its shard) and report it to Ray Train."""
     import ray.train
     from ray.train import Checkpoint

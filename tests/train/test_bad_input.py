@@ -83,7 +83,7 @@ def test_unknown_keys_and_bad_values_name_the_key():
 
 def test_a_corpus_without_texts(tiny_bert_path, tmp_path):
     path = write_parquet(pa.table({"domain": ["d"], "item_id": ["i"]}), tmp_path / "corpus")
-    with pytest.raises(DataError, match="corpus lacks column"):
+    with pytest.raises(DataError, match="missing column 'text' required by the corpus contract"):
         run_stage(MLMStage(), build(MLMConfig, {"model": tiny_bert_path}), {"corpus": path}, tmp_path)
 
 

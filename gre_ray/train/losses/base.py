@@ -167,9 +167,8 @@ class ContrastiveLoss(nn.Module):
         if "negatives" in features:
             k = features["negative_ids"].shape[1]
             negatives = embed(features["negatives"]).view(query.shape[0], k, -1)  # (B, K, D)
-        return ContrastiveInputs(
-            query, positive, negatives, features.get("query_ids"), features.get("positive_ids"), features.get("negative_ids")
-        )
+        ids = (features.get("query_ids"), features.get("positive_ids"), features.get("negative_ids"))
+        return ContrastiveInputs(query, positive, negatives, *ids)
 
     def forward(self, embed: Embed, features: dict) -> Tensor:
         """Mean loss over the local anchors of one micro-batch."""

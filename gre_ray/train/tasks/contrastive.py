@@ -66,13 +66,15 @@ class ContrastiveTask(Task):
         if self.settings.loss is LossName.GIST and self.guide is None:
             from transformers import AutoModel
 
-            guide = TextEncoder(AutoModel.from_pretrained(self.guide_path, add_pooling_layer=False), self.settings.pooling)
-            self.guide = guide.to(device).eval().requires_grad_(False)
+            backbone = AutoModel.from_pretrained(self.guide_path, add_pooling_layer=False)
+            self.guide = TextEncoder(backbone, self.settings.pooling).to(device).eval().requires_grad_(False)
 
     def _loss(self, gather: bool):
         s = self.settings
         guide = (lambda f: self.guide(**f)) if self.guide is not None else None
-        return build_loss(s.loss, temperature=s.temperature, gather_negatives=gather, mask_duplicates=s.mask_duplicates, guide=guide)
+        return build_loss(
+            s.loss, temperature=s.temperature, gather_negatives=gather, mask_duplicates=s.mask_duplicates, guide=guide
+        )
 
     def collate(self, rows: pa.Table, rank: int = 0, *, hard_negatives: int | None = None) -> dict[str, Any]:
         """Tokenised query/positive/negative texts and item keys of a micro-batch.
@@ -131,7 +133,8 @@ class ContrastiveTask(Task):
             batch = to_device(self.collate(rows, hard_negatives=0), device)
             losses.append(float(self.loss(model, batch, gather=False)))
         items_a, items_b = heldout.column("item_a").to_pylist(), heldout.column("item_b").to_pylist()
-        text = dict(zip(items_a, heldout.column("text_a").to_pylist())) | dict(zip(items_b, heldout.column("text_b").to_pylist()))
+        text = dict(zip(items_a, heldout.column("text_a").to_pylist()))
+        text.update(zip(items_b, heldout.column("text_b").to_pylist()))
         queries, corpus, relevant = retrieval_task(items_a, items_b)
         tok = self._tokenizer()
         embed = lambda **f: model(**f)  # noqa: E731

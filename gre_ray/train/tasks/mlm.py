@@ -53,7 +53,8 @@ class MLMTask(Task):
         """A masking collator whose random stream starts at ``seed`` and advances batch by batch."""
         from transformers import DataCollatorForLanguageModeling
 
-        return DataCollatorForLanguageModeling(self._tokenizer(), mlm_probability=self.settings.mlm_probability, seed=seed)
+        probability = self.settings.mlm_probability
+        return DataCollatorForLanguageModeling(self._tokenizer(), mlm_probability=probability, seed=seed)
 
     def start_epoch(self, epoch: int, rank: int) -> None:
         """Restart the training masks at a point fixed by (seed, epoch, rank), so a resumed epoch masks alike."""
