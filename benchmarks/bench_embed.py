@@ -9,24 +9,25 @@ brands, adjectives, nouns and category words), lengths drawn log-uniformly from 
 words (many short titles, a tail of long descriptions), ids unique. Model: the shipped
 all-MiniLM-L6-v2 (mean pooling, normalised, 256 tokens), float32 on CPU.
 
-Measurements, all on the same texts, each process with one torch thread:
+Measurements, each process with one torch thread:
 
-* ``encoder_sorted``: :class:`gre_ray.embed.encoder.Encoder` in this process, token-budget
-  batches over length-sorted texts (the stage's batching);
-* ``encoder_unsorted``: the same encoder, fixed batches of 32 in input order;
+* ``encoder``: :class:`gre_ray.embed.encoder.Encoder` in this process on the ``--n`` texts,
+  token-budget batches over length-sorted texts;
 * ``sentence_transformers``: ``SentenceTransformer.encode`` with its defaults (batch 32,
-  sorted by character length);
-* ``ray``: :func:`gre_ray.embed.pipeline.embed_items_to` on ``--actors`` actors; the
-  end-to-end rate includes actor start-up, the steady rate divides rows by the busiest
-  actor's compute seconds. Peak RSS per actor comes from ``getrusage`` inside the actor.
+  sorted by character length) on the same texts;
+* ``ray``: :func:`gre_ray.embed.pipeline.embed_items_to` on ``--actors`` actors, same texts;
+  the wall rate includes actor start-up, the steady rate divides rows by the busiest
+  actor's compute seconds. Peak RSS per actor comes from ``getrusage`` inside the actor;
+* ``batching_*``: the encoder on the first ``--n-batching`` texts, token-budget batches
+  over sorted texts vs fixed batches of 32 in input order.
 
 Every rate is also given per CPU second (``time.process_time`` in the process that
 computes), which stays comparable when other work shares the machine: wall-clock rates
 on a shared machine measure the share of the CPUs each process got.
 
-Padding (padded tokens / real tokens) is also computed for three batchings of the same
-token counts: input order in batches of 32, length-sorted within each call of
-``rows_per_call`` rows (the stage), and one global sort.
+Padding (padded tokens / real tokens) is also computed, without running the model, for the
+token counts of ``--n-padding`` texts: input order in batches of 32, one global sort, and
+sorting within calls of 64, 256 and 1,024 rows (what the Ray stage does per actor call).
 """
 
 from __future__ import annotations
@@ -83,9 +84,11 @@ def timed(fn) -> tuple[tuple[float, float], object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=1500, help="texts to embed")
+    parser.add_argument("--n", type=int, default=800, help="texts for the Ray / one process / ST comparison")
     parser.add_argument("--actors", type=int, default=2, help="Ray actors (one CPU each)")
-    parser.add_argument("--rows-per-call", type=int, default=256)
+    parser.add_argument("--rows-per-call", type=int, default=200, help="rows per actor call")
+    parser.add_argument("--n-batching", type=int, default=200, help="texts for sorted vs unsorted batching")
+    parser.add_argument("--n-padding", type=int, default=5000, help="texts whose token counts feed the padding model")
     parser.add_argument("--json", help="write the figures here as JSON")
     args = parser.parse_args()
 
@@ -96,77 +99,83 @@ def main() -> None:
     from gre_ray.embed.encoder import Encoder
     from gre_ray.embed.model_folder import minilm_path
     from gre_ray.embed.pipeline import embed_items_to
+    from gre_ray.embed.vectors import read_embeddings
 
     torch.set_num_threads(1)
-    texts = make_texts(args.n)
+    all_texts = make_texts(max(args.n, args.n_padding, args.n_batching))
+    texts = all_texts[: args.n]
     table = pa.table({"item_id": [f"i{i:06d}" for i in range(args.n)], "text": texts})
     settings = EmbedConfig(
         encoder=EncoderConfig(model=minilm_path()), actors=args.actors, rows_per_call=args.rows_per_call
     )
     budget, max_rows = settings.token_budget, settings.max_batch_rows
     encoder = Encoder.from_config(settings.encoder)
-    ids, _, truncated = encoder.tokenize(texts)
-    lengths = np.array([len(r) for r in ids])
-    tokens = int(lengths.sum())
+    ids, _, truncated = encoder.tokenize(all_texts)
+    all_lengths = np.array([len(r) for r in ids])
+    tokens = int(all_lengths[: args.n].sum())
     results: dict = {"n": args.n, "tokens": tokens, "mean_tokens": round(tokens / args.n, 1),
-                     "truncated": int(truncated.sum()), "load_before": os.getloadavg()}
+                     "truncated": int(truncated[: args.n].sum()), "load_before": os.getloadavg()}
     encoder.encode(texts[:32])  # warm-up
 
-    def rate(seconds: tuple[float, float]) -> dict:
+    def rate(seconds: tuple[float, float], n: int = args.n, n_tokens: int = tokens) -> dict:
         wall, cpu = seconds
-        return {"seconds": round(wall, 2), "texts_per_s": round(args.n / wall, 1), "tokens_per_s": round(tokens / wall),
-                "cpu_s": round(cpu, 2), "texts_per_cpu_s": round(args.n / cpu, 1)}
+        return {"seconds": round(wall, 2), "texts_per_s": round(n / wall, 1), "tokens_per_s": round(n_tokens / wall),
+                "cpu_s": round(cpu, 2), "texts_per_cpu_s": round(n / cpu, 1)}
 
     seconds, sorted_run = timed(lambda: encoder.encode_with_stats(texts, token_budget=budget, max_batch_rows=max_rows))
-    results["encoder_sorted"] = {**rate(seconds), "padding": round(sorted_run.padded_tokens.sum() / tokens, 3)}
-    seconds, unsorted_run = timed(
-        lambda: encoder.encode_with_stats(texts, token_budget=10**9, max_batch_rows=32, sort=False)
-    )
-    results["encoder_unsorted"] = {**rate(seconds), "padding": round(unsorted_run.padded_tokens.sum() / tokens, 3)}
+    results["encoder"] = {**rate(seconds), "padding": round(sorted_run.padded_tokens.sum() / tokens, 3)}
     st = SentenceTransformer(settings.encoder.model, device="cpu")
     st.encode(texts[:32])
     seconds, st_vectors = timed(lambda: st.encode(texts, convert_to_numpy=True))
     results["sentence_transformers"] = rate(seconds)
-    results["driver_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    results["cosine_min_vs_sentence_transformers"] = float((sorted_run.vectors * st_vectors).sum(1).min())
     del st
+
+    subset = all_texts[: args.n_batching]
+    subset_tokens = int(all_lengths[: args.n_batching].sum())
+    for name, kwargs in (("sorted_budget", {"token_budget": budget, "max_batch_rows": max_rows}),
+                         ("unsorted_batches_of_32", {"token_budget": 10**9, "max_batch_rows": 32, "sort": False})):
+        seconds, run = timed(lambda: encoder.encode_with_stats(subset, **kwargs))
+        results[f"batching_{name}"] = {**rate(seconds, len(subset), subset_tokens),
+                                       "padding": round(run.padded_tokens.sum() / subset_tokens, 3)}
+    results["driver_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
     ray.init(address="local", num_cpus=args.actors, include_dashboard=False, logging_level="ERROR",
              configure_logging=False)
     with tempfile.TemporaryDirectory() as tmp:
         report = embed_items_to(table, settings, Location.of(Path(tmp) / "emb"))
-        from gre_ray.embed.vectors import read_embeddings
-
         out_ids, matrix = read_embeddings(Location.of(Path(tmp) / "emb"))
-        order = np.argsort(out_ids)
-        max_diff = float(np.abs(matrix[order] - sorted_run.vectors).max())
+        max_diff = float(np.abs(matrix[np.argsort(out_ids)] - sorted_run.vectors).max())
+    ray.shutdown()
     busiest = max(w["busy_s"] for w in report.workers.values())
-    actor_cpu = sum(w["cpu_s"] for w in report.workers.values())
     results["ray"] = {
-        **rate((report.wall_s, actor_cpu)),
+        **rate((report.wall_s, sum(w["cpu_s"] for w in report.workers.values()))),
         "steady_texts_per_s": round(args.n / busiest, 1),
         "actors": report.actors,
         "per_actor": report.workers,
         "padding": round(report.padded_tokens / report.tokens, 3),
         "max_abs_diff_vs_encoder": max_diff,
     }
-    ray.shutdown()
-    results["cosine_min_vs_sentence_transformers"] = float((sorted_run.vectors * st_vectors).sum(1).min())
 
-    calls = [np.arange(s, min(s + args.rows_per_call, args.n)) for s in range(0, args.n, args.rows_per_call)]
-    within = [c[b] for c in calls for b in token_budget_batches(lengths[c], budget, max_rows)]
-    results["padding_model"] = {
-        "input_order_batches_of_32": round(padding(lengths, fixed_size_batches(args.n, 32)), 3),
-        "sorted_within_calls": round(padding(lengths, within), 3),
-        "global_sort": round(padding(lengths, token_budget_batches(lengths, budget, max_rows)), 3),
-    }
-    single = results["encoder_sorted"]["texts_per_s"]
+    lengths = all_lengths[: args.n_padding]
+    model = {"input_order_batches_of_32": padding(lengths, fixed_size_batches(len(lengths), 32)),
+             "global_sort": padding(lengths, token_budget_batches(lengths, budget, max_rows))}
+    for size in (64, 256, 1024):
+        calls = [np.arange(s, min(s + size, len(lengths))) for s in range(0, len(lengths), size)]
+        within = [c[b] for c in calls for b in token_budget_batches(lengths[c], budget, max_rows)]
+        model[f"sorted_within_calls_of_{size}"] = padding(lengths, within)
+    results["padding_model"] = {k: round(v, 3) for k, v in model.items()}
+
+    single, ray_run = results["encoder"], results["ray"]
     results["ratios"] = {
-        "ray_end_to_end_over_n_x_single": round(results["ray"]["texts_per_s"] / (args.actors * single), 3),
-        "ray_steady_over_n_x_single": round(results["ray"]["steady_texts_per_s"] / (args.actors * single), 3),
-        "ray_per_actor_cpu_s_over_single_cpu_s": round(
-            results["ray"]["texts_per_cpu_s"] / results["encoder_sorted"]["texts_per_cpu_s"], 3),
-        "encoder_sorted_over_sentence_transformers": round(single / results["sentence_transformers"]["texts_per_s"], 3),
-        "sorted_over_unsorted": round(single / results["encoder_unsorted"]["texts_per_s"], 3),
+        "ray_wall_over_n_x_single": round(ray_run["texts_per_s"] / (args.actors * single["texts_per_s"]), 3),
+        "ray_steady_over_n_x_single": round(ray_run["steady_texts_per_s"] / (args.actors * single["texts_per_s"]), 3),
+        "ray_per_cpu_s_over_single_per_cpu_s": round(ray_run["texts_per_cpu_s"] / single["texts_per_cpu_s"], 3),
+        "encoder_over_st_wall": round(single["texts_per_s"] / results["sentence_transformers"]["texts_per_s"], 3),
+        "encoder_over_st_per_cpu_s": round(
+            single["texts_per_cpu_s"] / results["sentence_transformers"]["texts_per_cpu_s"], 3),
+        "sorted_over_unsorted_per_cpu_s": round(results["batching_sorted_budget"]["texts_per_cpu_s"]
+                                                / results["batching_unsorted_batches_of_32"]["texts_per_cpu_s"], 3),
     }
     results["load_after"] = os.getloadavg()
     results["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(), "torch": torch.__version__,

@@ -14,6 +14,7 @@ as the bare prefix. Half precision is refused on CPU rather than silently slowed
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -85,8 +86,6 @@ def _tokenizer_limit(folder: Path) -> int | None:
     path = folder / "tokenizer_config.json"
     if not path.is_file():
         return None
-    import json
-
     limit = json.loads(path.read_text(encoding="utf-8")).get("model_max_length")
     return int(limit) if isinstance(limit, (int, float)) and limit < 1e9 else None  # HF uses 1e30 for "none"
 
