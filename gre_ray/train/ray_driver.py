@@ -149,7 +149,7 @@ def fit(
     Returns:
         The final state and the best model, copied to a local folder under the run folder.
     """
-    from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train import Checkpoint, CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
     settings = task.settings
@@ -171,7 +171,7 @@ def fit(
     if loop.resume_from and found is None:
         raise ConfigError(f"loop.resume_from: no checkpoint (a folder with {STATE_FILE}) in {loop.resume_from}")
     if found is not None:
-        config["resume_from"] = found.path
+        config["resume_from"] = Checkpoint(path=found.path, filesystem=found.fs)
         log.info("resuming from %s", found.uri)
 
     trainer = TorchTrainer(

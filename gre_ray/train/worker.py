@@ -101,7 +101,6 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
     """
     import ray.train
     import ray.train.torch
-    from ray.train import Checkpoint
 
     task: Task = config["task"]
     settings = task.settings
@@ -127,16 +126,13 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
     engine_ = _engine(task, settings, total_steps, device)
     task.setup(device)
     state = TrainState()
-    checkpoint = ray.train.get_checkpoint()
-    source = None
-    if checkpoint is None and config.get("resume_from"):
-        checkpoint, source = Checkpoint.from_directory(config["resume_from"]), config["resume_from"]
+    checkpoint = ray.train.get_checkpoint() or config.get("resume_from")  # a restart's own, else the explicit one
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             engine_.load(os.path.join(folder, ENGINE_DIR))
             state = read_state(folder)
         state.resumed_from_epoch = state.epochs_done
-        log.info("worker %d resumed after epoch %d from %s", rank, state.epochs_done, source or checkpoint.path)
+        log.info("worker %d resumed after epoch %d from %s", rank, state.epochs_done, checkpoint.path)
 
     heldout: pa.Table = config["heldout"]
     if state.epochs_done == 0 and not state.initial_metrics:
