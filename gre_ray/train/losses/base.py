@@ -160,7 +160,7 @@ class ContrastiveLoss(nn.Module):
         self.mask_duplicates = mask_duplicates
 
     def embed_inputs(self, embed: Embed, features: dict) -> ContrastiveInputs:
-        """Embed a collated batch (see :class:`gre_ray.train.tasks.contrastive.PairCollator`)."""
+        """Embed a collated batch (see :meth:`gre_ray.train.tasks.contrastive.ContrastiveTask.collate`)."""
         query = embed(features["query"])  # (B, D)
         positive = embed(features["positive"])  # (B, D)
         negatives = None
@@ -175,6 +175,7 @@ class ContrastiveLoss(nn.Module):
         return self.compute_loss_from_embeddings(self.embed_inputs(embed, features))
 
     def compute_loss_from_embeddings(self, inputs: ContrastiveInputs) -> Tensor:
+        """Mean loss over the local anchors, from embeddings (each subclass's maths)."""
         raise NotImplementedError
 
     def global_candidates(self, inputs: ContrastiveInputs) -> dict[str, Tensor | None]:
