@@ -3,8 +3,8 @@ with early stopping on validation, report every epoch, then report the test metr
 best epoch.
 
 Plain Python (no Ray): ``report`` is any callable taking a metrics dict; the Tune layer
-passes ``ray.tune.report``, the plain-loop baseline of the benchmark passes a list's
-``append``. Every report carries ``final`` (0 per epoch, 1 for the last one), so the
+passes ``ray.tune.report``, the plain-loop baseline in ``benchmarks/bench_tune.py`` a
+function that drops them. Every report carries ``final`` (0 per epoch, 1 for the last one), so the
 per-epoch history and the final record can be told apart in Tune's logs.
 """
 

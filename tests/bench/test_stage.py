@@ -57,9 +57,7 @@ def test_smoke_config_runs_end_to_end_and_prints_the_leaderboard(ray_session, tm
 
 @pytest.mark.slow
 def test_on_the_demo_data_text_beats_id_only_and_gre_beats_its_base(ray_session, tmp_path):
-    config = load_config("configs/demo.yaml", [
-        f"run.root={tmp_path / 'run'}", "run.stages=[demo_data, embed, pairs, contrastive, benchmark]",
-    ])
+    config = load_config("configs/demo.yaml", [f"run.root={tmp_path / 'run'}"])
     run_config(config)
     results, _ = read_results(str(tmp_path / "run"))
     metrics = config.benchmark.metrics

@@ -97,3 +97,16 @@ def test_explicit_resume_from_a_run_folder_with_the_gist_loss(ray_session, tiny_
     assert [h["epoch"] for h in history] == [1, 2]
     assert history[0] == ctx1.stats["history"][0]  # epoch 1 restored, not retrained
     assert ctx2.stats["initial_metrics"] == ctx1.stats["initial_metrics"]
+
+
+def test_zero3_checkpoint_holds_consolidated_weights(ray_session, tiny_bert_path, pairs_dir, tmp_path):
+    from safetensors.torch import load_file
+    from transformers import AutoModel
+
+    settings = contrastive_settings(tiny_bert_path, deepspeed={"zero_stage": 3}, loop={"epochs": 1, "max_steps_per_epoch": 2})
+    ctx = run_stage(ContrastiveStage(), settings, {"pairs": pairs_dir}, tmp_path)
+    folder = ctx.out("model").path
+    weights = load_file(f"{folder}/model.safetensors")
+    reference = AutoModel.from_pretrained(tiny_bert_path, add_pooling_layer=False).state_dict()
+    assert {k: tuple(v.shape) for k, v in weights.items()} == {k: tuple(v.shape) for k, v in reference.items()}
+    assert weights["embeddings.word_embeddings.weight"].abs().sum() > 0  # gathered, not ZeRO-3's empty placeholders
