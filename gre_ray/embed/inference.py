@@ -4,7 +4,7 @@ Ray Data constructs :class:`EmbedBatch` once per actor (so the model loads once)
 calls it with pyarrow tables of ``item_id`` and ``text``. Each call sorts its rows by
 token count and splits them into forward passes by token budget; with calls of ~1,000
 rows of mixed lengths this pads almost as little as a global sort would, without an
-all-to-all shuffle of the texts (``benchmarks/RESULTS_embed.md`` has the figures).
+all-to-all shuffle of the texts (``benchmarks/RESULTS.md`` has the figures).
 
 The output keeps ``embedding`` as ``fixed_size_list<float32>[dim]`` plus per-row
 bookkeeping columns (:data:`STAT_COLUMNS`: token counts, truncation, empty texts, a text
