@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
 
+from gre_ray import errors
 from gre_ray.errors import UserError
 
 COMMANDS = ("run", "config", "datasets", "report", "embed")
@@ -31,14 +33,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def user_error_message(exc: BaseException) -> str | None:
-    """The one-line message of a user error, also when Ray wrapped it in a task error."""
+    """The one-line message of a user error, also when Ray wrapped it in a task error.
+
+    Ray Core keeps the original exception (``RayTaskError.cause``); Ray Data does not: a
+    UDF's exception reaches the driver as a ``UserCodeException`` whose text holds the
+    worker's traceback, so a user error raised inside a Ray Data task or actor is found
+    by its last line (``gre_ray.errors.DataError: <message>``).
+    """
     seen = 0
-    while exc is not None and seen < 5:
-        if isinstance(exc, UserError):
-            cause = getattr(exc, "cause", None)  # ray.exceptions.RayTaskError keeps the original here
-            return str(cause if isinstance(cause, UserError) else exc).splitlines()[0]
-        exc = getattr(exc, "cause", None) or exc.__cause__
+    chain = exc
+    while chain is not None and seen < 5:
+        if isinstance(chain, UserError):
+            cause = getattr(chain, "cause", None)  # ray.exceptions.RayTaskError keeps the original here
+            return str(cause if isinstance(cause, UserError) else chain).splitlines()[0]
+        chain = getattr(chain, "cause", None) or chain.__cause__
         seen += 1
+    return _user_error_in_worker_traceback(str(exc))
+
+
+_WORKER_ERROR = re.compile(r"^gre_ray\.errors\.(\w+): (.+)$", re.MULTILINE)
+
+
+def _user_error_in_worker_traceback(text: str) -> str | None:
+    """The message of the last ``gre_ray.errors`` user error printed in a worker traceback."""
+    for name, message in reversed(_WORKER_ERROR.findall(text)):
+        cls = getattr(errors, name, None)
+        if isinstance(cls, type) and issubclass(cls, UserError):
+            return message
     return None
 
 

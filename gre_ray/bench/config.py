@@ -18,7 +18,7 @@ from gre_ray.recsys.fusion import FusionMode
 from gre_ray.recsys.metrics import KS
 from gre_ray.recsys.models import ModelName, model_config
 from gre_ray.recsys.splits import SplitConfig, SplitKind
-from gre_ray.recsys.text_vectors import MissingPolicy
+from gre_ray.recsys.text_vectors import MissingPolicy, Reduction
 from gre_ray.recsys.train import TrainConfig
 
 ID_ONLY = "id"  # the embedding name of ID-only trials (fusion ``none``)
@@ -163,6 +163,14 @@ class BenchmarkConfig:
         seeds: training seeds; every seed sees the same split.
         base_embedding: the embedding the others are compared to (empty: the first).
         missing_text: ``error`` or ``zero`` for items without an embedding.
+        text_reduce: ``none``, ``pca`` (centre, keep the top components) or ``whiten``
+            (PCA-whitening, BERT-whitening of Su et al. 2021), fitted per dataset on its
+            items' vectors and applied to every embedding model alike. Centring matters
+            for anisotropic embeddings, whose vectors share one dominant direction
+            (cosines of unrelated items near 0.8), so the recommender's linear projection
+            sees mostly that common part.
+        text_reduce_dim: components kept by ``pca``/``whiten`` (unset: all there are, at
+            most the dataset's item count; set, it must not exceed the smallest dataset's).
         train: optimisation, early stopping and evaluation (``seed`` and ``device`` are set
             per trial).
         models_params: per-model hyper-parameters, e.g. ``{sasrec: {dim: 64, n_blocks: 2}}``.
@@ -184,6 +192,8 @@ class BenchmarkConfig:
     seeds: list[int] = field(default_factory=lambda: [0])
     base_embedding: str = ""
     missing_text: MissingPolicy = MissingPolicy.ERROR
+    text_reduce: Reduction = Reduction.NONE
+    text_reduce_dim: int | None = None
     train: TrainConfig = field(default_factory=lambda: TrainConfig(max_epochs=50, patience=5))
     models_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     split: SplitSettings = field(default_factory=SplitSettings)
@@ -197,6 +207,9 @@ class BenchmarkConfig:
         self.models = [ModelName(m) for m in self.models]
         self.fusions = [FusionMode(f) for f in self.fusions]
         self.missing_text = MissingPolicy(self.missing_text)
+        self.text_reduce = Reduction(self.text_reduce)
+        if self.text_reduce_dim is not None and self.text_reduce_dim < 1:
+            raise ValueError(f"text_reduce_dim must be at least 1, got {self.text_reduce_dim}")
         for key in ("datasets", "models", "seeds"):
             values = [str(getattr(v, "value", v)) for v in getattr(self, key)]
             if len(set(values)) != len(values):

@@ -83,7 +83,7 @@ def training_curves(history: pd.DataFrame, max_models: int = 4) -> bytes | None:
     if history.empty:
         return None
     models = list(dict.fromkeys(history["model"]))[:max_models]
-    fig = Figure(figsize=(4.2 * len(models), 3.2))
+    fig = Figure(figsize=(4.2 * len(models), 3.2), layout="constrained")
     for k, model in enumerate(models):
         ax = fig.add_subplot(1, len(models), k + 1)
         rows = history[history["model"] == model]
@@ -95,6 +95,7 @@ def training_curves(history: pd.DataFrame, max_models: int = 4) -> bytes | None:
         ax.set_title(f"{model} on {dataset}")
         ax.set_xlabel("epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.set_ylabel("validation score (selection metric)")
+        if k == 0:
+            ax.set_ylabel("validation score (selection metric)")
         ax.legend(fontsize=7)
     return _png(fig)

@@ -93,7 +93,12 @@ def run_trial(spec: dict[str, Any], report: Report) -> dict[str, Any]:
     start = time.perf_counter()
     torch.set_num_threads(int(spec.get("torch_threads", 1)))
     split = _split(spec["split_path"])
-    fusion = FusionConfig(mode=FusionMode(spec["fusion"]), missing=MissingPolicy(spec["missing_text"]))
+    fusion = FusionConfig(
+        mode=FusionMode(spec["fusion"]),
+        missing=MissingPolicy(spec["missing_text"]),
+        reduce=spec.get("text_reduce", "none"),
+        reduce_dim=spec.get("text_reduce_dim"),
+    )
     text = None
     if fusion.mode != FusionMode.NONE:
         text = _text(spec["embedding_path"], spec["split_path"], spec["missing_text"], spec["dataset"])

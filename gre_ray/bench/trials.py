@@ -110,6 +110,8 @@ def make_spec(
         "split_path": data.splits[task],
         "embedding_path": data.embeddings.get(embedding, "") if embedding != ID_ONLY else "",
         "missing_text": config.missing_text.value,
+        "text_reduce": config.text_reduce.value,
+        "text_reduce_dim": config.text_reduce_dim,
         "model_params": params,
         "train": train,
         "torch_threads": config.resources.torch_threads,

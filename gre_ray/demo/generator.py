@@ -15,6 +15,11 @@ simple generative story that gives both kinds of signal GRE cares about:
   share few words. A general text model cannot see this relation; fine-tuning on mined
   co-consumption pairs can learn it. The partners are the ground truth for pair mining.
 
+Each benchmark domain shares one of its three complementary category pairs with its
+training sibling (same kinds of products under other brands, with their own items and
+partners): knowledge GRE can carry from its training domains to an unseen dataset. The
+other two pairs are the benchmark domain's own.
+
 Everything is drawn from ``numpy.random.Generator`` seeded by (seed, domain), so a domain's
 data does not depend on which other domains are generated or in which order.
 """

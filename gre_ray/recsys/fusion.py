@@ -52,7 +52,7 @@ class FusionConfig:
         missing: ``error`` or ``zero`` for split items absent from the embeddings table
             (applied when the vectors are loaded).
         reduce: ``none``, ``pca`` or ``whiten`` before the projection.
-        reduce_dim: components kept by ``pca``/``whiten`` (all when None).
+        reduce_dim: components kept by ``pca``/``whiten`` (None: all, at most the number of items).
     """
 
     mode: FusionMode = FusionMode.NONE

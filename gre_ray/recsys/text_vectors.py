@@ -155,7 +155,8 @@ def reduce_text_vectors(text: TextVectors, method: Reduction, out_dim: int | Non
     Args:
         text: aligned vectors.
         method: ``none`` returns ``text`` unchanged.
-        out_dim: components to keep (all when None).
+        out_dim: components to keep (None: all there are, ``min(items, dim)``; with
+            ``pca`` that is centring and a rotation, no information lost).
 
     Returns:
         Vectors of dimension ``out_dim`` (or the input dimension).
@@ -164,7 +165,7 @@ def reduce_text_vectors(text: TextVectors, method: Reduction, out_dim: int | Non
     if method == Reduction.NONE:
         return text
     x = text.matrix[text.present].astype(np.float64)  # (P, dim)
-    k = out_dim or x.shape[1]
+    k = out_dim or min(x.shape)
     if not 0 < k <= min(x.shape):
         raise ConfigError(
             f"fusion.reduce_dim={k} must be in 1..{min(x.shape)} for {text.source} "

@@ -15,6 +15,20 @@ from gre_ray.errors import UserError
 log = logging.getLogger("gre_ray")
 
 _CONNECT_TIMEOUT_S = 5
+# Ray Train's placement-group cleaner asks the State API, served by the dashboard, whether the
+# Train controller is alive, and warns once a second when it cannot.
+_TRAIN_CLEANER_LOGGER = "ray.train.v2._internal.execution.controller.placement_group_cleaner"
+
+
+def quiet_train_cleaner() -> None:
+    """Worker setup hook of a local Ray without dashboard: silence the cleaner's warnings.
+
+    Without the dashboard there is no State API, so Ray Train's placement-group cleaner
+    cannot check its controller and would log the same warning every second of every
+    training run (its only job, freeing a crashed controller's placement group, matters on
+    long-lived clusters, not in a private Ray that ends with the run).
+    """
+    logging.getLogger(_TRAIN_CLEANER_LOGGER).setLevel(logging.ERROR)
 
 
 def start_ray(config: Any) -> None:
@@ -42,13 +56,17 @@ def start_ray(config: Any) -> None:
             raise UserError(f"cannot join the Ray cluster at {address}: {' '.join(str(exc).split())}") from None
         return
     log.info("starting a local Ray (num_cpus=%s)", config.run.num_cpus or "all")
-    ray.init(
+    hook = {} if config.run.dashboard else {"worker_process_setup_hook": f"{__name__}.quiet_train_cleaner"}
+    context = ray.init(
         address="local",
         num_cpus=config.run.num_cpus,
         include_dashboard=config.run.dashboard,
         logging_level=logging.WARNING,
         configure_logging=True,
+        runtime_env=hook or None,
     )
+    if config.run.dashboard:
+        log.info("Ray dashboard: %s", f"http://{context.dashboard_url}" if context.dashboard_url else "not started (see Ray's log)")
 
 
 def _check_reachable(address: str) -> None:

@@ -7,6 +7,10 @@ of every item, for measuring pair mining).
 
 from __future__ import annotations
 
+import hashlib
+from importlib import resources
+from typing import Any
+
 import pyarrow as pa
 
 from gre_ray.data.schema import INTERACTIONS, ITEMS, validate_table
@@ -28,6 +32,11 @@ class DemoDataStage(Stage):
     name = "demo_data"
     provides = ("items", "interactions", "domains", "ground_truth")
     uses_ray = True
+
+    def external_inputs(self, config: Any) -> dict[str, str]:
+        """The vocabulary file: editing it changes the data, so it reruns the stage."""
+        text = resources.files("gre_ray.demo").joinpath("vocabulary.yaml").read_bytes()
+        return {"vocabulary.yaml": hashlib.sha256(text).hexdigest()[:16]}
 
     def run(self, ctx: StageContext) -> None:
         import ray

@@ -47,3 +47,32 @@ def test_console_script_reports_errors_with_exit_code_2():
     proc = run_cli("run", "configs/demo.yaml", "--set", "run.num_cpus=0")
     assert proc.returncode == 2
     assert proc.stderr.strip() == "gre-ray: error: run: run.num_cpus must be at least 1, got 0"
+
+
+def test_user_error_is_found_in_a_worker_traceback_but_not_other_errors():
+    from gre_ray.cli import user_error_message
+
+    text = (
+        "ray.exceptions.UserCodeException: UDF failed to process a data block.\n"
+        "Traceback (most recent call last):\n"
+        '    raise DataError("items.parquet line 3: empty text")\n'
+        "gre_ray.errors.DataError: items.parquet line 3: empty text\n"
+    )
+    assert user_error_message(RuntimeError(text)) == "items.parquet line 3: empty text"
+    assert user_error_message(RuntimeError("gre_ray.errors.NotAnError: x\nValueError: y")) is None
+    assert user_error_message(ValueError("plain bug")) is None
+
+
+def test_user_error_raised_inside_a_ray_data_udf_is_one_line(ray_session):
+    import ray
+
+    from gre_ray.cli import user_error_message
+    from gre_ray.errors import DataError
+
+    def reject(batch):
+        raise DataError("items.parquet line 3: empty text")
+
+    with pytest.raises(Exception) as caught:
+        ray.data.range(4).map_batches(reject).materialize()
+    assert not isinstance(caught.value, DataError)  # Ray Data does not keep the original exception
+    assert user_error_message(caught.value) == "items.parquet line 3: empty text"

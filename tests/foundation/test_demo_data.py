@@ -103,3 +103,26 @@ def test_demo_data_stage_through_the_runner(tmp_path, ray_session):
     got = interactions.filter(np.asarray(interactions.column("domain").to_pylist()) == "boardgames")
     assert got.equals(expected), "the Ray stage writes exactly what the plain generator makes"
     assert [o.status for o in run_config(config)] == ["skipped"]
+
+
+def test_each_benchmark_domain_shares_exactly_one_complement_pair_with_its_training_sibling():
+    vocab = vocabulary()
+    for scenario in {spec["scenario"] for spec in vocab.values()}:
+        train, bench = (
+            next(spec for spec in vocab.values() if spec["scenario"] == scenario and spec["role"] == role)
+            for role in ("train", "benchmark")
+        )
+        shared = {frozenset(p) for p in train["complements"]} & {frozenset(p) for p in bench["complements"]}
+        assert len(shared) == 1, scenario
+        for category in next(iter(shared)):
+            assert bench["categories"][category] == train["categories"][category]
+        assert set(bench["brands"]).isdisjoint(train["brands"])
+
+
+def test_editing_the_vocabulary_changes_the_demo_data_fingerprint(tmp_path, monkeypatch):
+    from gre_ray.stages import demo_data
+
+    before = demo_data.DemoDataStage().external_inputs(None)
+    (tmp_path / "vocabulary.yaml").write_text("outdoor: {}\n")
+    monkeypatch.setattr(demo_data.resources, "files", lambda package: tmp_path)
+    assert demo_data.DemoDataStage().external_inputs(None) != before

@@ -10,7 +10,7 @@ import torch
 
 from gre_ray.errors import ConfigError, DataError
 from gre_ray.recsys import FusionConfig, FusionMode, ItemFeatures, Reduction, load_text_vectors
-from gre_ray.recsys.text_vectors import reduce_text_vectors
+from gre_ray.recsys.text_vectors import TextVectors, reduce_text_vectors
 from tests.recsys.synthetic import text_for
 
 
@@ -79,6 +79,20 @@ def test_pca_and_whitening(synthetic, retrieval_split):
     assert (np.diff(variances) <= 1e-9).all()  # components by decreasing variance
     with pytest.raises(ConfigError, match="reduce_dim=99"):
         reduce_text_vectors(text, Reduction.PCA, 99)
+
+
+def test_pca_with_every_component_only_centres_and_rotates():
+    rng = np.random.default_rng(0)
+    for n_items, dim in ((30, 8), (6, 16)):  # more items than dimensions, and fewer
+        matrix = np.vstack([np.zeros(dim), rng.normal(size=(n_items, dim)) + 3.0]).astype(np.float32)
+        present = np.arange(n_items + 1) > 0
+        text = TextVectors(matrix, present, "synthetic", "digest", 0)
+        out = reduce_text_vectors(text, Reduction.PCA)
+        assert out.matrix.shape == (n_items + 1, min(n_items, dim))
+        np.testing.assert_allclose(out.matrix[1:].mean(0), 0, atol=1e-5)
+        before = np.linalg.norm(matrix[1:, None] - matrix[None, 1:], axis=-1)
+        after = np.linalg.norm(out.matrix[1:, None] - out.matrix[None, 1:], axis=-1)
+        np.testing.assert_allclose(after, before, atol=1e-4)
 
 
 @pytest.mark.parametrize("mode", list(FusionMode))

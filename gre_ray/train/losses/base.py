@@ -18,6 +18,7 @@ training otherwise pushes an item away from itself).
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 from typing import Callable
 
@@ -144,7 +145,7 @@ def either(a: Tensor | None, b: Tensor | None) -> Tensor | None:
     return a if b is None else a | b
 
 
-class ContrastiveLoss(nn.Module):
+class ContrastiveLoss(nn.Module, abc.ABC):
     """Base of the pair losses: ``forward`` embeds, ``compute_loss_from_embeddings`` scores.
 
     Args:
@@ -174,9 +175,9 @@ class ContrastiveLoss(nn.Module):
         """Mean loss over the local anchors of one micro-batch."""
         return self.compute_loss_from_embeddings(self.embed_inputs(embed, features))
 
+    @abc.abstractmethod
     def compute_loss_from_embeddings(self, inputs: ContrastiveInputs) -> Tensor:
         """Mean loss over the local anchors, from embeddings (each subclass's maths)."""
-        raise NotImplementedError
 
     def global_candidates(self, inputs: ContrastiveInputs) -> dict[str, Tensor | None]:
         """Queries, positives, negatives and their ids over all workers (or only local ones).
