@@ -167,7 +167,7 @@ class BenchmarkConfig:
             (PCA-whitening, BERT-whitening of Su et al. 2021), fitted per dataset on its
             items' vectors and applied to every embedding model alike. Centring matters
             for anisotropic embeddings, whose vectors share one dominant direction
-            (cosines of unrelated items near 0.8), so the recommender's linear projection
+            (unrelated items at cosine 0.6–0.8 for the demo-trained GRE), so the linear projection
             sees mostly that common part.
         text_reduce_dim: components kept by ``pca``/``whiten`` (unset: all there are, at
             most the dataset's item count; set, it must not exceed the smallest dataset's).
