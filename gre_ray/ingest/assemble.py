@@ -300,6 +300,7 @@ class _Assembler:
                 "role": dataset.role.value,
                 "adapter": dataset.adapter.value,
                 "files": [f.display for f in dataset.files],
+                "releases": {f.display: f.release for f in dataset.files if f.release},
                 "table1": table1,
                 "rows": {role: a for role, a in rows.items() if a["records_read"] or a["parsed"]},
                 "damaged_files": self.damaged,

@@ -40,6 +40,7 @@ class SourceFile:
         display: the name written into quarantine rows (relative to the data root).
         fmt: how its lines decode.
         size: bytes, for planning.
+        release: which published release of the format was recognised (empty: the only one).
     """
 
     index: int
@@ -48,6 +49,7 @@ class SourceFile:
     display: str
     fmt: RecordFormat
     size: int
+    release: str = ""
 
     @property
     def gzip(self) -> bool:

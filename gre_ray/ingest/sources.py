@@ -9,11 +9,12 @@ place it was looked for) and a file whose format the adapter does not read. Each
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gre_ray.data.storage import Location
 from gre_ray.errors import ConfigError, DataError
 from gre_ray.ingest.adapters import get_adapter
+from gre_ray.ingest.adapters.base import Inspector
 from gre_ray.ingest.config import AdapterName, DomainRole, FilterSettings, IngestConfig, Scenario, SourceSpec
 from gre_ray.ingest.files import Chunk, SourceFile, first_line, plan_chunks
 from gre_ray.ingest.formats import Syntax, parse_header
@@ -119,7 +120,10 @@ def _dataset(spec: SourceSpec, folder: str, root: Location, config: IngestConfig
                 raise DataError(f"ingest: dataset {spec.name!r}: {exc}") from None
             display = posixpath.relpath(loc.path, root.path) if loc.path.startswith(root.path + "/") else loc.uri
             size = loc.fs.get_file_info(loc.path).size or 0
-            files.append(SourceFile(len(files), role, loc.uri, display, fmt, size))
+            source = SourceFile(len(files), role, loc.uri, display, fmt, size)
+            if adapter.inspect is not None and size:
+                source = _inspected(source, adapter.inspect, options, spec.name)
+            files.append(source)
     return Dataset(
         name=spec.name,
         scenario=Scenario(spec.scenario),
@@ -130,6 +134,18 @@ def _dataset(spec: SourceSpec, folder: str, root: Location, config: IngestConfig
         filters=config.filters.merged(spec.filters, f"ingest: dataset {spec.name!r}: filters"),
         files=tuple(files),
     )
+
+
+def _inspected(source: SourceFile, inspect: Inspector, options: dict[str, str], dataset: str) -> SourceFile:
+    """``source`` with the format and release its first line shows (DataError: no known release)."""
+    try:
+        line = first_line(source)
+        fmt, release = inspect(source.display, source.role, line, source.fmt, options)
+    except OSError as exc:
+        raise DataError(f"ingest: dataset {dataset!r}: {source.display}: cannot read: {exc}") from None
+    except ValueError as exc:
+        raise DataError(f"ingest: dataset {dataset!r}: {exc}") from None
+    return replace(source, fmt=fmt, release=release)
 
 
 def plan(dataset: Dataset, chunk_bytes: int) -> list[Chunk]:

@@ -47,7 +47,12 @@ def meta23(item: str | None, title: str, features: list[str], description: list[
 
 
 def write_amazon2023(root: Path) -> dict:
-    """Reviews (plain JSONL) with 6 bad lines, 1 duplicate pair, metadata (.gz) with 3 bad lines."""
+    """Reviews (plain JSONL) with 6 bad lines, 1 duplicate pair, metadata (.gz) with 3 bad lines.
+
+    Fields as documented at https://amazon-reviews-2023.github.io/ ("Data Fields") and read by
+    the dataset's loader on the Hugging Face mirror (McAuley-Lab/Amazon-Reviews-2023,
+    ``Amazon-Reviews-2023.py``): ``raw/review_categories/<Cat>.jsonl``, ``raw/meta_categories/meta_<Cat>.jsonl``.
+    """
     lines = [
         review23("U1", "P1"),  # 1
         review23("U1", "P2", ts=MS + 1000),  # 2
@@ -79,7 +84,11 @@ def write_amazon2023(root: Path) -> dict:
 
 
 def write_amazon2023_csv(root: Path) -> dict:
-    """The 5-core rating-only CSV (.gz) with its header; one short line."""
+    """The 5-core rating-only CSV (.gz) with its header; one short line.
+
+    As published under ``benchmark/5core/rating_only/<Cat>.csv`` (https://amazon-reviews-2023.github.io/
+    data_processing/5core.html; header row since the mirror's "Add column head" commit of 2024-02-25).
+    """
     rows = ["user_id,parent_asin,rating,timestamp", f"U1,P1,5.0,{MS}", f"U2,P1,4.0,{MS + 5}", "U3,P1", f"U3,P2,3.0,{MS}"]
     (root / "Arts_core.csv.gz").write_bytes(gzip.compress(("\n".join(rows) + "\n").encode()))
     jsonl(root / "meta_core.jsonl", [meta23("P1", "Brush", ["Soft"], []), meta23("P2", "Easel", [], ["Wooden."])])
@@ -87,6 +96,7 @@ def write_amazon2023_csv(root: Path) -> dict:
 
 
 def write_amazon2018(root: Path) -> dict:
+    """Reviews and metadata as documented at https://nijianmo.github.io/amazon/index.html (sample review/meta)."""
     reviews = [
         {"overall": 5.0, "verified": True, "reviewTime": "09 13, 2009", "reviewerID": "A1", "asin": "0001",
          "reviewerName": "x", "reviewText": "good", "summary": "ok", "unixReviewTime": 1252800000},  # fmt: skip
@@ -104,7 +114,11 @@ def write_amazon2018(root: Path) -> dict:
 
 
 def write_goodreads(root: Path, *, truncate: bool = True) -> dict:
-    """Interactions .gz cut short inside its last line (truncated_gzip on line 5)."""
+    """Interactions .gz cut short inside its last line (truncated_gzip on line 5).
+
+    Fields as in the samples of https://mengtingwan.github.io/data/goodreads.html and the
+    reader notebooks of MengtingWan/goodreads (``samples/``, ``reading_data.ipynb``).
+    """
     inter = [
         {"user_id": "u1", "book_id": "b1", "review_id": "r1", "is_read": True, "rating": 5, "date_added": "Tue Oct 17 12:48:38 -0700 2017"},
         {"user_id": "u1", "book_id": "b2", "review_id": "r2", "is_read": False, "rating": 0, "date_added": "Wed Oct 18 12:00:00 -0700 2017"},
@@ -125,6 +139,7 @@ def write_goodreads(root: Path, *, truncate: bool = True) -> dict:
 
 
 def write_yelp(root: Path) -> dict:
+    """JSON Lines as in https://www.yelp.com/dataset/documentation/main (review.json, business.json)."""
     reviews = [
         {"review_id": "r1", "user_id": "y1", "business_id": "B1", "stars": 4.0, "useful": 0, "text": "t", "date": "2018-07-07 22:09:11"},
         {"review_id": "r2", "user_id": "y1", "business_id": "B2", "stars": 2.0, "date": "2018-07-08 10:00:00"},
@@ -142,6 +157,7 @@ def write_yelp(root: Path) -> dict:
 
 
 def write_google(root: Path) -> dict:
+    """Per-state files as described at https://jiachengli1995.github.io/google/index.html (review/metadata fields)."""
     reviews = [
         {"user_id": "101", "name": "Ann", "time": MS, "rating": 5, "text": "Great lobster", "pics": None, "resp": None, "gmap_id": "g1"},
         {"user_id": "102", "name": "Bob", "time": MS + 1, "rating": 4, "text": None, "pics": None, "resp": None, "gmap_id": "g1"},
@@ -158,20 +174,32 @@ def write_google(root: Path) -> dict:
 
 
 def write_ninerec(root: Path) -> dict:
-    (root / "Bili_Food_pair.csv").write_text("item_id,user_id,timestamp\nv1,n1,1600000000\nv2,n1,1600000100\nv1,n2,1600000050\nv2,n2\n")
+    """A NineRec set as published: header-less files (westlake-repl/NineRec).
+
+    ``Bili_Food_pair.csv`` follows the repository's own reader, ``get_behaviour.py``
+    (``pd.read_csv(..., header=None)``, columns ``video_id, user_id, timestamp``) with the id
+    style of its README (``u14500``, ``v17551``); ``Bili_Food_item.csv`` follows
+    ``Baseline/*/data_utils/preprocess.py`` ``get_df`` (``header=None``, ``video_id, title,
+    title_en``). Every line is good: it ingests with nothing quarantined.
+    """
+    (root / "Bili_Food_pair.csv").write_text("v1,u1,1600000000\nv2,u1,1600000100\nv1,u2,1600000050\nv2,u2,1600000060\n")
     (root / "Bili_Food_item.csv").write_text('v1,美食视频,"Food video, spicy"\nv2,做饭,Cooking\n', encoding="utf-8")
     return {"name": "Food", "adapter": "ninerec", "scenario": "video",
             "interactions": ["Bili_Food_pair.csv"], "items": ["Bili_Food_item.csv"]}  # fmt: skip
 
 
 def write_ninerec_behaviors(root: Path) -> dict:
-    (root / "behaviors.tsv").write_text("n1\tv1 v2 v1\nn2\tv2\nn3\t\n")
-    (root / "texts.csv").write_text("v1,美食,Food\nv2,做饭,Cooking\n", encoding="utf-8")
+    """QB as published without timestamps: ``QB_behaviour.tsv`` as ``get_behaviour.py`` writes it
+    (``user<TAB>v v v``) and ``preprocess.py`` ``read_behaviors`` reads it; line 3 has no items."""
+    (root / "QB_behaviour.tsv").write_text("u1\tv1 v2 v1\nu2\tv2\nu3\t\n")
+    (root / "QB_item.csv").write_text("v1,美食,Food\nv2,做饭,Cooking\n", encoding="utf-8")
     return {"name": "FoodSeq", "adapter": "ninerec", "scenario": "video", "options": {"language": "zh", "item_header": False},
-            "interactions": ["behaviors.tsv"], "items": ["texts.csv"], "filters": {"dedupe": "all"}}  # fmt: skip
+            "interactions": ["QB_behaviour.tsv"], "items": ["QB_item.csv"], "filters": {"dedupe": "all"}}  # fmt: skip
 
 
 def write_steam(root: Path) -> dict:
+    """Python-literal lines as published at https://cseweb.ucsd.edu/~jmcauley/datasets.html#steam_data
+    (read there with ``ast.literal_eval``, per the page's own example code)."""
     pylines(root / "steam_reviews.json.gz", [
         {"username": "Chaos", "hours": 0.1, "products": 41, "product_id": "725280", "page_order": 0, "date": "2017-12-17",
          "text": "Looks like a fun game.", "early_access": False, "page": 1},
@@ -195,6 +223,8 @@ def write_steam(root: Path) -> dict:
 
 
 def write_movielens(root: Path) -> tuple[dict, dict]:
+    """``u.data``/``u.item`` and ``ratings.dat``/``movies.dat`` as in the READMEs of
+    https://files.grouplens.org/datasets/movielens/ml-100k-README.txt and ml-1m-README.txt."""
     ml100k, ml1m = root / "ml-100k", root / "ml-1m"
     ml100k.mkdir()
     ml1m.mkdir()
@@ -214,6 +244,7 @@ def write_movielens(root: Path) -> tuple[dict, dict]:
 
 
 def write_recbole(root: Path) -> dict:
+    """Atomic files as specified by RecBole (https://recbole.io/atomic_files.html; RUCAIBox/RecSysDatasets)."""
     (root / "ml.inter").write_text(
         "user_id:token\titem_id:token\trating:float\ttimestamp:float\n1\t10\t4.0\t881250949.0\n2\t10\t5\t881250950\n3\t11\t3\n"
     )
@@ -222,6 +253,7 @@ def write_recbole(root: Path) -> dict:
 
 
 def write_generic(root: Path) -> dict:
+    """No published format: a user's own TSV and Parquet files."""
     (root / "events.tsv").write_text("uid\tiid\twhen\n1\ta\t2021-01-02\n2\ta\t2021-01-03\n2\tb\tnot a date\n")
     table = pa.table({"iid": ["a", "b"], "name": ["Alpha", "Beta"], "tags": [["x", "y"], []]})
     pq.write_table(table, root / "things.parquet")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -123,14 +124,57 @@ def test_yelp_and_google_local(raw_root):
     assert ("y1", "B1", 1531001351, 4.0) in pairs(tables)  # 2018-07-07 22:09:11 UTC
 
 
+def test_amazon2023_rating_csv_releases_with_and_without_header(raw_root):
+    source = write_amazon2023_csv(raw_root)
+    with_header, _ = ingest(raw_root, [source])
+    body = gzip.decompress((raw_root / "Arts_core.csv.gz").read_bytes()).split(b"\n", 1)[1]
+    (raw_root / "Arts_core.csv.gz").write_bytes(gzip.compress(body))  # the release before the column head was added
+    without, tables = ingest(raw_root, [source])
+    assert without["ArtsCore"]["releases"]["Arts_core.csv.gz"] == "rating-only CSV without header (release before 2024-02-25)"
+    assert with_header["ArtsCore"]["releases"]["Arts_core.csv.gz"] == "rating-only CSV with header"
+    assert without["ArtsCore"]["table1"] == with_header["ArtsCore"]["table1"]
+    assert quarantined(tables) == [("Arts_core.csv.gz", 3, "wrong_column_count")]
+    (raw_root / "Arts_core.csv.gz").write_bytes(gzip.compress(b'{"user_id": "U1"}\n'))  # reviews under a ratings name
+    with pytest.raises(DataError, match=r"Arts_core.csv.gz: unexpected release format: expected rating-only CSV user_id,parent_asin,rating,timestamp, found"):
+        ingest(raw_root, [source])
+
+
 def test_ninerec_pairs_behaviors_and_languages(raw_root):
-    _, tables = ingest(raw_root, [write_ninerec(raw_root), write_ninerec_behaviors(raw_root)])
-    assert quarantined(tables) == [("Bili_Food_pair.csv", 5, "wrong_column_count"), ("behaviors.tsv", 3, "missing_field:item_sequence")]
+    stats, tables = ingest(raw_root, [write_ninerec(raw_root), write_ninerec_behaviors(raw_root)])
+    assert quarantined(tables) == [("QB_behaviour.tsv", 3, "missing_field:item_sequence")]  # the pair fixture: none
+    assert stats["Food"]["rows"]["interactions"]["records_read"] == 4
+    food = sorted((r["user_id"], r["item_id"], r["timestamp"]) for r in tables["interactions"] if r["domain"] == "Food")
+    assert food == [("u1", "v1", 1600000000), ("u1", "v2", 1600000100), ("u2", "v1", 1600000050), ("u2", "v2", 1600000060)]
+    assert stats["Food"]["releases"]["Bili_Food_pair.csv"].startswith("header-less pair file, columns item_id,user_id,timestamp")
     texts = {(r["domain"], r["item_id"]): r["text"] for r in tables["items"]}
     assert texts[("Food", "v1")] == "Title: Food video, spicy"
     assert texts[("FoodSeq", "v1")] == "Title: 美食"
     seq = [(r["user_id"], r["item_id"], r["timestamp"]) for r in tables["interactions"] if r["domain"] == "FoodSeq"]
-    assert seq == [("n1", "v1", 0), ("n1", "v2", 1), ("n1", "v1", 2), ("n2", "v2", 0)]  # positions; dedupe: all
+    assert seq == [("u1", "v1", 0), ("u1", "v2", 1), ("u1", "v1", 2), ("u2", "v2", 0)]  # positions; dedupe: all
+
+
+def test_ninerec_column_order_from_the_ids_or_a_setting(raw_root):
+    (raw_root / "Dance_pair.csv").write_text("u7,v3,1600000000\nu8,v3,1600000001\n")  # the README's order
+    (raw_root / "Dance_item.csv").write_text("v3,舞蹈,Dance,extra\n", encoding="utf-8")
+    source = {"name": "Dance", "adapter": "ninerec", "interactions": ["Dance_pair.csv"], "items": ["Dance_item.csv"]}
+    stats, tables = ingest(raw_root, [source])
+    assert quarantined(tables) == []
+    assert sorted(pairs(tables)) == [("u7", "v3", 1600000000, None), ("u8", "v3", 1600000001, None)]
+    assert json.loads(tables["items"][0]["raw_json"])["extra_4"] == "extra"
+    (raw_root / "Dance_pair.csv").write_text("7,3,1600000000\n8,3,1600000001\n")  # numeric ids: the order needs a setting
+    (raw_root / "Dance_item.csv").write_text("3,舞蹈,Dance\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"Dance_pair.csv: unexpected release format: expected ids like u14500"):
+        ingest(raw_root, [source])
+    _, tables = ingest(raw_root, [{**source, "options": {"pair_columns": "user_id,video_id,timestamp"}}])
+    assert sorted(pairs(tables)) == [("7", "3", 1600000000, None), ("8", "3", 1600000001, None)]
+
+
+def test_ninerec_pair_file_without_timestamps_names_the_behaviour_file(raw_root):
+    (raw_root / "TN_pair.csv").write_text("v1,u1\n")
+    (raw_root / "TN_item.csv").write_text("v1,新闻,News\n", encoding="utf-8")
+    source = {"name": "TN", "adapter": "ninerec", "interactions": ["TN_pair.csv"], "items": ["TN_item.csv"]}
+    with pytest.raises(DataError, match=r"TN_pair.csv: unexpected release format: expected 3 columns .*behaviour.tsv instead, found 'v1,u1'"):
+        ingest(raw_root, [source])
 
 
 def test_steam_python_literals_and_per_user_lists(raw_root):

@@ -5,7 +5,10 @@ Files as published at https://amazon-reviews-2023.github.io/:
 * reviews ``<Category>.jsonl(.gz)``: ``rating``, ``title``, ``text``, ``images``, ``asin``,
   ``parent_asin``, ``user_id``, ``timestamp`` (milliseconds), ``helpful_vote``,
   ``verified_purchase``;
-* the 5-core / rating-only ``<Category>.csv(.gz)``: header ``user_id,parent_asin,rating,timestamp``;
+* the k-core rating-only ``benchmark/<k>core/rating_only/<Category>.csv(.gz)``: columns
+  ``user_id,parent_asin,rating,timestamp``, with that header row since the release of
+  2024-02-25 ("Add column head" on the Hugging Face mirror McAuley-Lab/Amazon-Reviews-2023),
+  without it before; both are read, and the manifest records which;
 * metadata ``meta_<Category>.jsonl(.gz)``: ``main_category``, ``title``, ``average_rating``,
   ``rating_number``, ``features`` (list), ``description`` (list), ``price``, ``images``,
   ``videos``, ``store``, ``categories`` (list), ``details`` (dict), ``parent_asin``,
@@ -19,11 +22,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from gre_ray.ingest.adapters.base import Adapter, Options, json_or_jsonl, kept_fields, kind_of, one, unknown_format
+from gre_ray.ingest.adapters.base import (
+    Adapter, Options, json_or_jsonl, kept_fields, kind_of, one, unexpected_release, unknown_format,
+)  # fmt: skip
 from gre_ray.ingest.formats import RecordFormat, Syntax
 from gre_ray.ingest.records import Interaction, ItemRecord, get_epoch, get_float, get_id, optional_text
 
 RATING_CSV = RecordFormat(Syntax.DELIMITED, header=True)
+RATING_COLUMNS = ("user_id", "parent_asin", "rating", "timestamp")
+
+
+def inspect(file_name: str, role: str, line: bytes, fmt: RecordFormat, options: Options) -> tuple[RecordFormat, str]:
+    """Which release a file is: rating CSV with or without its header, or JSON Lines."""
+    text = line.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
+    if fmt.syntax is Syntax.DELIMITED:
+        names = tuple(name.strip() for name in text.split(","))
+        if names == RATING_COLUMNS:
+            return fmt, "rating-only CSV with header"
+        if len(names) == len(RATING_COLUMNS):
+            return RecordFormat(Syntax.DELIMITED, columns=RATING_COLUMNS), "rating-only CSV without header (release before 2024-02-25)"
+        raise unexpected_release(file_name, f"rating-only CSV {','.join(RATING_COLUMNS)}", line)
+    if not text.startswith("{"):
+        raise unexpected_release(file_name, "JSON Lines, one object per line", line)
+    return fmt, ""
 
 
 def interactions_format(file_name: str, options: Options) -> RecordFormat:
@@ -62,4 +83,5 @@ ADAPTER = Adapter(
     item=item,
     text_fields=("title", "features", "description"),
     options={"item_key": "parent_asin"},
+    inspect=inspect,
 )

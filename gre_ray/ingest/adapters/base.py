@@ -19,6 +19,8 @@ from gre_ray.ingest.records import Interaction, ItemRecord, RowError, get_epoch,
 
 Options = Mapping[str, str]
 InteractionRows = Iterable[Interaction | RowError]
+# file name, role, first line, the format from the name, options -> (format, release read)
+Inspector = Callable[[str, str, bytes, RecordFormat, Options], tuple[RecordFormat, str]]
 
 JSON_LINES = RecordFormat(Syntax.JSON)
 PY_LITERALS = RecordFormat(Syntax.PYLITERAL)
@@ -37,6 +39,10 @@ class Adapter:
         item: record, options → the item.
         text_fields: the default text template, in order; empty: every field but the id.
         options: the valid options with their defaults.
+        inspect: optional; reads a file's first line before any work starts to tell which
+            of the published releases it is (header or not, column order) and returns the
+            format to read it with and a note of the release; ValueError naming what was
+            expected and what was found for a file in no known release format.
     """
 
     name: str
@@ -47,6 +53,7 @@ class Adapter:
     item: Callable[[dict[str, Any], Options], ItemRecord]
     text_fields: tuple[str, ...] = ()
     options: dict[str, str] = field(default_factory=dict)
+    inspect: Inspector | None = None
 
     def with_defaults(self, options: Mapping[str, Any]) -> dict[str, str]:
         """``options`` over the defaults, as strings (YAML ``false`` → ``"false"``); ValueError for an unknown key."""
@@ -67,6 +74,13 @@ def kind_of(file_name: str) -> str:
 
 def unknown_format(file_name: str, adapter: str, expected: str) -> ValueError:
     return ValueError(f"{file_name}: unknown format for adapter {adapter!r} (expected {expected})")
+
+
+def unexpected_release(file_name: str, expected: str, found: bytes | str) -> ValueError:
+    """The one-line error for a file in no release format the adapter knows."""
+    text = found.decode("utf-8", errors="replace") if isinstance(found, bytes) else found
+    shown = text[:120] + ("..." if len(text) > 120 else "")
+    return ValueError(f"{file_name}: unexpected release format: expected {expected}, found {shown!r}")
 
 
 def json_or_jsonl(file_name: str, adapter: str) -> RecordFormat:
