@@ -46,6 +46,10 @@ class RunSection:
         ray_address: a Ray cluster to join; empty to use ``RAY_ADDRESS`` or start a local Ray.
         num_cpus: CPUs of the local Ray (all cores when unset); ignored on a cluster.
         dashboard: start the Ray dashboard with the local Ray.
+        lease_wait_s: how long a run waits for the lease another run holds on ``root``
+            (0: stop at once with one line naming the holder).
+        lease_stale_s: a lease whose heartbeat is older than this is taken over with a
+            warning (the holder renews it every quarter of this).
     """
 
     root: str = "runs/demo"
@@ -54,10 +58,16 @@ class RunSection:
     ray_address: str | None = None
     num_cpus: int | None = None
     dashboard: bool = False
+    lease_wait_s: float = 0.0
+    lease_stale_s: float = 60.0
 
     def __post_init__(self) -> None:
         if not self.root:
             raise ValueError("run.root must name a folder or URI")
+        if self.lease_wait_s < 0:
+            raise ValueError(f"run.lease_wait_s must be at least 0, got {self.lease_wait_s}")
+        if self.lease_stale_s <= 0:
+            raise ValueError(f"run.lease_stale_s must be positive, got {self.lease_stale_s}")
         if self.num_cpus is not None and self.num_cpus < 1:
             raise ValueError(f"run.num_cpus must be at least 1, got {self.num_cpus}")
 

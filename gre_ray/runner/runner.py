@@ -5,14 +5,19 @@ Layout of a run folder (local path or URI)::
     <run.root>/
       config.yaml            the resolved config of the last run
       run.json               what the last run did, stage by stage
+      _lease.json            the lease of the run using the folder now (absent between runs)
       <stage>/manifest.json  written last: its presence marks a complete stage
       <stage>/<artifact>/    the stage's outputs
-      _tmp/<stage>-<id>/     a stage in progress (removed or renamed when it ends)
+      _tmp/<run>/<stage>/    a stage in progress (removed or renamed when it ends)
 
-A stage runs in ``_tmp`` and is renamed into place only after its manifest is written, so a
-run killed mid-stage leaves no partial output where a reader would find it; the next run
-removes the leftover and runs the stage again. A stage whose fingerprint (settings, code
-version, upstream fingerprints, external inputs) matches its manifest is skipped.
+A run first takes the folder's lease (:mod:`gre_ray.runner.lease`): a second run on the
+same folder waits or stops with one line naming the holder, so it never cleans or
+overwrites the first one's work. A stage runs in ``_tmp/<run>`` and is renamed into
+place only after its manifest is written (and the lease confirmed), so a run killed
+mid-stage leaves no partial output where a reader would find it; the run that takes over
+its lease removes that run's leftovers and runs the stage again. A stage whose fingerprint
+(content settings, code version, upstream fingerprints, external inputs) matches its
+manifest is skipped.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import yaml
 from gre_ray.config.loader import to_dict
 from gre_ray.data.storage import Location, write_json
 from gre_ray.errors import ConfigError
+from gre_ray.runner.lease import RunLease
 from gre_ray.runner.manifest import COMPLETE, library_versions, read_manifest, stage_fingerprint, write_manifest
 from gre_ray.runner.stage import Stage, StageContext
 
@@ -143,7 +149,29 @@ def run_pipeline(
             raise ConfigError(f"stage {name!r} is not in run.stages ({', '.join(names)})")
     root = Location.of(config.run.root)
     root.mkdir()
-    _clean_tmp(root)
+    lease = RunLease(
+        root,
+        wait_s=float(getattr(config.run, "lease_wait_s", 0.0)),
+        stale_s=float(getattr(config.run, "lease_stale_s", 60.0)),
+    ).acquire()
+    try:
+        return _run_leased(config, planned, names, root, lease, force, only, start_ray)
+    finally:
+        lease.release()
+
+
+def _run_leased(
+    config: Any,
+    planned: list[PlannedStage],
+    names: list[str],
+    root: Location,
+    lease: RunLease,
+    force: tuple[str, ...],
+    only: tuple[str, ...],
+    start_ray: Callable[[Any], None] | None,
+) -> list[StageOutcome]:
+    """The body of :func:`run_pipeline`, run while ``lease`` is held."""
+    _clean_tmp(root, lease)
     (root / "config.yaml").write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
 
     needed = _upstream_closure(planned, only) if only else set(names)
@@ -176,9 +204,10 @@ def run_pipeline(
         if stage.uses_ray and not ray_started and start_ray is not None:
             start_ray(config)
             ray_started = True
-        manifest = _execute(stage, item, config, settings, root, fingerprint, upstream, external)
+        manifest = _execute(stage, item, config, settings, root, fingerprint, upstream, external, lease)
         outcomes.append(StageOutcome(stage.name, "ran", fingerprint, folder.uri, manifest))
 
+    lease.confirm()
     write_json(
         root / "run.json",
         {
@@ -198,8 +227,9 @@ def _execute(
     fingerprint: str,
     upstream: dict[str, str],
     external: dict[str, str],
+    lease: RunLease,
 ) -> dict[str, Any]:
-    tmp = root / TMP_DIR / f"{stage.name}-{uuid.uuid4().hex[:8]}"
+    tmp = root / TMP_DIR / lease.run_id / f"{stage.name}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     ctx = StageContext(
         config=config,
@@ -217,6 +247,7 @@ def _execute(
             raise RuntimeError(f"stage {stage.name} finished without writing {', '.join(missing)}")
     except BaseException:
         tmp.remove()
+        _remove_if_empty(tmp.parent)
         raise
     manifest = {
         "stage": stage.name,
@@ -242,10 +273,12 @@ def _execute(
             {"path": info.path[len(tmp.path) + 1 :], "bytes": info.size} for info in tmp.files()
         ],
     }
+    lease.confirm()  # a run whose lease was taken over must not replace the new holder's output
     write_manifest(tmp, manifest)
     final = root / stage.name
     final.remove()
     tmp.move_to(final)
+    _remove_if_empty(tmp.parent)
     log.info("stage %s: done in %.1fs", stage.name, manifest["wall_time_s"])
     return manifest
 
@@ -262,12 +295,25 @@ def _upstream_closure(planned: list[PlannedStage], targets: tuple[str, ...]) -> 
     return closure
 
 
-def _clean_tmp(root: Location) -> None:
-    """Remove what stages killed in an earlier run left in ``_tmp``."""
+def _clean_tmp(root: Location, lease: RunLease) -> None:
+    """Remove the stage folders that the run whose lease this run took over left in ``_tmp``.
+
+    Only that run's folder goes: it held the lease until it died, so nothing else can be
+    writing there. Folders of other runs are left alone and named in the log.
+    """
     tmp = root / TMP_DIR
+    dead = (lease.took_over or {}).get("run_id")
     for leftover in tmp.children():
-        log.info("removing partial output of an interrupted stage: %s", leftover.uri)
-        leftover.remove()
+        if dead and leftover.name == dead:
+            log.info("removing partial output of the interrupted run %s: %s", dead, leftover.uri)
+            leftover.remove()
+        elif leftover.name != lease.run_id:
+            log.info("left alone in %s: %s (not written by a run this run took over from)", tmp.uri, leftover.name)
+
+
+def _remove_if_empty(folder: Location) -> None:
+    if folder.is_dir() and not folder.children():
+        folder.remove()
 
 
 def _now() -> str:
