@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from gre_ray.embed.config import EncoderConfig
+from gre_ray.embed.config import EncoderConfig, EndpointConfig
 from gre_ray.recsys.fusion import FusionMode
 from gre_ray.recsys.metrics import KS
 from gre_ray.recsys.models import ModelName, model_config
@@ -47,17 +47,33 @@ class EmbeddingModel:
             unset fields take the model folder's own settings.
         artifact: take the model from this run's artifact of that name instead of
             ``encoder.model`` (``model``: the GRE model that stage ``contrastive`` trained).
+        vectors: a folder of precomputed vectors, ``<dataset>.parquet`` with ``item_id``
+            and ``vector`` (:mod:`gre_ray.embed.precomputed`); ``encoder.dim`` and
+            ``encoder.normalize`` still apply.
+        endpoint: an OpenAI-compatible ``/v1/embeddings`` endpoint that computes the
+            vectors (:mod:`gre_ray.embed.endpoint`); ``encoder.prefix``, ``dim`` and
+            ``normalize`` apply.
     """
 
     name: str
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     artifact: str = ""
+    vectors: str = ""
+    endpoint: EndpointConfig = field(default_factory=EndpointConfig)
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.match(self.name) or self.name == ID_ONLY:
             raise ValueError(
                 f"embedding name {self.name!r} must be letters, digits, '_' or '.', and not {ID_ONLY!r}"
             )
+        if sum(map(bool, (self.artifact, self.vectors, self.endpoint.url))) > 1:
+            raise ValueError(f"embedding {self.name!r}: give at most one of artifact, vectors and endpoint")
+
+    @property
+    def source(self) -> str:
+        """``vectors``, ``endpoint``, ``artifact`` or ``encoder``: where the vectors come from."""
+        return "vectors" if self.vectors else "endpoint" if self.endpoint.url else (
+            "artifact" if self.artifact else "encoder")
 
 
 @dataclass

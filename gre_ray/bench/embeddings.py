@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow.compute as pc
@@ -49,8 +50,56 @@ def embedding_fingerprints(config: BenchmarkConfig) -> dict[str, str]:
     as upstream stages)."""
     from gre_ray.embed.model_folder import model_fingerprint, resolve_model_dir
 
-    return {f"embedding:{m.name}": model_fingerprint(resolve_model_dir(m.encoder.model))
-            for m in config.embeddings if not m.artifact}
+    from gre_ray.data.storage import fingerprint_files
+
+    out = {}
+    for m in config.embeddings:
+        if m.vectors:
+            out[f"embedding:{m.name}"] = fingerprint_files(Location.of(m.vectors), content=True)
+        elif m.endpoint.url:
+            out[f"embedding:{m.name}"] = f"{m.endpoint.url}#{m.endpoint.model}"
+        elif not m.artifact:
+            out[f"embedding:{m.name}"] = model_fingerprint(resolve_model_dir(m.encoder.model))
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbeddingEntry:
+    """One (dataset, embedding model)'s vectors: the cached folder and its content fingerprint
+    (the cache key: weights, encoder settings and item texts; or the vectors file's bytes;
+    or the endpoint, prompt and texts)."""
+
+    uri: str
+    fingerprint: str
+
+
+def _embed_one(model: EmbeddingModel, encoder: Any, rows: Any, dataset: str, cache: Location,
+               settings: Any, ensure_ray: Callable[[], None]) -> EmbeddingEntry:
+    from gre_ray.embed.cache import cached_entry, embed_items, store_vectors, texts_fingerprint
+
+    normalize = encoder.normalize is not False
+    if model.vectors:
+        from gre_ray.embed.precomputed import read_vectors
+
+        ids, matrix, key = read_vectors(model.vectors, dataset, rows.column("item_id").to_pylist(),
+                                        dim=encoder.dim, normalize=bool(encoder.normalize))
+        entry = store_vectors(cache, key, ids, matrix, {"source": model.vectors, "dataset": dataset})
+        return EmbeddingEntry(entry.uri, key)
+    if model.endpoint.url:
+        from gre_ray.embed.endpoint import embed_texts, endpoint_fingerprint
+
+        key = endpoint_fingerprint(model.endpoint, encoder.prefix, encoder.dim, texts_fingerprint(rows))
+        if not (cache / key / "manifest.json").exists():
+            texts = [t or "" for t in rows.column("text").to_pylist()]
+            matrix = embed_texts(model.endpoint, texts, encoder.prefix, encoder.dim, normalize)
+            store_vectors(cache, key, rows.column("item_id").to_pylist(), matrix,
+                          {"endpoint": model.endpoint.url, "model": model.endpoint.model, "dataset": dataset})
+        return EmbeddingEntry((cache / key / "embeddings").uri, key)
+    hit = cached_entry(rows, encoder, cache)
+    if hit is None:
+        ensure_ray()
+        hit = embed_items(rows, encoder, cache, settings)
+    return EmbeddingEntry(hit.uri, hit.parent.name)
 
 
 def prepare_embeddings(
@@ -59,7 +108,8 @@ def prepare_embeddings(
     datasets: list[str],
     encoders: dict[str, Any],
     run_root: Location,
-) -> dict[str, dict[str, str]]:
+    ensure_ray: Callable[[], None] = lambda: None,
+) -> dict[str, dict[str, EmbeddingEntry]]:
     """The embeddings of every (dataset, embedding model), computing the missing ones.
 
     Args:
@@ -68,14 +118,14 @@ def prepare_embeddings(
         datasets: dataset (domain) names.
         encoders: embedding name → encoder settings (see :func:`encoder_for`).
         run_root: the run folder; the cache is ``<run_root>/cache/embeddings``.
+        ensure_ray: starts Ray; called only when an encoder has vectors to compute.
 
     Returns:
-        dataset → embedding name → URI of the cached embeddings folder.
+        dataset → embedding name → the cached embeddings and their fingerprint.
     """
-    from gre_ray.embed.cache import embed_items
     from gre_ray.embed.config import EmbedConfig
 
-    out: dict[str, dict[str, str]] = {d: {} for d in datasets}
+    out: dict[str, dict[str, EmbeddingEntry]] = {d: {} for d in datasets}
     if not config.embeddings:
         return out
     table = read_table(items, ITEMS).select(["domain", "item_id", "text"])
@@ -83,6 +133,6 @@ def prepare_embeddings(
     for dataset in datasets:
         rows = table.filter(pc.equal(table.column("domain"), dataset)).select(["item_id", "text"])
         for model in config.embeddings:
-            entry = embed_items(rows, encoders[model.name], run_root / CACHE_DIR, settings)
-            out[dataset][model.name] = entry.uri
+            out[dataset][model.name] = _embed_one(model, encoders[model.name], rows, dataset, run_root / CACHE_DIR,
+                                                  settings, ensure_ray)
     return out

@@ -11,9 +11,11 @@ from __future__ import annotations
 import base64
 import html
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from gre_ray.bench.config import ID_ONLY
 from gre_ray.bench.leaderboard import OVERALL, dataset_gains, headline, leaderboard, scenario_gains
@@ -21,6 +23,7 @@ from gre_ray.bench.plots import gain_chart, gain_heatmap, training_curves, varia
 from gre_ray.bench.results import FAILED, find_results, read_results
 from gre_ray.bench.stats import ALL_MODELS, paired_tests
 from gre_ray.data.storage import Location, read_json, write_json
+from gre_ray.errors import DataError
 
 META_FILE = "meta.json"
 DEFAULT_METRICS = ["ndcg@10", "recall@10", "auc", "logloss"]
@@ -92,7 +95,64 @@ def _scenario_table(board: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     return table.assign(_o=order).sort_values(["model", "_o", "variant"]).drop(columns="_o")
 
 
-def build_report(results: pd.DataFrame, history: pd.DataFrame, metrics: list[str], base: str = "") -> Report:
+ZERO_SHOT_FILE = "zero_shot.parquet"
+ZERO_SHOT_PROTOCOL = ("Protocol: full ranking over every item of the dataset, the user's earlier items masked, "
+                      "leave-one-out split (the test users of SASRec and DSSM); score: cosine between the user's "
+                      "last item and each candidate, nothing trained.")
+
+
+def zero_shot_board(zero_shot: pd.DataFrame) -> pd.DataFrame:
+    """Zero-training tier: one row per embedding, a column per (dataset, metric) and the
+    mean over datasets, best ``ndcg@10`` first."""
+    if zero_shot is None or zero_shot.empty:
+        return pd.DataFrame()
+    table = zero_shot.pivot_table(index="embedding", columns=["metric", "dataset"], values="value")
+    means = zero_shot.groupby(["embedding", "metric"])["value"].mean().unstack("metric")
+    out = pd.DataFrame({f"{m} (mean)": means[m] for m in means.columns})
+    for metric, dataset in table.columns:
+        out[f"{metric} {dataset}"] = table[(metric, dataset)]
+    first = "ndcg@10 (mean)" if "ndcg@10 (mean)" in out.columns else out.columns[0]
+    return out.sort_values(first, ascending=False).reset_index()
+
+
+def zero_shot_lines(zero_shot: pd.DataFrame) -> list[str]:
+    """Plain-text lines of the zero-training tier's means (best first)."""
+    board = zero_shot_board(zero_shot)
+    if board.empty:
+        return []
+    cols = ["embedding"] + [c for c in board.columns if c.endswith("(mean)")]
+    rows = [cols] + [[str(r[0])] + [f"{v:.4f}" for v in r[1:]] for r in board[cols].itertuples(index=False)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(cols))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def protocol_text(results: pd.DataFrame) -> str:
+    """One sentence per task of how its metrics were measured, read from the protocol columns."""
+    if results.empty or "protocol" not in results.columns:
+        return ""
+    parts = []
+    trials = results.drop_duplicates("trial")
+    for (task, protocol, split, masked), group in trials.groupby(["task", "protocol", "split_kind", "history_masked"]):
+        models = ", ".join(sorted(group["model"].unique()))
+        ranking = {"full": "full ranking over every item", "sampled": "sampled negatives",
+                   "labelled": "rated items"}.get(protocol, str(protocol))
+        mask = "history masked" if bool(masked) else "no history masking"
+        parts.append(f"{task} ({models}): {ranking}, {split} split, {mask}")
+    return "Protocol: " + "; ".join(parts) + "."
+
+
+def write_zero_shot(zero_shot: pd.DataFrame, folder: Location) -> None:
+    """Write the zero-training tier beside the results."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder.mkdir()
+    pq.write_table(pa.Table.from_pandas(zero_shot, preserve_index=False), (folder / ZERO_SHOT_FILE).path,
+                   filesystem=folder.fs)
+
+
+def build_report(results: pd.DataFrame, history: pd.DataFrame, metrics: list[str], base: str = "",
+                 zero_shot: pd.DataFrame | None = None) -> Report:
     """Render the report of ``results``.
 
     Args:
@@ -100,6 +160,7 @@ def build_report(results: pd.DataFrame, history: pd.DataFrame, metrics: list[str
         history: the per-epoch history (may be empty: no curves).
         metrics: leaderboard metrics.
         base: the base embedding model of the comparisons.
+        zero_shot: the zero-training tier (first in the report when given).
     """
     board = leaderboard(results, metrics, base)
     tests = paired_tests(results, metrics, base)
@@ -115,11 +176,17 @@ def build_report(results: pd.DataFrame, history: pd.DataFrame, metrics: list[str
                f"{trials['embedding'].nunique()} embeddings (incl. ID-only), seeds {sorted(map(int, trials['seed'].unique()))}; "
                f"base embedding: {base or '-'}.")
     key_tests = tests[tests["model"] == ALL_MODELS] if not tests.empty else tests
-    sections = [
+    protocol = protocol_text(results)
+    zero = zero_shot_board(zero_shot) if zero_shot is not None else pd.DataFrame()
+    sections = [("Zero-training tier (embedding alone)", ZERO_SHOT_PROTOCOL + "\n\n" + _md_table(zero))] \
+        if not zero.empty else []
+    sections += [
         ("Summary", summary + "\n\nScores are the mean over datasets of the mean over seeds, ± the standard "
          "deviation over seeds; percentages are gains over ID-only (signed so that + is better).\n"),
-        ("Overall leaderboard", "```\n" + "\n".join(board_lines(board, metrics, base=base)) + "\n```\n"),
-        ("Per scenario (headline metric)", _md_table(_scenario_table(board, metrics))),
+        ("Overall leaderboard", (protocol + "\n\n" if protocol else "")
+         + "```\n" + "\n".join(board_lines(board, metrics, base=base)) + "\n```\n"),
+        ("Per scenario (headline metric)", (protocol + "\n\n" if protocol else "")
+         + _md_table(_scenario_table(board, metrics))),
         ("Gains over ID-only and the base model", _md_table(_gain_table(board))),
         ("Paired Wilcoxon tests, all models (headline metrics)", _md_table(key_tests)),
         ("Paired Wilcoxon tests per model", _md_table(tests[tests["model"] != ALL_MODELS])),
@@ -144,7 +211,10 @@ def build_report(results: pd.DataFrame, history: pd.DataFrame, metrics: list[str
 
 
 def _html_block(body: str) -> str:
-    """The HTML of one section body (a code block, a Markdown table or a paragraph)."""
+    """The HTML of one section body (a code block, a Markdown table or paragraphs, in any order)."""
+    head, sep, rest = body.strip().partition("\n\n")
+    if sep and not head.startswith(("```", "|")) and rest.lstrip().startswith(("```", "|")):
+        return f"<p>{html.escape(head)}</p>" + _html_block(rest)
     if body.startswith("```"):
         return f"<pre>{html.escape(body.strip().strip('`').strip())}</pre>"
     lines = [line for line in body.strip().splitlines() if line.strip()]
@@ -156,18 +226,39 @@ def _html_block(body: str) -> str:
     return "".join(f"<p>{html.escape(p)}</p>" for p in body.strip().split("\n\n"))
 
 
-def write_report(source: str, out: str | None = None) -> Location:
-    """Read the results behind ``source`` and write ``report.md``, ``report.html`` and the
-    figures into ``out`` (default: a ``report`` folder beside the results folder).
+def write_report(source: str | None, out: str | None = None, stores: Sequence[str] = ()) -> Location:
+    """Read the results behind ``source``, or every trial of the results ``stores``
+    (merged: a trial stored twice counts once), and write ``report.md``, ``report.html``
+    and the figures into ``out`` (default: a ``report`` folder beside the results folder,
+    or inside the first store).
 
     Returns:
         The location of ``report.html``.
+
+    Raises:
+        DataError: no results behind ``source``, or a path in ``stores`` holding no store.
     """
-    results_loc = find_results(source)
+    if stores:
+        from gre_ray.bench.reuse import store_tables
+        from gre_ray.bench.store import ZERO_SHOT, find_store, read_stores
+
+        found = []
+        for path in stores:
+            store = find_store(path)
+            if store is None:
+                raise DataError(f"{path}: no GRE-B results store (looked for trials/ and zero_shot/ in it and in "
+                                f"its results_store/)")
+            found.append(store)
+        results, history = store_tables(read_stores(found))
+        report = build_report(results, history, DEFAULT_METRICS, "", zero_shot=read_stores(found, ZERO_SHOT))
+        return save_report(report, Location.of(out) if out else found[0].root / "report")
+    results_loc = find_results(source or ".")
     results, history = read_results(results_loc.uri)
     meta_loc = results_loc.parent / META_FILE
     meta = read_json(meta_loc) if meta_loc.exists() else {}
-    report = build_report(results, history, meta.get("metrics", DEFAULT_METRICS), meta.get("base", ""))
+    zero_loc = results_loc.parent / ZERO_SHOT_FILE
+    zero = pq.read_table(zero_loc.path, filesystem=zero_loc.fs).to_pandas() if zero_loc.exists() else None
+    report = build_report(results, history, meta.get("metrics", DEFAULT_METRICS), meta.get("base", ""), zero_shot=zero)
     folder = Location.of(out) if out else results_loc.parent.parent / "report"
     return save_report(report, folder)
 

@@ -11,7 +11,7 @@ nothing else.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gre_ray.bench.config import ID_ONLY, BenchmarkConfig
@@ -33,12 +33,19 @@ class DatasetInputs:
         scenario: its GRE-B scenario.
         splits: task (``retrieval`` / ``ranking``) → folder of the saved split.
         embeddings: embedding name → embeddings Parquet of the dataset's items.
+        split_fingerprints: task → content fingerprint of its split (enters trial keys).
+        split_kinds: task → split kind (``retrieval``, ``ranking_implicit``, ...).
+        embedding_fingerprints: embedding name → content fingerprint of its vectors
+            (weights, encoder settings, item texts; enters trial keys).
     """
 
     name: str
     scenario: str
     splits: dict[str, str]
     embeddings: dict[str, str]
+    split_fingerprints: dict[str, str] = field(default_factory=dict)
+    split_kinds: dict[str, str] = field(default_factory=dict)
+    embedding_fingerprints: dict[str, str] = field(default_factory=dict)
 
 
 def slug(text: str) -> str:
@@ -55,6 +62,17 @@ def trial_name(dataset: str, model: str, embedding: str, fusion: str, seed: int,
     if tag:
         parts.append(tag)
     return "-".join(parts)
+
+
+def protocol_of(task: str, split_kind: str) -> dict[str, Any]:
+    """How a trial's test metrics are measured: ``ranking`` (``full``: every item of the
+    catalogue ranked; ``sampled``: the test positives among sampled negatives; ``labelled``:
+    items labelled by rating), the split kind, and whether the user's earlier items are
+    masked out of the ranking."""
+    if task == Task.RETRIEVAL.value:
+        return {"ranking": "full", "split": split_kind or "retrieval", "history_masked": True}
+    kind = split_kind or "ranking_implicit"
+    return {"ranking": "labelled" if kind == "ranking_explicit" else "sampled", "split": kind, "history_masked": False}
 
 
 def task_of(model: str | ModelName) -> str:
@@ -115,6 +133,9 @@ def make_spec(
         "model_params": params,
         "train": train,
         "torch_threads": config.resources.torch_threads,
+        "split_fingerprint": data.split_fingerprints.get(task, ""),
+        "embedding_fingerprint": data.embedding_fingerprints.get(embedding, "") if embedding != ID_ONLY else "",
+        "protocol": protocol_of(task, data.split_kinds.get(task, "")),
     }
 
 

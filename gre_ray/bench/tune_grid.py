@@ -33,12 +33,31 @@ def spec_name(trial: Any) -> str:
 
 
 def make_trainable(trial_fn: TrialFn = run_trial) -> Callable[[dict[str, Any]], None]:
-    """The function trainable that runs ``trial_fn(spec, tune.report)`` for one trial."""
+    """The function trainable that runs ``trial_fn(spec, tune.report)`` for one trial.
+
+    When the spec names a results ``store``, the trial appends its result there itself
+    when it finishes (:func:`gre_ray.bench.reuse.store_result`), so a killed grid keeps
+    every trial that finished.
+    """
 
     def gre_b_trial(config: dict[str, Any]) -> None:
         from ray import tune
 
-        trial_fn(config["trial"], tune.report)
+        spec = config["trial"]
+        if not spec.get("store"):
+            trial_fn(spec, tune.report)
+            return
+        from gre_ray.bench.reuse import store_result
+
+        history: list[dict[str, float]] = []
+
+        def report(metrics: dict[str, Any]) -> None:
+            if metrics.get("final") == 0:
+                history.append({k: float(metrics[k]) for k in HISTORY_KEYS if k in metrics})
+            tune.report(metrics)
+
+        final = trial_fn(spec, report)
+        store_result(spec, final, history)
 
     return gre_b_trial
 

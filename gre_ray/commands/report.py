@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gre_ray.bench.report import write_report
+from gre_ray.errors import DataError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -12,15 +13,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "report", help="write the GRE-B report (Markdown + self-contained HTML) of a run folder or results file"
     )
     parser.add_argument(
-        "source", metavar="RUN_FOLDER_OR_RESULTS",
+        "source", metavar="RUN_FOLDER_OR_RESULTS", nargs="?",
         help="a run folder, a benchmark stage folder, or a results.parquet / results.csv file",
+    )
+    parser.add_argument(
+        "--store", action="append", default=[], metavar="STORE",
+        help="report every trial of this results store (a run folder or its results_store folder); "
+             "repeat to merge several stores",
     )
     parser.add_argument("--out", help="folder to write report.md and report.html into (default: beside the results)")
     parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    page = write_report(args.source, args.out)
+    if not args.source and not args.store:
+        raise DataError("report: give a run folder or results file, or --store")
+    page = write_report(args.source, args.out, stores=args.store)
     print(f"report: {page.uri}")
     print(f"markdown: {(page.parent / 'report.md').uri}")
     return 0

@@ -69,6 +69,14 @@ def _as_table(items: pa.Table | Location | str, source: str) -> pa.Table:
     return read_table(loc, columns=["item_id", "text"])
 
 
+def cached_entry(items: pa.Table, encoder_config: EncoderConfig, cache_root: Location) -> Location | None:
+    """The cached embeddings folder of ``items`` under ``encoder_config``, or None when not
+    cached; reads files only, so a caller can tell whether Ray is needed at all."""
+    spec = check_settings(replace(EmbedConfig(), encoder=encoder_config))
+    key = cache_key(spec, model_fingerprint(Path(spec.model_dir)), texts_fingerprint(items))
+    return cache_root / key / "embeddings" if _complete(cache_root / key) else None
+
+
 def embed_items(
     items: pa.Table | Location | str,
     encoder_config: EncoderConfig,
@@ -113,6 +121,28 @@ def embed_items(
     embed_to_folder(table.select(["item_id", "text"]), settings, entry,
                     extra={"key": key, "weights": weights, "texts": texts, "model": encoder_config.model})
     log.info("embeddings %s: computed (%s)", key, entry.uri)
+    return entry / "embeddings"
+
+
+def store_vectors(cache_root: Location, key: str, ids: list[str], matrix, extra: dict) -> Location:
+    """Put vectors computed outside the encoder (precomputed files, an endpoint) into the
+    cache under ``key``, all or nothing; returns the embeddings folder."""
+    import uuid
+
+    from gre_ray.data.storage import write_json, write_table
+    from gre_ray.embed.vectors import embeddings_table
+
+    entry = cache_root / key
+    if _complete(entry):
+        return entry / "embeddings"
+    tmp = cache_root / f"_tmp-{key}-{uuid.uuid4().hex[:8]}"
+    try:
+        write_table(embeddings_table(ids, matrix), tmp / "embeddings")
+        write_json(tmp / MANIFEST, {"key": key, "rows": len(ids), "dim": int(matrix.shape[1]), **extra})
+        entry.remove()
+        tmp.move_to(entry)
+    finally:
+        tmp.remove()
     return entry / "embeddings"
 
 

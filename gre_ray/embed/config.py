@@ -29,6 +29,21 @@ class DType(str, enum.Enum):
     FLOAT16 = "float16"
 
 
+class Backend(str, enum.Enum):
+    """Which library computes the vectors.
+
+    ``transformers``: this package's encoder (``AutoModel`` + pooling), which reproduces
+    Transformer + Pooling (+ Normalize) folders with token-budget batching.
+    ``sentence_transformers``: ``SentenceTransformer`` itself, for any module stack (Dense
+    heads, other poolings, custom modules). ``auto``: ``transformers`` when the folder's
+    stack is one it reproduces, else ``sentence_transformers``.
+    """
+
+    AUTO = "auto"
+    TRANSFORMERS = "transformers"
+    SENTENCE_TRANSFORMERS = "sentence_transformers"
+
+
 class Device(str, enum.Enum):
     """Where the encoder runs; ``auto`` picks CUDA when the process sees a GPU."""
 
@@ -55,6 +70,15 @@ class EncoderConfig:
             BGE/GTE-style models); empty: none, or the folder's default prompt.
         dtype: ``float32``; ``bfloat16``/``float16`` only on a GPU (an error on CPU).
         device: ``auto``, ``cpu`` or ``cuda``.
+        backend: ``auto``, ``transformers`` or ``sentence_transformers`` (see :class:`Backend`).
+        trust_remote_code: run the model repository's own Python code (``auto_map`` in
+            ``config.json``, custom modules). Off unless set for this model: such code runs
+            with the job's permissions.
+        query_prefix: the query-side prompt of asymmetric models (E5's ``"query: "``);
+            ``prefix`` is the passage side, used for item texts. The zero-training tier
+            embeds the query item with it.
+        dim: Matryoshka output dimension (Kusupati et al. 2022): keep the first ``dim``
+            components, then L2-normalise again when normalising. Unset: the full width.
     """
 
     model: str = MINILM
@@ -64,12 +88,52 @@ class EncoderConfig:
     prefix: str = ""
     dtype: DType = DType.FLOAT32
     device: Device = Device.AUTO
+    backend: Backend = Backend.AUTO
+    trust_remote_code: bool = False
+    query_prefix: str = ""
+    dim: int | None = None
 
     def __post_init__(self) -> None:
+        self.backend = Backend(self.backend)
+        if self.dim is not None and self.dim < 1:
+            raise ValueError(f"encoder.dim must be at least 1, got {self.dim}")
         if not self.model.strip():
             raise ValueError("encoder.model must name a model id, a folder, or 'minilm'")
         if self.max_length is not None and self.max_length < 2:
             raise ValueError(f"encoder.max_length must be at least 2 tokens, got {self.max_length}")
+
+
+@dataclass
+class EndpointConfig:
+    """An OpenAI-compatible ``/v1/embeddings`` endpoint that computes the vectors.
+
+    Attributes:
+        url: the API base, e.g. ``http://127.0.0.1:8000/v1``; requests go to ``<url>/embeddings``.
+        model: the ``model`` field of each request.
+        api_key_env: an environment variable holding the bearer token (the token itself
+            never sits in a config).
+        batch_size: texts per request.
+        retries: attempts per request after the first (connection errors, 429 and 5xx),
+            with exponential backoff from ``backoff_s``.
+        backoff_s: the first wait between attempts.
+        timeout_s: seconds before one request counts as failed.
+    """
+
+    url: str = ""
+    model: str = ""
+    api_key_env: str = ""
+    batch_size: int = 64
+    retries: int = 4
+    backoff_s: float = 0.5
+    timeout_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.url and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"endpoint.url must start with http:// or https://, got {self.url!r}")
+        if self.url and not self.model:
+            raise ValueError("endpoint.model must name the model the endpoint serves")
+        if self.batch_size < 1 or self.retries < 0 or self.backoff_s < 0 or self.timeout_s <= 0:
+            raise ValueError("endpoint: batch_size >= 1, retries >= 0, backoff_s >= 0 and timeout_s > 0")
 
 
 @dataclass

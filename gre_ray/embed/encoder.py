@@ -24,8 +24,10 @@ import numpy as np
 import torch
 
 from gre_ray.embed.batching import clean_texts, pad_rows, token_budget_batches
-from gre_ray.embed.config import Device, DType, EncoderConfig
-from gre_ray.embed.model_folder import check_encoder_folder, read_st_metadata, resolve_model_dir, write_st_metadata
+from gre_ray.embed.config import Backend, Device, DType, EncoderConfig
+from gre_ray.embed.model_folder import (
+    check_encoder_folder, read_st_metadata, remote_code_reason, resolve_model_dir, write_st_metadata,
+)
 from gre_ray.embed.pooling import Pooling, pool
 from gre_ray.errors import ConfigError
 
@@ -47,23 +49,57 @@ class EncoderSpec:
     max_length: int
     prefix: str
     dtype: DType
+    backend: Backend = Backend.TRANSFORMERS
+    dim: int | None = None
+    trust_remote_code: bool = False
 
     def key_fields(self) -> dict[str, object]:
-        """The fields that enter a cache key (the folder path does not: its bytes do)."""
-        return {"pooling": self.pooling.value, "normalize": self.normalize, "max_length": self.max_length,
-                "prefix": self.prefix, "dtype": self.dtype.value}
+        """The fields that enter a cache key (the folder path does not: its bytes do).
+
+        ``backend`` and ``dim`` enter only when not their defaults, so the keys of
+        vectors cached before they existed stay valid.
+        """
+        out: dict[str, object] = {"pooling": self.pooling.value, "normalize": self.normalize,
+                                  "max_length": self.max_length, "prefix": self.prefix, "dtype": self.dtype.value}
+        if self.backend is not Backend.TRANSFORMERS:
+            out["backend"] = self.backend.value
+        if self.dim is not None:
+            out["dim"] = self.dim
+        return out
 
 
 def resolve_spec(config: EncoderConfig) -> EncoderSpec:
     """Resolve the model folder and the settings left to it, reading files only (no weights).
 
     Raises:
-        ConfigError: the model is missing or not an encoder, or ``max_length`` exceeds
-            what the model's position embeddings allow.
+        ConfigError: the model is not found, needs ``trust_remote_code`` that was not
+            given, has an unsupported module, is not an encoder, or ``max_length``
+            exceeds what the model's position embeddings allow.
     """
     folder = resolve_model_dir(config.model)
-    model_config = check_encoder_folder(folder)
     meta = read_st_metadata(folder)
+    reason = remote_code_reason(folder, meta)
+    if reason and not config.trust_remote_code:
+        raise ConfigError(
+            f"encoder.model {config.model!r} needs trust_remote_code: {reason}; set encoder.trust_remote_code: true "
+            "for this model if you trust its repository's code"
+        )
+    backend = config.backend
+    if backend is Backend.AUTO:
+        backend = Backend.SENTENCE_TRANSFORMERS if (meta.foreign or reason) else Backend.TRANSFORMERS
+    if backend is Backend.TRANSFORMERS and meta.foreign:
+        raise ConfigError(
+            f"encoder.model {config.model!r}: unsupported module for backend transformers ({meta.foreign}); "
+            "it reproduces Transformer + Pooling [+ Normalize] only: use encoder.backend: sentence_transformers"
+        )
+    normalize = next(v for v in (config.normalize, meta.normalize, True) if v is not None)
+    if backend is Backend.SENTENCE_TRANSFORMERS:
+        return EncoderSpec(
+            model_dir=str(folder), pooling=meta.pooling or Pooling.MEAN, normalize=normalize,
+            max_length=int(config.max_length or meta.max_seq_length or 0), prefix=config.prefix or meta.prefix or "",
+            dtype=config.dtype, backend=backend, dim=config.dim, trust_remote_code=config.trust_remote_code,
+        )
+    model_config = check_encoder_folder(folder)
     limits = [v for v in (model_config.get("max_position_embeddings"), _tokenizer_limit(folder)) if v]
     model_limit = min(limits) if limits else None
     max_length = config.max_length or meta.max_seq_length or model_limit or 512
@@ -79,7 +115,23 @@ def resolve_spec(config: EncoderConfig) -> EncoderSpec:
         max_length=int(max_length),
         prefix=config.prefix or meta.prefix or "",
         dtype=config.dtype,
+        dim=config.dim,
+        trust_remote_code=config.trust_remote_code,
     )
+
+
+def truncate_dim(vectors: torch.Tensor, dim: int | None, normalize: bool) -> torch.Tensor:
+    """Matryoshka truncation: the first ``dim`` components, L2-normalised again when normalising.
+
+    Raises:
+        ConfigError: ``dim`` exceeds the model's output width.
+    """
+    if dim is None:
+        return vectors
+    if dim > vectors.shape[1]:
+        raise ConfigError(f"encoder.dim {dim} exceeds the model's output dimension {vectors.shape[1]}")
+    vectors = vectors[:, :dim]
+    return torch.nn.functional.normalize(vectors, p=2, dim=-1) if normalize else vectors
 
 
 def _tokenizer_limit(folder: Path) -> int | None:
@@ -131,14 +183,27 @@ class Encoder:
         self.tokenizer = AutoTokenizer.from_pretrained(spec.model_dir)
         if self.tokenizer.pad_token_id is None:  # decoder-only tokenizers often have no pad token
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModel.from_pretrained(spec.model_dir, dtype=_TORCH_DTYPES[spec.dtype]).to(self.device).eval()
+        self.model = AutoModel.from_pretrained(
+            spec.model_dir, dtype=_TORCH_DTYPES[spec.dtype], trust_remote_code=spec.trust_remote_code
+        ).to(self.device).eval()
         self._with_types = "token_type_ids" in self.tokenizer.model_input_names
         self.dim = int(getattr(self.model.config, "hidden_size", 0)) or self._probe_dim()
+        if spec.dim is not None:
+            if spec.dim > self.dim:
+                raise ConfigError(f"encoder.dim {spec.dim} exceeds the model's output dimension {self.dim}")
+            self.dim = spec.dim
 
     @classmethod
     def from_config(cls, config: EncoderConfig) -> "Encoder":
-        """Load the encoder ``config`` describes (unset fields from the model folder)."""
-        return cls(resolve_spec(config), config.device)
+        """Load the encoder ``config`` describes (unset fields from the model folder); a
+        stack only ``SentenceTransformer`` reproduces loads as a
+        :class:`~gre_ray.embed.st_encoder.StEncoder` (same interface)."""
+        spec = resolve_spec(config)
+        if spec.backend is Backend.SENTENCE_TRANSFORMERS:
+            from gre_ray.embed.st_encoder import StEncoder
+
+            return StEncoder(spec, config.device)  # type: ignore[return-value]
+        return cls(spec, config.device)
 
     @classmethod
     def load(cls, folder: str | Path, **overrides: object) -> "Encoder":
@@ -179,7 +244,7 @@ class Encoder:
         vectors = pool(hidden, inputs["attention_mask"], self.spec.pooling)  # (rows, dim) float32
         if self.spec.normalize:
             vectors = torch.nn.functional.normalize(vectors, p=2, dim=-1)
-        return vectors
+        return truncate_dim(vectors, self.spec.dim, self.spec.normalize)
 
     def encode_with_stats(
         self, texts: Sequence[str], *, token_budget: int = 4096, max_batch_rows: int = 128, sort: bool = True

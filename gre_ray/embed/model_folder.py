@@ -26,7 +26,7 @@ from gre_ray.embed.config import MINILM
 from gre_ray.embed.pooling import Pooling
 from gre_ray.errors import ConfigError
 
-_HUB_PATTERNS = ["*.json", "*.txt", "*.model", "*.safetensors", "pytorch_model*.bin", "*_Pooling/*"]
+_HUB_PATTERNS = ["*.json", "*.txt", "*.model", "*.safetensors", "pytorch_model*.bin", "*_Pooling/*", "*.py"]
 _SKIP_DIRS = {"onnx", "openvino", ".git", ".cache", "runs", "checkpoints"}
 _SKIP_SUFFIXES = {".md", ".onnx", ".xml", ".msgpack", ".h5", ".ot", ".gguf", ".lock", ".gitattributes"}
 _ST_MODULES = {"Transformer": "transformer", "Pooling": "pooling", "Normalize": "normalize"}
@@ -61,18 +61,18 @@ def resolve_model_dir(name: str) -> Path:
     if path.exists():
         if not path.is_dir():
             raise ConfigError(f"encoder.model {name!r} is a file; give the model's folder")
-        if not (path / "config.json").is_file():
-            raise ConfigError(f"encoder.model {name!r} has no config.json: not a Hugging Face model folder")
+        if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
+            raise ConfigError(f"encoder.model {name!r}: not found (no config.json or modules.json: not a model folder)")
         return path.resolve()
     if name.startswith(("/", ".", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name:
-        raise ConfigError(f"encoder.model {name!r}: no such folder")
+        raise ConfigError(f"encoder.model {name!r}: not found (no such folder)")
     try:
         from huggingface_hub import snapshot_download
 
         folder = snapshot_download(repo_id=name, allow_patterns=_HUB_PATTERNS)
     except Exception as exc:  # noqa: BLE001 - every Hub failure means the same thing to the user
         raise ConfigError(
-            f"encoder.model {name!r}: not a local folder, and the Hugging Face Hub could not provide it "
+            f"encoder.model {name!r}: not found (not a local folder, and the Hugging Face Hub could not provide it) "
             f"({type(exc).__name__}; offline runs need the model in the Hub cache or a local path)"
         ) from None
     return resolve_model_dir(folder)
@@ -86,6 +86,8 @@ class StMetadata:
     normalize: bool | None = None
     max_seq_length: int | None = None
     prefix: str | None = None
+    foreign: str = ""  # why the encoder cannot reproduce the stack ("" when it can)
+    custom_modules: tuple[str, ...] = ()  # module types that live in the model's own code
 
 
 def _read_json(path: Path) -> dict:
@@ -95,26 +97,40 @@ def _read_json(path: Path) -> dict:
         raise ConfigError(f"{path}: cannot read model metadata ({exc})") from None
 
 
-def _pooling_mode(config: dict, source: Path) -> Pooling:
+def _pooling_mode(config: dict) -> str:
     mode = config.get("pooling_mode")
     if mode is None:  # the legacy format: one boolean per mode; none set means mean
         mode = [m for key, m in _ST_POOLING_LEGACY.items() if config.get(key)] or "mean"
     if isinstance(mode, (list, tuple)):
         mode = mode[0] if len(mode) == 1 else "+".join(mode)
-    if mode not in _ST_POOLING:
-        raise ConfigError(f"{source}: pooling {mode!r} is not supported (supported: cls, mean, lasttoken)")
-    return _ST_POOLING[mode]
+    return str(mode)
+
+
+def known_st_module(module_type: str) -> bool:
+    """Whether the installed sentence-transformers provides the module class ``module_type``."""
+    import importlib
+
+    package, _, cls = module_type.rpartition(".")
+    try:
+        return hasattr(importlib.import_module(package), cls)
+    except ImportError:
+        return False
 
 
 def read_st_metadata(folder: Path) -> StMetadata:
     """Read pooling, normalisation, token limit and default prompt of a Sentence-Transformers folder.
 
+    A stack this package's encoder cannot reproduce (a Dense head, another pooling, word
+    embeddings, lower-casing, custom modules) is described in ``foreign``: such a model
+    runs through ``SentenceTransformer`` itself (:class:`~gre_ray.embed.config.Backend`).
+
     Raises:
-        ConfigError: the folder's pipeline has modules the encoder cannot reproduce (a
-            Dense layer, word embeddings, ...), so its vectors would differ from
-            ``SentenceTransformer``'s.
+        ConfigError: a module type the installed sentence-transformers does not provide
+            and the model's own code does not define (an unsupported module).
     """
     pooling = normalize = max_len = prefix = None
+    foreign: list[str] = []
+    custom: list[str] = []
     if (folder / "modules.json").is_file():
         modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
         normalize = False
@@ -122,25 +138,46 @@ def read_st_metadata(folder: Path) -> StMetadata:
             module_type = str(module.get("type", ""))
             is_st = module_type.startswith("sentence_transformers.")
             kind = _ST_MODULES.get(module_type.rsplit(".", 1)[-1]) if is_st else None
-            if kind is None:
+            if not is_st:
+                custom.append(module_type)
+                foreign.append(f"custom module {module_type!r}")
+                continue
+            if not known_st_module(module_type):
                 raise ConfigError(
-                    f"{folder}/modules.json: module {module.get('type')!r} is not supported "
-                    "(the encoder reproduces Transformer + Pooling [+ Normalize] only)"
+                    f"{folder}/modules.json: unsupported module {module_type!r} "
+                    "(the installed sentence-transformers has no such module)"
                 )
+            if kind is None:
+                foreign.append(f"module {module_type.rsplit('.', 1)[-1]}")
+                continue
             if kind == "pooling":
-                pooling = _pooling_mode(_read_json(folder / module["path"] / "config.json"), folder / module["path"])
+                mode = _pooling_mode(_read_json(folder / module["path"] / "config.json"))
+                if mode in _ST_POOLING:
+                    pooling = _ST_POOLING[mode]
+                else:
+                    foreign.append(f"pooling {mode!r}")
             normalize = normalize or kind == "normalize"
     if (folder / "sentence_bert_config.json").is_file():
         st_config = _read_json(folder / "sentence_bert_config.json")
         if st_config.get("do_lower_case"):
-            raise ConfigError(f"{folder}/sentence_bert_config.json: do_lower_case is not supported")
+            foreign.append("do_lower_case")
         max_len = st_config.get("max_seq_length")
     if (folder / "config_sentence_transformers.json").is_file():
         st_config = _read_json(folder / "config_sentence_transformers.json")
         name = st_config.get("default_prompt_name")
         if name:
             prefix = (st_config.get("prompts") or {}).get(name)
-    return StMetadata(pooling, normalize, max_len, prefix)
+    return StMetadata(pooling, normalize, max_len, prefix, ", ".join(foreign), tuple(custom))
+
+
+def remote_code_reason(folder: Path, meta: StMetadata) -> str:
+    """Why loading ``folder`` would run the repository's own code ("" when it would not)."""
+    config_path = folder / "config.json"
+    if config_path.is_file() and _read_json(config_path).get("auto_map"):
+        return "config.json maps its model classes to the repository's own code (auto_map)"
+    if meta.custom_modules:
+        return f"modules.json lists custom module(s) {', '.join(meta.custom_modules)}"
+    return ""
 
 
 def write_st_metadata(
@@ -202,7 +239,6 @@ def check_encoder_folder(folder: Path) -> dict:
     )
     if not any((folder / name).is_file() for name in tokenizer_files):
         raise ConfigError(f"encoder.model {folder}: no tokenizer files (tokenizer.json, vocab.txt, ...)")
-    read_st_metadata(folder)
     return config
 
 

@@ -68,3 +68,30 @@ def search_trial(spec: dict[str, Any], report) -> dict[str, Any]:
              "valid/ndcg@10": valid, "test/ndcg@10": 1.0 - valid}
     report(final)
     return final
+
+
+def keyed_trial(spec: dict[str, Any], report) -> dict[str, Any]:
+    """A two-epoch trial of a keyed grid: leaves a mark in ``<store>/../marks`` per start and
+    scores from the embedding's content and the dataset (text beats ID-only), sleeping
+    ``KEYED_SLEEP`` seconds so a test can interrupt the grid mid-way."""
+    import hashlib
+
+    folder = os.path.join(os.path.dirname(spec["store"]), "marks")
+    os.makedirs(folder, exist_ok=True)
+    open(os.path.join(folder, f"{spec['name']}-{uuid.uuid4().hex[:8]}"), "w").close()
+    seed = f"{spec.get('embedding_fingerprint', '')}/{spec['dataset']}/{spec['seed']}".encode()
+    score = 0.1 + int(hashlib.sha256(seed).hexdigest()[:4], 16) / 65536 * 0.1
+    if spec["embedding"] != "id":
+        score += 0.2
+    time.sleep(KEYED_SLEEP)
+    for epoch in (1, 2):
+        report({"epoch": epoch, "train_loss": 1.0 / epoch, "epoch_seconds": 0.01, "valid_score": score, "final": 0})
+    final = {"epoch": 2, "train_loss": 0.5, "epoch_seconds": 0.01, "valid_score": score, "final": 1,
+             "best_epoch": 2, "epochs": 2, "train_seconds": 0.02, "wall_seconds": 0.03, "n_parameters": 10,
+             "text_missing": 0, "split_fingerprint": spec["split_fingerprint"], "valid/ndcg@10": score,
+             "test/ndcg@10": score, "test/recall@10": 2 * score}
+    report(final)
+    return final
+
+
+KEYED_SLEEP = 0.5

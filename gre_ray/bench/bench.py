@@ -1,0 +1,238 @@
+"""``gre-ray bench MODEL [MODEL...]``: any embedding model on GRE-B, next to everything measured.
+
+A model is named the way a user has it at hand:
+
+* a name of the config's ``benchmark.embeddings`` (``minilm``, ``gre``): that entry;
+* ``minilm`` (the shipped all-MiniLM-L6-v2), a model folder or a Hugging Face Hub id: a
+  Sentence-Transformers / transformers model (:mod:`gre_ray.embed.encoder`);
+* ``vectors:FOLDER``: precomputed vectors, ``FOLDER/<dataset>.parquet``
+  (:mod:`gre_ray.embed.precomputed`);
+* ``http(s)://HOST/v1#MODEL``: an OpenAI-compatible embeddings endpoint serving ``MODEL``
+  (:mod:`gre_ray.embed.endpoint`).
+
+The run folder's upstream stages (those providing items, interactions and domains) are
+brought up to date through the runner, so nothing is ingested again when it is current;
+then :func:`gre_ray.bench.grid.run_benchmark` trains only the trials whose key the results
+store lacks, and the leaderboard gathers every stored trial measured the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import posixpath
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from gre_ray.bench.config import BenchmarkConfig, EmbeddingModel
+from gre_ray.bench.grid import BenchInputs, BenchOutcome, run_benchmark
+from gre_ray.bench.leaderboard import leaderboard
+from gre_ray.bench.prepare import select_datasets, upstream_fingerprint
+from gre_ray.bench.report import board_lines, build_report, protocol_text, save_report, zero_shot_lines
+from gre_ray.bench.reuse import comparable_rows, latest_per_name, store_tables
+from gre_ray.bench.store import ZERO_SHOT, ResultsStore
+from gre_ray.bench.trial import run_trial
+from gre_ray.bench.trials import slug
+from gre_ray.config.root import StageName
+from gre_ray.data.storage import Location, read_table
+from gre_ray.embed.config import EncoderConfig, EndpointConfig
+from gre_ray.errors import ConfigError
+from gre_ray.recsys.fusion import FusionMode
+from gre_ray.recsys.models import ModelName
+
+UPSTREAM = ("items", "interactions", "domains")
+WORK_DIR = "_bench"
+VECTORS_PREFIX = "vectors:"
+
+
+def model_name(text: str) -> str:
+    """A leaderboard name for a model id, folder or URL (its last part, file-safe, lower case)."""
+    base = posixpath.basename(text.rstrip("/")) or text
+    name = slug(base).lower().strip("._") or "model"
+    return name if name[0].isalnum() and name != "id" else f"m_{name}"
+
+
+def resolve_model(text: str, known: list[EmbeddingModel], encoder: dict[str, Any] | None = None) -> EmbeddingModel:
+    """The embedding model ``text`` names (see the module docstring).
+
+    Args:
+        text: the name on the command line.
+        known: the config's embeddings.
+        encoder: encoder settings from the command line (prefix, dim, trust_remote_code, ...).
+    """
+    encoder = {k: v for k, v in (encoder or {}).items() if v not in (None, "", False)}
+    for model in known:
+        if model.name == text:
+            return dataclasses.replace(model, encoder=dataclasses.replace(model.encoder, **encoder)) \
+                if encoder else model
+    if text.startswith(VECTORS_PREFIX):
+        folder = text[len(VECTORS_PREFIX):]
+        return EmbeddingModel(name=model_name(folder), vectors=folder, encoder=EncoderConfig(**encoder))
+    if text.startswith(("http://", "https://")):
+        url, _, served = text.partition("#")
+        if not served:
+            raise ConfigError(f"bench: endpoint {text!r} needs the served model after '#', e.g. {url}#my-model")
+        return EmbeddingModel(name=model_name(served), endpoint=EndpointConfig(url=url, model=served),
+                              encoder=EncoderConfig(**encoder))
+    return EmbeddingModel(name=model_name(text), encoder=EncoderConfig(model=text, **encoder))
+
+
+def needed_stages(config: Any, artifacts: set[str]) -> list[str]:
+    """The config's stages that provide ``artifacts``, with everything they read from."""
+    from gre_ray.runner.runner import plan
+    from gre_ray.stages import registry
+
+    names = [str(getattr(s, "value", s)) for s in config.run.stages]
+    planned = plan(names if "benchmark" in names else [*names, "benchmark"], registry())
+    providers = {a: p.stage.name for p in planned for a in p.stage.provides}
+    missing = sorted(a for a in artifacts if a not in providers)
+    if missing:
+        raise ConfigError(f"bench: no stage of run.stages provides {', '.join(missing)}")
+    reads = {p.stage.name: set(p.inputs.values()) for p in planned}
+    closure, todo = set(), [providers[a] for a in artifacts]
+    while todo:
+        name = todo.pop()
+        if name not in closure:
+            closure.add(name)
+            todo += list(reads.get(name, ()))
+    return [p.stage.name for p in planned if p.stage.name in closure]
+
+
+def bench_config(
+    config: BenchmarkConfig, models: list[EmbeddingModel], *, datasets: list[str] | None = None,
+    recommenders: list[str] | None = None, seeds: list[int] | None = None, fusions: list[str] | None = None,
+) -> BenchmarkConfig:
+    """The config's benchmark settings with the models and the command line's choices."""
+    names = [m.name for m in models]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"bench: two models get the same name {names}; name them in the config instead")
+    try:
+        return dataclasses.replace(
+            config,
+            embeddings=models,
+            datasets=list(datasets) if datasets is not None else config.datasets,
+            models=[ModelName(m) for m in recommenders] if recommenders else config.models,
+            seeds=list(seeds) if seeds else config.seeds,
+            fusions=[FusionMode(f) for f in fusions] if fusions else config.fusions,
+            base_embedding=config.base if config.base in names else "",
+            search=dataclasses.replace(config.search, embedding="id") if config.search.embedding not in names
+            else config.search,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"bench: {exc}") from None
+
+
+@dataclasses.dataclass
+class BenchRun:
+    """What ``gre-ray bench`` measured and the leaderboard it prints."""
+
+    outcome: BenchOutcome
+    results: pd.DataFrame  # this grid's trials and every comparable stored one
+    zero_shot: pd.DataFrame
+    lines: list[str]
+    report: str
+
+
+def bench(
+    config: Any,
+    models: list[str],
+    *,
+    datasets: list[str] | None = None,
+    scenarios: list[str] | None = None,
+    recommenders: list[str] | None = None,
+    seeds: list[int] | None = None,
+    fusions: list[str] | None = None,
+    encoder: dict[str, Any] | None = None,
+    trial_fn: Callable = run_trial,
+    callbacks: tuple = (),
+) -> BenchRun:
+    """Bench ``models`` on GRE-B under ``config`` and build the leaderboard.
+
+    Args:
+        config: the whole run config (``run.root`` holds the store and caches).
+        models: model names (see :func:`resolve_model`).
+        datasets, scenarios: restrict the config's datasets (by name, by scenario).
+        recommenders, seeds, fusions: replace the config's lists.
+        encoder: encoder settings applied to every model named (prefix, query_prefix,
+            dim, trust_remote_code).
+        trial_fn, callbacks: the trial driver and Tune callbacks (tests).
+
+    Raises:
+        ConfigError, DataError: an unknown model, dataset or scenario; a model that does not
+            load; bad vectors; a failing endpoint; all before the first trial.
+    """
+    from gre_ray.pipeline import ensure_ray_for
+    from gre_ray.runner.ray_session import start_ray
+    from gre_ray.runner.runner import run_pipeline
+    from gre_ray.stages import registry
+
+    if not models:
+        raise ConfigError("bench: name at least one model")
+    resolved = [resolve_model(m, config.benchmark.embeddings, encoder) for m in models]
+    artifacts = set(UPSTREAM) | {m.artifact for m in resolved if m.artifact}
+    stages = needed_stages(config, artifacts)
+    upstream_config = dataclasses.replace(config, run=dataclasses.replace(config.run,
+                                                                           stages=[StageName(s) for s in stages]))
+    outcomes = run_pipeline(upstream_config, registry(), start_ray=start_ray)
+    registered = registry()
+    where = {a: Location.of(o.folder) / a for o in outcomes for a in registered[o.name].provides}
+    root = Location.of(config.run.root)
+
+    domains = read_table(where["domains"]).to_pandas()
+    chosen = select_datasets(domains, list(datasets or config.benchmark.datasets), where["domains"].uri)
+    if scenarios:
+        known = sorted({s for _, s in chosen})
+        unknown = [s for s in scenarios if s not in known]
+        if unknown:
+            raise ConfigError(f"bench: --scenario {', '.join(unknown)} not among the datasets' scenarios "
+                              f"({', '.join(known)})")
+        chosen = [(n, s) for n, s in chosen if s in scenarios]
+    settings = bench_config(config.benchmark, resolved, datasets=[n for n, _ in chosen], recommenders=recommenders,
+                            seeds=seeds, fusions=fusions)
+    inputs = BenchInputs(items=where["items"], interactions=where["interactions"], domains=where["domains"],
+                         interactions_fingerprint=upstream_fingerprint(where["interactions"]),
+                         artifacts={a: where[a] for a in artifacts - set(UPSTREAM)})
+    store = ResultsStore.of_run(root)
+    outcome = run_benchmark(settings, inputs, root, root / WORK_DIR, ensure_ray=ensure_ray_for(config),
+                            trial_fn=trial_fn, callbacks=callbacks, store=store)
+
+    stored = store.read()
+    others, _ = store_tables(comparable_rows(stored, outcome.specs))
+    current = set(outcome.results["embedding"]) if len(outcome.results) else set()
+    others = others[~others["embedding"].isin(current)]  # a name benched now shows its current content
+    results = pd.concat([f for f in (outcome.results, others) if not f.empty] or [outcome.results],
+                        ignore_index=True)
+    zero = _comparable_zero_shot(store, outcome)
+    base = settings.base or config.benchmark.base
+    board = leaderboard(results, settings.metrics, base)
+    trials = outcome.results.drop_duplicates("trial")
+    lines = [f"bench: {len(trials)} trials of {', '.join(m.name for m in resolved)} and the references: "
+             f"{outcome.ran} trained, {outcome.reused} from the results store, {outcome.failed} failed",
+             f"results store: {store.root.uri}"]
+    if not zero.empty:
+        lines += ["", "zero-training tier (cosine of the user's last item; full ranking, history masked; "
+                      "mean over datasets):"]
+        lines += ["  " + line for line in zero_shot_lines(zero)]
+    lines += ["", "leaderboard (mean over datasets of mean over seeds ± std over seeds; gain over ID-only):"]
+    protocol = protocol_text(results)
+    if protocol:
+        lines.append(protocol)
+    lines += ["  " + line for line in board_lines(board, settings.metrics, base=base)]
+    report = build_report(results, outcome.history, settings.metrics, base, zero_shot=zero)
+    page = save_report(report, store.root / "report")
+    lines.append(f"report: {page.uri}")
+    return BenchRun(outcome, results, zero, lines, page.uri)
+
+
+def _comparable_zero_shot(store: ResultsStore, outcome: BenchOutcome) -> pd.DataFrame:
+    """Stored zero-training rows on this grid's retrieval splits (every embedding measured)."""
+    rows = store.read(ZERO_SHOT)
+    if rows.empty:
+        return outcome.zero_shot
+    splits = {s["split_fingerprint"] for s in outcome.specs if s["task"] == "retrieval"}
+    rows = latest_per_name(rows[rows["split_fingerprint"].isin(splits)])
+    current = set(outcome.zero_shot["embedding"]) if len(outcome.zero_shot) else set()
+    rows = rows[~rows["embedding"].isin(current)]
+    return pd.concat([f for f in (outcome.zero_shot, rows) if not f.empty] or [outcome.zero_shot],
+                     ignore_index=True)[outcome.zero_shot.columns]

@@ -1,0 +1,55 @@
+"""``gre-ray bench MODEL [MODEL...]``: run GRE-B for embedding models and print the leaderboard."""
+
+from __future__ import annotations
+
+import argparse
+
+from gre_ray.bench.bench import bench
+from gre_ray.config.root import load_config
+
+DEFAULT_CONFIG = "configs/gre_b.yaml"
+
+
+def _list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "bench", help="bench embedding models on GRE-B, reusing every trial already run, and print the leaderboard",
+        description="MODEL: a name from the config's benchmark.embeddings, 'minilm', a model folder or Hugging Face "
+                    "id, 'vectors:FOLDER' (FOLDER/<dataset>.parquet with item_id, vector), or "
+                    "'http://HOST/v1#MODEL' (an OpenAI-compatible embeddings endpoint).",
+    )
+    parser.add_argument("models", nargs="+", metavar="MODEL", help="embedding models to bench")
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help=f"YAML config (default: {DEFAULT_CONFIG})")
+    parser.add_argument("--root", help="run folder (default: the config's run.root); holds the results store")
+    parser.add_argument("--datasets", type=_list, help="comma-separated datasets (default: the config's)")
+    parser.add_argument("--scenario", type=_list, help="comma-separated scenarios to keep (e.g. e-commerce,video)")
+    parser.add_argument("--recommenders", type=_list, help="comma-separated recommenders (sasrec,dssm,din,deepfm)")
+    parser.add_argument("--seeds", type=lambda t: [int(s) for s in _list(t)], help="comma-separated seeds")
+    parser.add_argument("--fusion", type=_list, help="comma-separated fusion modes (add, concat, text_only, ...)")
+    parser.add_argument("--prefix", help="passage prompt put before every item text")
+    parser.add_argument("--query-prefix", help="query prompt (used by the zero-training tier's queries)")
+    parser.add_argument("--dim", type=int, help="Matryoshka output dimension (truncate, then renormalise)")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="let the named models run their repositories' own code (explicit opt-in)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config setting by its dotted key (repeatable)")
+    parser.add_argument("--address", help="Ray cluster address to join (default: RAY_ADDRESS, else local Ray)")
+    parser.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    overrides = list(args.overrides)
+    if args.root:
+        overrides.append(f"run.root={args.root}")
+    if args.address:
+        overrides.append(f"run.ray_address={args.address}")
+    config = load_config(args.config, overrides)
+    encoder = {"prefix": args.prefix, "query_prefix": args.query_prefix, "dim": args.dim,
+               "trust_remote_code": args.trust_remote_code}
+    run = bench(config, args.models, datasets=args.datasets, scenarios=args.scenario, recommenders=args.recommenders,
+                seeds=args.seeds, fusions=args.fusion, encoder=encoder)
+    print("\n".join(run.lines))
+    return 0
