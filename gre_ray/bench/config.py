@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from gre_ray.embed.config import EncoderConfig, EndpointConfig
@@ -19,11 +19,12 @@ from gre_ray.recsys.metrics import KS
 from gre_ray.recsys.models import ModelName, model_config
 from gre_ray.recsys.splits import SplitConfig, SplitKind
 from gre_ray.recsys.text_vectors import MissingPolicy, Reduction
+from gre_ray.recsys.batches import TrainPositions
 from gre_ray.recsys.train import TrainConfig
 
 ID_ONLY = "id"  # the embedding name of ID-only trials (fusion ``none``)
 TASK_METRICS = {  # the test metrics each task reports (recsys.evaluate)
-    "retrieval": [f"{m}@{k}" for m in ("ndcg", "recall") for k in KS] + ["mrr"],
+    "retrieval": [f"{m}@{k}" for m in ("ndcg", "recall", "mrr") for k in KS] + ["mrr"],
     "ranking": ["auc", "gauc", "logloss"],
 }
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
@@ -143,6 +144,32 @@ class SearchSettings:
 
 
 @dataclass
+class ModelTrainSettings:
+    """One model's overrides of ``benchmark.train`` (unset: the shared value).
+
+    Ranking models learn from many cheap samples (DIN/DeepFM: batch ~1024-2048), SASRec
+    from a few sequences (batch 128, Kang & McAuley 2018), so one shared block fits none.
+    The merged settings are part of each trial's spec (and so of its key).
+    """
+
+    lr: float | None = None
+    batch_size: int | None = None
+    max_epochs: int | None = None
+    patience: int | None = None
+    weight_decay: float | None = None
+    positions: TrainPositions | None = None
+    train_stride: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.positions is not None:
+            self.positions = TrainPositions(self.positions)
+
+    def apply(self, train: TrainConfig) -> TrainConfig:
+        """``train`` with the fields set here replaced."""
+        return replace(train, **{f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None})
+
+
+@dataclass
 class SplitSettings:
     """The splits every trial of a dataset shares (one per task, computed once, saved).
 
@@ -190,6 +217,7 @@ class BenchmarkConfig:
         train: optimisation, early stopping and evaluation (``seed`` and ``device`` are set
             per trial).
         models_params: per-model hyper-parameters, e.g. ``{sasrec: {dim: 64, n_blocks: 2}}``.
+        models_train: per-model overrides of ``train``, e.g. ``{din: {batch_size: 2048}}``.
         split: the shared splits.
         resources: per-trial resources, concurrency and retries.
         search: optional lr / dim search on validation.
@@ -212,6 +240,7 @@ class BenchmarkConfig:
     text_reduce_dim: int | None = None
     train: TrainConfig = field(default_factory=lambda: TrainConfig(max_epochs=50, patience=5))
     models_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    models_train: dict[str, ModelTrainSettings] = field(default_factory=dict)
     split: SplitSettings = field(default_factory=SplitSettings)
     resources: ResourceSettings = field(default_factory=ResourceSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
@@ -250,6 +279,12 @@ class BenchmarkConfig:
             if name not in valid:
                 raise ValueError(f"models_params: unknown model {name!r} (valid: {', '.join(sorted(valid))})")
             model_config(name, **params)
+        for name, settings in self.models_train.items():
+            if name not in valid:
+                raise ValueError(f"models_train: unknown model {name!r} (valid: {', '.join(sorted(valid))})")
+            if isinstance(settings, dict):
+                self.models_train[name] = settings = ModelTrainSettings(**settings)
+            settings.apply(self.train)  # the merged settings must be valid too
         known = [m for task in TASK_METRICS.values() for m in task]
         unknown = [m for m in self.metrics if m not in known]
         if unknown or not self.metrics:
@@ -257,6 +292,11 @@ class BenchmarkConfig:
         for dataset in self.datasets:
             if not dataset or "/" in dataset:
                 raise ValueError(f"dataset names must be non-empty without '/', got {dataset!r}")
+
+    def train_for(self, model: str | ModelName) -> TrainConfig:
+        """The training settings of ``model``: ``train`` with its ``models_train`` overrides."""
+        settings = self.models_train.get(ModelName(model).value)
+        return settings.apply(self.train) if settings is not None else self.train
 
     @property
     def base(self) -> str:

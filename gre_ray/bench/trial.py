@@ -68,6 +68,8 @@ def final_metrics(result: Result, wall_seconds: float) -> dict[str, Any]:
         "n_parameters": result.n_parameters,
         "text_missing": result.text_missing,
         "split_fingerprint": result.split_fingerprint,
+        "train_targets": result.train_targets,
+        "mask_history": int(result.mask_history),
     }
     out.update({f"valid/{k}": float(v) for k, v in result.valid.items()})
     out.update({f"test/{k}": float(v) for k, v in result.test.items()})

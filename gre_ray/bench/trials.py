@@ -106,7 +106,7 @@ def make_spec(
         A JSON-ready dict; see :func:`gre_ray.bench.trial.run_trial` for how it is read.
     """
     overrides = overrides or {}
-    train = to_dict(config.train)
+    train = to_dict(config.train_for(model))
     train.update(seed=seed, device=config.resources.device)
     if "lr" in overrides:
         train["lr"] = float(overrides["lr"])

@@ -29,7 +29,7 @@ from gre_ray.recsys.text_vectors import (
     align_text_vectors,
     load_text_vectors,
 )
-from gre_ray.recsys.train import Result, TrainConfig, popularity_baseline, train_and_evaluate
+from gre_ray.recsys.train import Result, TrainConfig, fit, popularity_baseline, train_and_evaluate
 
 __all__ = [
     "KS",
@@ -52,6 +52,7 @@ __all__ = [
     "auc",
     "build_model",
     "evaluate",
+    "fit",
     "full_ranking_ranks",
     "grouped_auc",
     "load_split",

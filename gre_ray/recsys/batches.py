@@ -1,15 +1,29 @@
 """Numpy batches for the models, built from a split (see ``models/base.py`` for the keys).
 
-Retrieval training follows SASRec: each user contributes the last ``max_len + 1`` of their
-training items, inputs ``seq = items[:-1]`` and next-item targets ``pos = items[1:]``,
-left-padded. Per-position negatives come from :func:`sample_negatives`, avoiding the
-user's training items, drawn from the caller's generator (seeded by the split seed,
-training seed and epoch only, so every model and fusion sees the same stream).
+Retrieval training rows are windows of ``max_len + 1`` training items, inputs
+``seq = items[:-1]`` and next-item targets ``pos = items[1:]``, left-padded. Which targets
+an epoch trains on (:class:`TrainPositions`):
+
+* ``last`` — SASRec's original sampler (Kang & McAuley 2018): one window per user, their
+  last ``max_len + 1`` training items, so a user with more than ``max_len + 1`` training
+  items loses the older targets every epoch.
+* ``all`` — every training target of every user, every epoch: windows end at the user's
+  last training item and step back by ``stride`` (default ``max_len``); a window trains
+  only its last ``stride`` targets (the earliest window all it has left), so each target is
+  trained exactly once per epoch with at least ``max_len - stride`` items of context.
+  ``stride = max_len`` gives disjoint windows (cheapest); ``stride = 1`` gives every
+  target its own prefix of up to ``max_len`` items, RecBole's prefix augmentation.
+
+Per-position negatives come from :func:`sample_negatives`, avoiding the user's training
+items (or uniform over all items, ``exclude_seen=False``, gSASRec's setting), drawn from
+the caller's generator (seeded by the split seed, training seed and epoch only, so every
+model and fusion sees the same stream).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from enum import Enum
 
 import numpy as np
 import torch
@@ -31,6 +45,42 @@ def concat_ranges(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.
     return indptr, idx
 
 
+class TrainPositions(str, Enum):
+    LAST = "last"
+    ALL = "all"
+
+
+def train_windows(
+    starts: np.ndarray, ends: np.ndarray, max_len: int, positions: TrainPositions, stride: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The training windows of users whose training items are ``[starts[u], ends[u])``.
+
+    Args:
+        starts, ends: (U,) flat bounds of each user's training items.
+        max_len: input length L (a window holds up to L + 1 items).
+        positions: ``last`` or ``all`` (see the module docstring).
+        stride: step between windows for ``all`` (None: L); at most L.
+
+    Returns:
+        ``user`` (W,), ``end`` (W,) one past the window's last item, and ``first`` (W,) the
+        flat index of the window's first trained target; in user order, latest window first.
+    """
+    positions = TrainPositions(positions)
+    stride = max_len if stride is None else int(stride)
+    if not 1 <= stride <= max_len:
+        raise ValueError(f"stride must be in [1, max_len={max_len}], got {stride}")
+    n_targets = np.maximum(ends - starts - 1, 0)  # (U,)
+    if positions == TrainPositions.LAST:
+        user = np.flatnonzero(n_targets > 0)
+        return user, ends[user], np.maximum(starts[user] + 1, ends[user] - max_len)
+    n_windows = -(-n_targets // stride)  # ceil
+    user = np.repeat(np.arange(len(starts)), n_windows)
+    first_window = np.cumsum(n_windows) - n_windows
+    k = np.arange(len(user)) - np.repeat(first_window, n_windows)  # window number, 0 = latest
+    end = ends[user] - k * stride
+    return user, end, np.maximum(starts[user] + 1, end - stride)
+
+
 class RetrievalBatches:
     """Training batches and evaluation inputs of a leave-one-out split.
 
@@ -48,25 +98,62 @@ class RetrievalBatches:
         users = np.repeat(np.arange(seq.n_users), np.diff(indptr))
         self.seen = SeenItems(users, seq.items[idx], seq.n_users, seq.n_items)
         self.train_users = np.flatnonzero(ends - starts >= 2)  # users with at least one (input, target) pair
+        self._windows: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
-    def train(self, batch_size: int, n_negatives: int, rng: np.random.Generator) -> Iterator[NumpyBatch]:
-        """One epoch of shuffled batches with ``seq``, ``pos`` and (if n_negatives) ``neg``."""
+    def windows(
+        self, positions: TrainPositions = TrainPositions.LAST, stride: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(user, end, first)`` of every training window (see :func:`train_windows`)."""
+        key = (TrainPositions(positions), stride)
+        if key not in self._windows:
+            self._windows[key] = train_windows(self.train_starts, self.train_ends, self.max_len, *key)
+        return self._windows[key]
+
+    def n_targets(self, positions: TrainPositions = TrainPositions.LAST, stride: int | None = None) -> int:
+        """Training targets (next-item predictions) in one epoch."""
+        _, end, first = self.windows(positions, stride)
+        return int((end - first).sum())
+
+    def train(
+        self,
+        batch_size: int,
+        n_negatives: int,
+        rng: np.random.Generator,
+        *,
+        positions: TrainPositions = TrainPositions.LAST,
+        stride: int | None = None,
+        exclude_seen: bool = True,
+    ) -> Iterator[NumpyBatch]:
+        """One epoch of shuffled batches with ``seq``, ``pos`` and (if n_negatives) ``neg``.
+
+        Args:
+            batch_size: windows per batch (one per user with ``last``).
+            n_negatives: negatives per target (0: no ``neg`` key).
+            rng: the epoch's generator (shuffling, then negatives batch by batch).
+            positions, stride: which targets are trained (see the module docstring).
+            exclude_seen: negatives avoid the user's training items; else uniform over 1..N.
+        """
         items = self.split.sequences.items
-        order = rng.permutation(self.train_users)
+        length = self.max_len + 1
+        w_user, w_end, w_first = self.windows(positions, stride)
+        order = rng.permutation(len(w_user))
         for a in range(0, len(order), batch_size):
-            users = order[a : a + batch_size]
-            window = left_pad_windows(
-                items, self.train_starts[users], self.train_ends[users], self.max_len + 1
-            )
+            rows_ = order[a : a + batch_size]
+            users, ends, first = w_user[rows_], w_end[rows_], w_first[rows_]
+            window = left_pad_windows(items, self.train_starts[users], ends, length)
             seq, pos = window[:, :-1], window[:, 1:]  # (B, L) each
-            pos = np.where(seq > 0, pos, 0)
+            target_idx = ends[:, None] - self.max_len + np.arange(self.max_len)[None, :]  # flat index of pos
+            pos = np.where((seq > 0) & (target_idx >= first[:, None]), pos, 0)
             batch = {SEQ: seq, POS: pos}
             if n_negatives:
                 neg = np.zeros(pos.shape + (n_negatives,), dtype=np.int64)  # (B, L, n)
                 rows = np.nonzero(pos)
-                neg[rows] = sample_negatives(
-                    rng, self.seen, users[rows[0]], n_negatives, dataset=self.split.dataset
-                )
+                if exclude_seen:
+                    neg[rows] = sample_negatives(
+                        rng, self.seen, users[rows[0]], n_negatives, dataset=self.split.dataset
+                    )
+                else:
+                    neg[rows] = rng.integers(1, self.split.n_items + 1, size=(len(rows[0]), n_negatives))
                 batch[NEG] = neg
             yield batch
 

@@ -1,7 +1,9 @@
 """Evaluate a model, or the popularity baseline, on the validation or test stage of a split.
 
 Retrieval: full ranking over the whole catalogue with the user's earlier items masked
-(:func:`gre_ray.recsys.metrics.full_ranking_ranks`), chunked over users and items.
+(:func:`gre_ray.recsys.metrics.full_ranking_ranks`), chunked over users and items; with
+``mask_history=False`` nothing but the target itself is left out of the competitors
+(RecBole's protocol for sequential models, which ranks the user's own history too).
 Ranking: AUC, user-grouped AUC and Logloss over the stage's samples.
 
 The popularity baseline scores an item by its training count (retrieval; ties broken as
@@ -37,10 +39,13 @@ def retrieval_ranks(
     user_chunk: int = 1024,
     item_chunk: int = 65536,
     ties: Ties = Ties.PESSIMISTIC,
+    mask_history: bool = True,
 ) -> np.ndarray:
-    """(U,) 0-based full-ranking rank of each user's ``stage`` target."""
+    """(U,) 0-based full-ranking rank of each user's ``stage`` target (history masked or not)."""
     model.eval()
     seq, targets, mask_indptr, mask_items = batches.evaluation(stage)
+    if not mask_history:
+        mask_indptr, mask_items = np.zeros_like(mask_indptr), mask_items[:0]
     item_vecs = model.item_vectors()  # (N + 1, D)
     _check_finite(item_vecs, "item vectors")
     ranks = np.empty(len(targets), dtype=np.float64)
@@ -103,6 +108,7 @@ def evaluate(
     ties: Ties = Ties.PESSIMISTIC,
     batch_size: int = 4096,
     ks: tuple[int, ...] = KS,
+    mask_history: bool = True,
 ) -> dict[str, float]:
     """Metrics of ``model`` on ``stage``.
 
@@ -114,15 +120,18 @@ def evaluate(
         device: where the model lives.
         user_chunk, item_chunk, ties: full-ranking settings (retrieval).
         batch_size: samples scored at once (ranking).
-        ks: cut-offs of NDCG and Recall.
+        ks: cut-offs of NDCG, Recall and MRR.
+        mask_history: leave the user's earlier items out of the ranking (retrieval).
 
     Returns:
-        ``ndcg@K``, ``recall@K``, ``mrr`` (retrieval) or ``auc``, ``gauc``, ``logloss`` (ranking).
+        ``ndcg@K``, ``recall@K``, ``mrr@K``, ``mrr`` (retrieval) or ``auc``, ``gauc``,
+        ``logloss`` (ranking).
     """
     if isinstance(model, RetrievalModel):
         batches = batches or RetrievalBatches(split)
         ranks = retrieval_ranks(
-            model, batches, stage, device=device, user_chunk=user_chunk, item_chunk=item_chunk, ties=ties
+            model, batches, stage, device=device, user_chunk=user_chunk, item_chunk=item_chunk, ties=ties,
+            mask_history=mask_history,
         )
         return ranking_metrics(ranks, ks)
     samples = split.samples[Stage(stage)]
@@ -131,7 +140,9 @@ def evaluate(
     return ranking_scores_metrics(samples.label, probs, samples.user)
 
 
-def popularity_metrics(split: Split, stage: Stage, ks: tuple[int, ...] = KS) -> dict[str, float]:
+def popularity_metrics(
+    split: Split, stage: Stage, ks: tuple[int, ...] = KS, mask_history: bool = True
+) -> dict[str, float]:
     """Metrics of the popularity baseline on ``stage`` (training data only)."""
     seq = split.sequences
     if not split.samples:  # retrieval
@@ -139,6 +150,8 @@ def popularity_metrics(split: Split, stage: Stage, ks: tuple[int, ...] = KS) -> 
         _, idx = concat_ranges(*split.retrieval_window(Stage.TRAIN))
         counts = np.bincount(seq.items[idx], minlength=seq.n_items + 1)  # (N + 1,)
         _, targets, mask_indptr, mask_items = batches.evaluation(stage)
+        if not mask_history:
+            mask_indptr, mask_items = np.zeros_like(mask_indptr), mask_items[:0]
         item_vecs = torch.from_numpy(counts.astype(np.float32)).unsqueeze(1)  # (N + 1, 1)
         user_vecs = torch.ones(len(targets), 1)
         ranks = full_ranking_ranks(user_vecs, item_vecs, targets, mask_indptr, mask_items, ties=Ties.AVERAGE)

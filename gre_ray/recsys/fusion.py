@@ -9,6 +9,13 @@ GRE-B, following UniSRec-style frozen text features, Hou et al. 2022):
 * ``concat`` — [ID embedding, text vector] projected linearly to ``dim``.
 * ``text_only`` — the projected text vector alone: no per-item parameter, so items never
   seen in training are scored from their text.
+* ``unisrec`` — ID embedding + UniSRec's MoE-enhanced adaptor over the frozen text vector
+  (Hou et al., "Towards Universal Sequence Representation Learning for Recommender
+  Systems", KDD 2022, sec. 2.2; their transductive setting adds the ID embedding): E
+  parametric-whitening experts ``(x - b_e) W_e`` mixed by a softmax gate ``softmax(x G)``.
+  Defaults: 8 experts as in the paper; no adaptor dropout and no gating noise (the paper
+  uses 0.2 and noisy gating; ``adaptor_dropout`` / ``adaptor_noise`` turn them on), so the
+  adaptor is deterministic in training mode like the other modes.
 
 Text vectors are a non-persistent buffer (frozen, not in ``state_dict``). The padding
 item 0 always maps to the zero vector. ``with_bias`` adds a per-item scalar under the same
@@ -41,6 +48,42 @@ class FusionMode(str, Enum):
     ADD = "add"
     CONCAT = "concat"
     TEXT_ONLY = "text_only"
+    UNISREC = "unisrec"
+
+
+class MoEAdaptor(nn.Module):
+    """UniSRec's MoE-enhanced adaptor (Hou et al. 2022, eqs. 3-5): (..., T) → (..., W).
+
+    Expert e whitens with a learnt bias and a linear map, ``(x - b_e) W_e``; the gate
+    ``g = softmax(x G [+ noise])`` mixes them. All experts run as one (T, E * W) matrix
+    product, their biases folded in as ``- b_e W_e``. The gate starts at zero (uniform
+    mixture), the expert maps at N(0, 0.02) as in UniSRec's initialisation.
+
+    Args:
+        in_dim: text width T.
+        out_dim: output width W.
+        n_experts: E.
+        dropout: dropout on the text vector before the experts (UniSRec: 0.2).
+        noise: noisy gating in training (Shazeer et al. 2017, as UniSRec).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, n_experts: int = 8, dropout: float = 0.0, noise: bool = False) -> None:
+        super().__init__()
+        self.n_experts, self.out_dim, self.dropout, self.noise = n_experts, out_dim, dropout, noise
+        self.weight = nn.Parameter(torch.randn(in_dim, n_experts * out_dim) * INIT_STD)  # (T, E*W)
+        self.bias = nn.Parameter(torch.zeros(n_experts, in_dim))  # (E, T) whitening offsets b_e
+        self.gate = nn.Parameter(torch.zeros(in_dim, n_experts))  # (T, E)
+        self.gate_noise = nn.Parameter(torch.zeros(in_dim, n_experts)) if noise else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.dropout(x, self.dropout, self.training)
+        weights = self.weight.view(-1, self.n_experts, self.out_dim)  # (T, E, W)
+        offset = torch.einsum("et,tew->ew", self.bias, weights)  # (E, W): b_e W_e
+        experts = (x @ self.weight).unflatten(-1, (self.n_experts, self.out_dim)) - offset  # (..., E, W)
+        logits = x @ self.gate  # (..., E)
+        if self.gate_noise is not None and self.training:
+            logits = logits + torch.randn_like(logits) * F.softplus(x @ self.gate_noise)
+        return (torch.softmax(logits, -1).unsqueeze(-1) * experts).sum(-2)  # (..., W)
 
 
 @dataclass(frozen=True)
@@ -53,15 +96,26 @@ class FusionConfig:
             (applied when the vectors are loaded).
         reduce: ``none``, ``pca`` or ``whiten`` before the projection.
         reduce_dim: components kept by ``pca``/``whiten`` (None: all, at most the number of items).
+        adaptor_experts: experts of the ``unisrec`` adaptor.
+        adaptor_dropout: dropout on the text vector inside the ``unisrec`` adaptor.
+        adaptor_noise: noisy gating of the ``unisrec`` adaptor in training.
     """
 
     mode: FusionMode = FusionMode.NONE
     missing: MissingPolicy = MissingPolicy.ERROR
     reduce: Reduction = Reduction.NONE
     reduce_dim: int | None = None
+    adaptor_experts: int = 8
+    adaptor_dropout: float = 0.0
+    adaptor_noise: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", FusionMode(self.mode))
+        if self.adaptor_experts < 1 or not 0.0 <= self.adaptor_dropout < 1.0:
+            raise ConfigError(
+                f"fusion adaptor_experts must be >= 1 and adaptor_dropout in [0, 1), "
+                f"got {self.adaptor_experts} and {self.adaptor_dropout}"
+            )
         object.__setattr__(self, "missing", MissingPolicy(self.missing))
         object.__setattr__(self, "reduce", Reduction(self.reduce))
 
@@ -103,15 +157,18 @@ class ItemFeatures:
 
     def embedding(self, dim: int, *, with_bias: bool = False) -> "ItemEmbedding":
         """A fresh item embedding of width ``dim`` under this fusion."""
-        return ItemEmbedding(self.n_items, dim, self.fusion.mode, self.text, with_bias=with_bias)
+        f = self.fusion
+        adaptor = (f.adaptor_experts, f.adaptor_dropout, f.adaptor_noise)
+        return ItemEmbedding(self.n_items, dim, f.mode, self.text, with_bias=with_bias, adaptor=adaptor)
 
 
 class ItemEmbedding(nn.Module):
     """Item ids → vectors under one fusion mode.
 
-    Every mode is an affine map of the gathered ID row and text row, so the mean over a
-    history equals the map of the mean rows: :meth:`mean` pools with ``embedding_bag``
-    before projecting, which saves the (B, L, T) projection for pooled histories.
+    Every mode but ``unisrec`` is an affine map of the gathered ID row and text row, so the
+    mean over a history equals the map of the mean rows: :meth:`mean` pools with
+    ``embedding_bag`` before projecting, which saves the (B, L, T) projection for pooled
+    histories (``unisrec``'s gate is not affine: it maps every row, then pools).
 
     Args:
         n_items: N (ids 1..N, 0 is padding).
@@ -120,6 +177,7 @@ class ItemEmbedding(nn.Module):
         text: (N + 1, T) frozen text vectors, required unless ``mode`` is ``none``.
         with_bias: also produce a per-item scalar (:meth:`lookup`, :meth:`mean`); it is
             one extra output column of the same tables and projection.
+        adaptor: (experts, dropout, noise) of the ``unisrec`` adaptor.
     """
 
     def __init__(
@@ -130,6 +188,7 @@ class ItemEmbedding(nn.Module):
         text: torch.Tensor | None = None,
         *,
         with_bias: bool = False,
+        adaptor: tuple[int, float, bool] = (8, 0.0, False),
     ) -> None:
         super().__init__()
         self.mode = FusionMode(mode)
@@ -148,13 +207,16 @@ class ItemEmbedding(nn.Module):
                 raise ConfigError(f"fusion mode {self.mode.value} needs text vectors")
             self.register_buffer("text", text, persistent=False)
             in_width = text.shape[1] + (width if self.mode == FusionMode.CONCAT else 0)
-            self.proj = nn.Linear(in_width, width)
+            if self.mode == FusionMode.UNISREC:
+                self.proj = MoEAdaptor(text.shape[1], width, *adaptor)
+            else:
+                self.proj = nn.Linear(in_width, width)
 
     def _combine(self, id_rows: torch.Tensor | None, text_rows: torch.Tensor | None) -> torch.Tensor:
         """The mode's affine map of raw ID rows (..., W) and text rows (..., T) → (..., W)."""
         if self.mode == FusionMode.NONE:
             return id_rows
-        if self.mode == FusionMode.ADD:
+        if self.mode in (FusionMode.ADD, FusionMode.UNISREC):
             return id_rows + self.proj(text_rows)
         if self.mode == FusionMode.CONCAT:
             return self.proj(torch.cat([id_rows, text_rows], dim=-1))
@@ -186,6 +248,9 @@ class ItemEmbedding(nn.Module):
         """
         count = (ids > 0).sum(-1, keepdim=True)  # (B, 1)
         denom = count.clamp(min=1).to(torch.float32)
+        if self.mode == FusionMode.UNISREC:  # not affine: map every row, then pool
+            out = self._raw(ids).sum(-2) / denom  # (B, W); padding rows are zero
+            return (out[:, : self.dim], out[:, self.dim]) if self.with_bias else (out, None)
         id_rows = text_rows = None
         if self.id is not None:
             id_rows = F.embedding_bag(ids, self.id.weight, mode="sum", padding_idx=0) / denom

@@ -17,7 +17,8 @@ the target is the number of competing items that score above it:
   users x items matrix. :func:`naive_ranks` is the all-at-once reference.
 
 From a 0-based rank r: NDCG@K = 1/log2(r + 2) if r < K else 0; Recall@K = HR@K = [r < K]
-(one relevant item); MRR = 1/(r + 1) with no cut-off.
+(one relevant item); MRR@K = 1/(r + 1) if r < K else 0 (RecBole's MRR@K); MRR = 1/(r + 1)
+with no cut-off.
 
 AUC counts tied scores as one half (Mann-Whitney), equal to ``sklearn.metrics.roc_auc_score``;
 grouped AUC is the per-user AUC weighted by the user's sample count, over users with both
@@ -144,13 +145,14 @@ def naive_ranks(
 
 
 def ranking_metrics(ranks: np.ndarray, ks: tuple[int, ...] = KS) -> dict[str, float]:
-    """Mean ``ndcg@K``, ``recall@K`` and ``mrr`` over users from 0-based target ranks."""
+    """Mean ``ndcg@K``, ``recall@K``, ``mrr@K`` and ``mrr`` over users from 0-based target ranks."""
     ranks = np.asarray(ranks, dtype=np.float64)
     out: dict[str, float] = {}
     for k in ks:
         hit = ranks < k
         out[f"ndcg@{k}"] = float(np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0).mean())
         out[f"recall@{k}"] = float(hit.mean())
+        out[f"mrr@{k}"] = float(np.where(hit, 1.0 / (ranks + 1.0), 0.0).mean())
     out["mrr"] = float((1.0 / (ranks + 1.0)).mean())
     return out
 

@@ -13,6 +13,12 @@ Three protocols, chosen by :class:`SplitKind`:
 * ``ranking_explicit`` — Goodreads/Yelp style: the label is ``rating >= rating_threshold``
   (the ``label`` column where the rating is null); each user's interactions are split in
   time order into train/validation/test by fractions. Needs 3 interactions.
+* ``ranking_random`` / ``ranking_time`` — RecBole's CTR protocols (Zhao et al., "RecBole",
+  CIKM 2021; ``eval_args: {split: {RS: [0.8, 0.1, 0.1]}, order: RO | TO, group_by: none}``):
+  labels as ``ranking_explicit``, but the interactions of all users together are split
+  1 - valid_frac - test_frac : valid_frac : test_frac (8:1:1 by default), either after a
+  seeded random shuffle (``RO``) or in global time order (``TO``; ties by user order, then
+  position). A sample's history is still its user's earlier interactions. Needs 1.
 
 A user too short for the protocol is dropped and counted in :attr:`Split.stats`. A ranking
 stage whose labels are all one class raises :class:`DataError` (AUC would be undefined),
@@ -40,6 +46,8 @@ class SplitKind(str, Enum):
     RETRIEVAL = "retrieval"
     RANKING_IMPLICIT = "ranking_implicit"
     RANKING_EXPLICIT = "ranking_explicit"
+    RANKING_RANDOM = "ranking_random"
+    RANKING_TIME = "ranking_time"
 
 
 class Stage(str, Enum):
@@ -90,6 +98,8 @@ class SplitConfig:
     @property
     def min_length(self) -> int:
         """The fewest interactions a user needs under this protocol."""
+        if self.kind in (SplitKind.RANKING_RANDOM, SplitKind.RANKING_TIME):
+            return 1
         return self.min_history + 3 if self.kind == SplitKind.RANKING_IMPLICIT else 3
 
 
@@ -207,8 +217,10 @@ def make_split(
         return Split(name, config, sequences, {}, stats)
     if config.kind == SplitKind.RANKING_IMPLICIT:
         samples = _implicit_samples(sequences, config, name)
-    else:
+    elif config.kind == SplitKind.RANKING_EXPLICIT:
         samples = _explicit_samples(sequences, config, name)
+    else:
+        samples = _global_samples(sequences, config, name)
     for stage, part in samples.items():
         stats[f"{stage.value}_samples"] = len(part)
         stats[f"{stage.value}_positives"] = int(part.label.sum())
@@ -245,7 +257,8 @@ def _implicit_samples(seq: Sequences, config: SplitConfig, name: str) -> dict[St
     return out
 
 
-def _explicit_samples(seq: Sequences, config: SplitConfig, name: str) -> dict[Stage, Samples]:
+def _explicit_labels(seq: Sequences, config: SplitConfig, name: str) -> np.ndarray:
+    """(nnz,) 0/1 labels: ``rating >= rating_threshold``, the ``label`` column where the rating is null."""
     labels = np.where(
         np.isnan(seq.ratings), seq.labels, (seq.ratings >= config.rating_threshold).astype(np.int8)
     )
@@ -255,6 +268,36 @@ def _explicit_samples(seq: Sequences, config: SplitConfig, name: str) -> dict[St
             f"dataset {name}: {unlabelled} interaction(s) have neither a rating nor a label, "
             "so an explicit-feedback ranking split cannot label them"
         )
+    return labels
+
+
+def _global_samples(seq: Sequences, config: SplitConfig, name: str) -> dict[Stage, Samples]:
+    """RecBole's CTR split of all interactions at once, in random or global time order."""
+    labels = _explicit_labels(seq, config, name)
+    n = len(seq.items)
+    if config.kind == SplitKind.RANKING_RANDOM:
+        order = np.random.default_rng(config.seed).permutation(n)
+    else:
+        order = np.lexsort((np.arange(n), seq.timestamps))  # stable: ties keep user, then position order
+    n_test = int(round(n * config.test_frac))
+    n_valid = int(round(n * config.valid_frac))
+    n_train = n - n_valid - n_test
+    users = seq.user_of_position()
+    out = {}
+    for stage, idx in (
+        (Stage.TRAIN, order[:n_train]),
+        (Stage.VALID, order[n_train : n_train + n_valid]),
+        (Stage.TEST, order[n_train + n_valid :]),
+    ):
+        idx = np.sort(idx)
+        out[stage] = Samples(
+            user=users[idx], hist_end=idx.astype(np.int64), item=seq.items[idx], label=labels[idx].astype(np.float32)
+        )
+    return out
+
+
+def _explicit_samples(seq: Sequences, config: SplitConfig, name: str) -> dict[Stage, Samples]:
+    labels = _explicit_labels(seq, config, name)
     lengths = seq.lengths
     n_test = np.maximum(1, np.floor(lengths * config.test_frac)).astype(np.int64)
     n_valid = np.maximum(1, np.floor(lengths * config.valid_frac)).astype(np.int64)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from gre_ray.errors import ConfigError
-from gre_ray.recsys.batches import RetrievalBatches, ranking_batches, to_tensors
+from gre_ray.recsys.batches import RetrievalBatches, TrainPositions, ranking_batches, to_tensors
 from gre_ray.recsys.evaluate import evaluate, popularity_metrics
 from gre_ray.recsys.fusion import FusionConfig, ItemFeatures
 from gre_ray.recsys.metrics import KS, Ties
@@ -54,6 +54,13 @@ class TrainConfig:
         eval_item_chunk: items scored at once in full ranking.
         eval_batch_size: samples scored at once (ranking).
         ties: tie rule of full ranking.
+        positions: retrieval targets trained per epoch: ``last`` (each user's last
+            ``max_len`` targets, SASRec's original sampler) or ``all`` (every training
+            target, see :mod:`gre_ray.recsys.batches`).
+        train_stride: step between training windows with ``all`` (None: ``max_len``;
+            1: every target with its own prefix).
+        mask_history: full ranking leaves the user's earlier items out (validation and
+            test alike); False ranks them too (RecBole's protocol for sequential models).
     """
 
     lr: float = 1e-3
@@ -70,9 +77,15 @@ class TrainConfig:
     eval_item_chunk: int = 65536
     eval_batch_size: int = 4096
     ties: Ties = Ties.PESSIMISTIC
+    positions: TrainPositions = TrainPositions.LAST
+    train_stride: int | None = None
+    mask_history: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ties", Ties(self.ties))
+        object.__setattr__(self, "positions", TrainPositions(self.positions))
+        if self.train_stride is not None and self.train_stride < 1:
+            raise ConfigError(f"train.train_stride must be >= 1, got {self.train_stride}")
         for key in (
             "batch_size",
             "max_epochs",
@@ -101,6 +114,8 @@ class Result:
     n_parameters: int = 0
     train_seconds: float = 0.0
     text_missing: int = 0
+    mask_history: bool = True
+    train_targets: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -111,12 +126,17 @@ def _check(split: Split, task: Task, cfg: TrainConfig) -> str:
     want = Task.RETRIEVAL if split.kind == SplitKind.RETRIEVAL else Task.RANKING
     if task != want:
         kinds = "retrieval" if task == Task.RETRIEVAL else "ranking_implicit or ranking_explicit"
-        raise ConfigError(f"a {task.value} model needs a {kinds} split, got a {split.kind.value} split")
+        also = "" if task == Task.RETRIEVAL else " (ranking_random and ranking_time work too)"
+        raise ConfigError(f"a {task.value} model needs a {kinds} split, got a {split.kind.value} split{also}")
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"train.device={cfg.device} but CUDA is not available")
     metric = cfg.metric or DEFAULT_METRIC[task]
+    if task == Task.RETRIEVAL and cfg.train_stride is not None and cfg.train_stride > split.config.max_len:
+        raise ConfigError(
+            f"train.train_stride={cfg.train_stride} exceeds the split's max_len={split.config.max_len}"
+        )
     if task == Task.RETRIEVAL:
-        valid = [f"{m}@{k}" for m in ("ndcg", "recall") for k in KS] + ["mrr"]
+        valid = [f"{m}@{k}" for m in ("ndcg", "recall", "mrr") for k in KS] + ["mrr"]
     else:
         valid = ["auc", "gauc"]
     if metric not in valid:
@@ -136,6 +156,7 @@ class Trained:
     history: list[dict[str, float]]
     train_seconds: float
     eval_kwargs: dict[str, Any]
+    train_targets: int = 0
 
 
 def _train_epoch(model, batches, optimizer, device, grad_clip: float | None, epoch: int) -> float:
@@ -185,7 +206,12 @@ def fit(
         item_chunk=train_cfg.eval_item_chunk,
         ties=train_cfg.ties,
         batch_size=train_cfg.eval_batch_size,
+        mask_history=train_cfg.mask_history,
     )
+    if retrieval is not None:
+        train_targets = retrieval.n_targets(train_cfg.positions, train_cfg.train_stride)
+    else:
+        train_targets = len(split.samples[Stage.TRAIN])
     history: list[dict[str, float]] = []
     best_value, best_epoch, best_state, best_valid, waited = -np.inf, 0, None, {}, 0
     start = time.perf_counter()
@@ -193,12 +219,20 @@ def fit(
         t0 = time.perf_counter()
         rng = np.random.default_rng([split.config.seed, train_cfg.seed, epoch])  # independent of the model
         if isinstance(model, RetrievalModel):
-            batches = retrieval.train(train_cfg.batch_size, model.n_negatives, rng)
+            batches = retrieval.train(
+                train_cfg.batch_size, model.n_negatives, rng, positions=train_cfg.positions,
+                stride=train_cfg.train_stride, exclude_seen=model.negatives_exclude_seen,
+            )
         else:
             batches = ranking_batches(split, Stage.TRAIN, train_cfg.batch_size, rng)
         train_loss = _train_epoch(model, batches, optimizer, device, train_cfg.grad_clip, epoch)
         valid = evaluate(model, split, Stage.VALID, **eval_kwargs)
-        record = {"epoch": epoch, "train_loss": train_loss, "epoch_seconds": time.perf_counter() - t0}
+        record = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "epoch_seconds": time.perf_counter() - t0,
+            "train_targets": train_targets,
+        }
         record.update({f"valid/{k}": v for k, v in valid.items()})
         history.append(record)
         if valid[metric] > best_value + train_cfg.min_delta:
@@ -214,7 +248,8 @@ def fit(
         raise FloatingPointError(f"validation {metric} was never a number; the model diverged")
     model.load_state_dict(best_state)
     return Trained(
-        model, items, metric, best_epoch, best_valid, history, time.perf_counter() - start, eval_kwargs
+        model, items, metric, best_epoch, best_valid, history, time.perf_counter() - start, eval_kwargs,
+        train_targets,
     )
 
 
@@ -235,7 +270,8 @@ def train_and_evaluate(
         train_cfg: optimisation and evaluation settings.
         text_vectors: vectors aligned to ``split.item_ids`` (needed unless fusion is ``none``).
         callback: called after every epoch with that epoch's record (``epoch``,
-            ``train_loss``, ``epoch_seconds``, ``valid/<metric>``..., ``best_epoch``).
+            ``train_loss``, ``epoch_seconds``, ``train_targets`` (training targets or
+            samples per epoch), ``valid/<metric>``..., ``best_epoch``).
 
     Returns:
         The :class:`Result` with the test metrics of the best validation epoch.
@@ -259,6 +295,8 @@ def train_and_evaluate(
         n_parameters=sum(p.numel() for p in trained.model.parameters()),
         train_seconds=trained.train_seconds,
         text_missing=trained.items.n_missing,
+        mask_history=train_cfg.mask_history,
+        train_targets=trained.train_targets,
     )
 
 

@@ -61,6 +61,11 @@ class RetrievalModel(Recommender):
     def n_negatives(self) -> int:
         """Sampled negatives per position the loss needs in ``batch["neg"]`` (0: none)."""
 
+    @property
+    def negatives_exclude_seen(self) -> bool:
+        """Whether sampled negatives avoid the user's training items (else uniform over all items)."""
+        return True
+
     @abstractmethod
     def user_vectors(self, seq: torch.Tensor) -> torch.Tensor:
         """(B, L) left-padded history → (B, D) user vectors."""

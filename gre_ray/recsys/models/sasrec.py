@@ -15,6 +15,27 @@ Losses (``SASRecLoss``):
 * ``full_ce`` — cross-entropy over the whole catalogue (Klenitskiy & Vasilev, "Turning
   Dross Into Gold Loss: is BERT4Rec really better than SASRec?", RecSys 2023); needs no
   negatives, costs O(positions x N) memory.
+* ``gbce`` — gSASRec's generalised BCE (Petrov & Macdonald, "gSASRec: Reducing
+  Overconfidence in Sequential Recommendation Trained with Negative Sampling", RecSys
+  2023): with k sampled negatives out of N items, sampling rate ``alpha = k / (N - 1)``
+  and calibration ``t`` in [0, 1], the positive's probability is raised to
+  ``beta = alpha * (t * (1 - 1/alpha) + 1/alpha)``::
+
+      loss = -beta * log s(p) - sum_j log(1 - s(n_j))      (per position, then averaged)
+
+  ``t = 0`` gives ``beta = 1`` (plain BCE); ``t = 1`` gives ``beta = alpha``, which the
+  paper shows calibrates the sampled model to the full softmax. The paper's defaults are
+  k = 256 and t = 0.75, negatives drawn uniformly from the whole catalogue (so they may be
+  items the user has seen: ``negatives="uniform"``). The paper averages over the 1 + k
+  logits of a position; here the k + 1 terms are summed per position, as ``bce`` does (a
+  constant factor that Adam's step normalisation absorbs).
+
+Negatives (``negatives``): ``unseen`` (default) rejects items in the user's training
+history; ``uniform`` draws from all N items (gSASRec's setting; a negative may equal the
+positive).
+
+The point-wise FFN has width ``ffn_dim`` (default ``dim``, as in the paper's code;
+RecBole uses 256) and activation ``relu`` (paper) or ``gelu`` (RecBole, BERT4Rec).
 
 Deviations: attention additionally masks padded keys (the original lets real positions
 attend to zeroed padding), and heads default to 2 as in the GRE-B setup (the paper uses 1).
@@ -38,11 +59,59 @@ class SASRecLoss(str, Enum):
     BCE = "bce"
     SAMPLED_SOFTMAX = "sampled_softmax"
     FULL_CE = "full_ce"
+    GBCE = "gbce"
+
+
+class Activation(str, Enum):
+    RELU = "relu"
+    GELU = "gelu"
+
+
+class NegativeSampling(str, Enum):
+    UNSEEN = "unseen"  # never an item of the user's training history
+    UNIFORM = "uniform"  # any of the N items (gSASRec; may include seen items and the positive)
+
+
+def gbce_beta(n_negatives: int, n_items: int, t: float) -> float:
+    """gSASRec's exponent of the positive probability (Petrov & Macdonald 2023, eq. 9).
+
+    ``alpha = k / (N - 1)`` is the negative sampling rate, capped at 1 (k >= N - 1 samples
+    as many negatives as there are items: nothing to correct).
+    """
+    alpha = min(1.0, n_negatives / max(n_items - 1, 1))
+    return alpha * (t * (1.0 - 1.0 / alpha) + 1.0 / alpha)
+
+
+def gbce_loss(pos_logit: torch.Tensor, neg_logit: torch.Tensor, beta: float) -> torch.Tensor:
+    """Per-position gBCE: ``-beta * log s(pos) - sum_j log(1 - s(neg_j))``.
+
+    Args:
+        pos_logit: (...,) positive logits.
+        neg_logit: (..., k) negative logits.
+        beta: the exponent of :func:`gbce_beta`.
+
+    Returns:
+        (...,) losses; ``softplus(-x) = -log s(x)`` keeps it finite for large logits.
+    """
+    return beta * F.softplus(-pos_logit) + F.softplus(neg_logit).sum(-1)
 
 
 @dataclass(frozen=True)
 class SASRecConfig:
-    """SASRec hyper-parameters (defaults: the paper's, with hidden 64 and 2 heads)."""
+    """SASRec hyper-parameters (defaults: the paper's, with hidden 64 and 2 heads).
+
+    Attributes:
+        dim: hidden width D.
+        n_blocks: self-attention blocks.
+        n_heads: attention heads (divides ``dim``).
+        dropout: dropout of embeddings, attention and FFN.
+        loss: see the module docstring.
+        n_negatives: sampled negatives per position (``bce``, ``sampled_softmax``, ``gbce``).
+        gbce_t: gSASRec's calibration t in [0, 1] (``gbce`` only).
+        negatives: ``unseen`` or ``uniform`` (see the module docstring).
+        ffn_dim: width of the point-wise FFN (None: ``dim``).
+        activation: the FFN's activation.
+    """
 
     dim: int = 64
     n_blocks: int = 2
@@ -50,24 +119,41 @@ class SASRecConfig:
     dropout: float = 0.2
     loss: SASRecLoss = SASRecLoss.BCE
     n_negatives: int = 1
+    gbce_t: float = 0.75
+    negatives: NegativeSampling = NegativeSampling.UNSEEN
+    ffn_dim: int | None = None
+    activation: Activation = Activation.RELU
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "loss", SASRecLoss(self.loss))
+        object.__setattr__(self, "negatives", NegativeSampling(self.negatives))
+        object.__setattr__(self, "activation", Activation(self.activation))
         if self.dim % self.n_heads:
             raise ValueError(f"dim {self.dim} is not divisible by n_heads {self.n_heads}")
+        if not 0.0 <= self.gbce_t <= 1.0:
+            raise ValueError(f"gbce_t must be in [0, 1], got {self.gbce_t}")
+        if self.n_negatives < 1 and self.loss != SASRecLoss.FULL_CE:
+            raise ValueError(f"loss {self.loss.value} needs n_negatives >= 1, got {self.n_negatives}")
+        if self.ffn_dim is not None and self.ffn_dim < 1:
+            raise ValueError(f"ffn_dim must be >= 1, got {self.ffn_dim}")
 
 
 class CausalBlock(nn.Module):
     """One SASRec block: causal multi-head self-attention and a point-wise FFN."""
 
-    def __init__(self, dim: int, n_heads: int, dropout: float) -> None:
+    def __init__(
+        self, dim: int, n_heads: int, dropout: float, ffn_dim: int | None = None,
+        activation: Activation = Activation.RELU,
+    ) -> None:
         super().__init__()
         self.n_heads, self.dropout = n_heads, dropout
         self.attn_norm = nn.LayerNorm(dim, eps=1e-8)
         self.q, self.k, self.v, self.out = (nn.Linear(dim, dim) for _ in range(4))
         self.ffn_norm = nn.LayerNorm(dim, eps=1e-8)
+        hidden = ffn_dim or dim
+        act = nn.GELU() if Activation(activation) == Activation.GELU else nn.ReLU()
         self.ffn = nn.Sequential(
-            nn.Linear(dim, dim), nn.Dropout(dropout), nn.ReLU(), nn.Linear(dim, dim), nn.Dropout(dropout)
+            nn.Linear(dim, hidden), nn.Dropout(dropout), act, nn.Linear(hidden, dim), nn.Dropout(dropout)
         )
 
     def forward(self, x: torch.Tensor, allowed: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -103,13 +189,19 @@ class SASRec(RetrievalModel):
         self.item_emb = items.embedding(cfg.dim)
         self.pos_emb = nn.Parameter(torch.randn(max_len, cfg.dim) * INIT_STD)
         self.blocks = nn.ModuleList(
-            CausalBlock(cfg.dim, cfg.n_heads, cfg.dropout) for _ in range(cfg.n_blocks)
+            CausalBlock(cfg.dim, cfg.n_heads, cfg.dropout, cfg.ffn_dim, cfg.activation)
+            for _ in range(cfg.n_blocks)
         )
+        self.beta = gbce_beta(cfg.n_negatives, items.n_items, cfg.gbce_t)
         self.final_norm = nn.LayerNorm(cfg.dim, eps=1e-8)
 
     @property
     def n_negatives(self) -> int:
         return 0 if self.cfg.loss == SASRecLoss.FULL_CE else self.cfg.n_negatives
+
+    @property
+    def negatives_exclude_seen(self) -> bool:
+        return self.cfg.negatives == NegativeSampling.UNSEEN
 
     def encode(self, seq: torch.Tensor) -> torch.Tensor:
         """(B, L) left-padded items → (B, L) hidden states (B, L, D), zero at padding."""
@@ -144,6 +236,8 @@ class SASRec(RetrievalModel):
         if self.cfg.loss == SASRecLoss.BCE:
             per_pos = F.softplus(-pos_logit) + F.softplus(neg_logit).sum(-1)  # -log s(p) - sum log(1 - s(n))
             return per_pos[target].mean()
+        if self.cfg.loss == SASRecLoss.GBCE:
+            return gbce_loss(pos_logit, neg_logit, self.beta)[target].mean()
         neg_logit = neg_logit.masked_fill(neg == pos.unsqueeze(-1), float("-inf"))
         logits = torch.cat([pos_logit.unsqueeze(-1), neg_logit], dim=-1)[target]  # (P, 1 + n)
         return F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long, device=logits.device))
