@@ -28,6 +28,7 @@ from gre_ray.errors import DataError
 from gre_ray.ingest.config import OrphanItemPolicy
 from gre_ray.ingest.filters import FilterResult, apply_filters
 from gre_ray.ingest.parse import BAD, CHUNK_END, INTERACTIONS as INTER_ROLE, ITEMS as ITEM_ROLE, ROW
+from gre_ray.ingest.published import compare, warnings
 from gre_ray.ingest.sources import Dataset
 from gre_ray.ingest.staging import IdEncoder, PartWriter, global_lines, line_offsets, order_key, read, scan, staging_paths
 
@@ -306,6 +307,10 @@ class _Assembler:
                 "damaged_files": self.damaged,
             }
         )
+        if dataset.published:
+            check = compare(table1, dataset.published, dataset.tolerance)
+            assembly.stats["published"] = check
+            assembly.stats["published_warnings"] = warnings(dataset.name, check, assembly.stats)
         for account in accounts.values():
             assembly.quarantined.update(account["quarantined"])
             assembly.rows_in += account["records_read"]

@@ -201,6 +201,8 @@ class IngestConfig:
         sources: datasets given explicitly.
         registry: another registry YAML to resolve ``datasets`` with (empty: the packaged one).
         strict: stop at the first bad row with a DataError naming file, line and reason.
+        allow_empty: ingest a raw file of 0 bytes as an empty file (with a warning and a
+            count in the manifest) instead of stopping before any work.
         filters: interaction and item filters (see :class:`FilterSettings`).
         text: item text template and cleaning (see :class:`TextSettings`).
         token_tokenizer: tokenizer for the ``#tokens`` statistics: an HF folder or name,
@@ -208,6 +210,12 @@ class IngestConfig:
         chunk_mb: uncompressed files are split into byte ranges of this size, read in
             parallel (``.gz`` files are read whole by one task each).
         block_lines: lines parsed per output block.
+        table1_tolerance: relative difference from GRE-B Table 1's counts (registry
+            ``table1``) beyond which the ingest warns, naming the likely cause.
+        concurrent_datasets: datasets parsed at the same time (their parse tasks share
+            the cluster; the driver assembles one after another).
+        gzip_split: a ``.gz`` file is decompressed by one streaming task into pieces of
+            ``chunk_mb`` that other tasks parse; false reads it whole in one task.
     """
 
     data_root: str = "data/raw"
@@ -215,17 +223,25 @@ class IngestConfig:
     sources: list[SourceSpec] = field(default_factory=list)
     registry: str = ""
     strict: bool = False
+    allow_empty: bool = False
     filters: FilterSettings = field(default_factory=FilterSettings)
     text: TextSettings = field(default_factory=TextSettings)
     token_tokenizer: str = "all-MiniLM-L6-v2"
     chunk_mb: float = 64.0
     block_lines: int = 20_000
+    table1_tolerance: float = 0.05
+    concurrent_datasets: int = 4
+    gzip_split: bool = True
 
     def __post_init__(self) -> None:
         if self.chunk_mb <= 0:
             raise ValueError(f"chunk_mb must be positive, got {self.chunk_mb}")
         if self.block_lines < 1:
             raise ValueError(f"block_lines must be at least 1, got {self.block_lines}")
+        if not 0 <= self.table1_tolerance:
+            raise ValueError(f"table1_tolerance must be >= 0, got {self.table1_tolerance}")
+        if self.concurrent_datasets < 1:
+            raise ValueError(f"concurrent_datasets must be at least 1, got {self.concurrent_datasets}")
         names = list(self.datasets) + [s.name for s in self.sources]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:

@@ -159,11 +159,16 @@ def _chunk_lines(chunk: Chunk) -> Iterator[list[bytes]]:
             yield from _range_lines(handle, chunk.start, chunk.end)
 
 
-def _gzip_lines(stream: pafs.NativeFile) -> Iterator[list[bytes]]:
-    """Lines of a (multi-member) gzip stream; raises _Truncated with the partial line if it is damaged."""
+class _Damaged(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _gzip_data(stream: pafs.NativeFile) -> Iterator[bytes]:
+    """Decompressed bytes of a (multi-member) gzip stream; raises _Damaged where it is cut short or corrupt."""
     inflater = zlib.decompressobj(wbits=47)
     fed = False  # whether the current member has received input (a finished file ends on a fresh one)
-    carry = b""
     while True:
         raw = stream.read(READ_BYTES)
         if not raw:
@@ -172,20 +177,87 @@ def _gzip_lines(stream: pafs.NativeFile) -> Iterator[list[bytes]]:
             try:
                 data = inflater.decompress(raw)
             except zlib.error:
-                raise _Truncated(carry, "corrupt_gzip") from None
+                raise _Damaged("corrupt_gzip") from None
             fed = True
             raw = b""
             if inflater.eof:
                 raw = inflater.unused_data
                 inflater, fed = zlib.decompressobj(wbits=47), False
+            if data:
+                yield data
+    if fed and not inflater.eof:
+        raise _Damaged("truncated_gzip")
+
+
+def _gzip_lines(stream: pafs.NativeFile) -> Iterator[list[bytes]]:
+    """Lines of a (multi-member) gzip stream; raises _Truncated with the partial line if it is damaged."""
+    carry = b""
+    try:
+        for data in _gzip_data(stream):
             parts = (carry + data).split(b"\n")
             carry = parts.pop()
             if parts:
                 yield parts
-    if fed and not inflater.eof:
-        raise _Truncated(carry, "truncated_gzip")
+    except _Damaged as damage:
+        raise _Truncated(carry, damage.reason) from None
     if carry:
         yield [carry]
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A run of whole lines cut from a decompressed ``.gz`` file, parsed by its own task.
+
+    Attributes:
+        index: position in the file (becomes the chunk index of its rows).
+        data: the lines, each ending in a newline except possibly the file's last.
+        damage: ``truncated_gzip``/``corrupt_gzip`` when the file ends damaged after this piece.
+        partial: what was left of the damaged line.
+    """
+
+    index: int
+    data: bytes
+    damage: str | None = None
+    partial: bytes = b""
+
+
+def gzip_pieces(file: SourceFile, piece_bytes: int) -> Iterator[Piece]:
+    """Cut a ``.gz`` file, decompressed as a stream, into pieces of about ``piece_bytes`` whole lines.
+
+    One task streams the file through this while other tasks parse the pieces, so the
+    parsing of one large compressed file spreads over the workers; a piece is cut at the
+    last newline past ``piece_bytes``, so lines keep their numbers (piece by piece).
+    """
+    loc = Location.of(file.uri)
+    buffer = bytearray()
+    index = 0
+    with loc.fs.open_input_stream(loc.path, compression=None) as stream:
+        try:
+            for data in _gzip_data(stream):
+                buffer += data
+                if len(buffer) >= piece_bytes:
+                    cut = buffer.rfind(b"\n") + 1
+                    if cut:
+                        yield Piece(index, bytes(buffer[:cut]))
+                        del buffer[:cut]
+                        index += 1
+        except _Damaged as damage:
+            cut = buffer.rfind(b"\n") + 1
+            yield Piece(index, bytes(buffer[:cut]), damage.reason, bytes(buffer[cut:]))
+            return
+    if buffer or index == 0:
+        yield Piece(index, bytes(buffer))
+
+
+def piece_blocks(piece: Piece, block_lines: int) -> Iterator[LineBlock]:
+    """The lines of ``piece`` in blocks of at most ``block_lines``, as :func:`iter_blocks` numbers them."""
+    lines = piece.data.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    for start in range(0, len(lines), block_lines):
+        yield LineBlock(start + 1, lines[start : start + block_lines])
+    if piece.damage:
+        yield LineBlock(len(lines) + 1, [piece.partial], damage=piece.damage)
 
 
 def _range_lines(handle: pafs.NativeFile, start: int, end: int) -> Iterator[list[bytes]]:

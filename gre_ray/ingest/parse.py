@@ -24,7 +24,7 @@ from gre_ray.errors import DataError
 from gre_ray.ingest.adapters import get_adapter
 from gre_ray.ingest.clean import clean_text
 from gre_ray.ingest.config import AdapterName, TextSettings
-from gre_ray.ingest.files import Chunk, iter_blocks
+from gre_ray.ingest.files import Chunk, Piece, iter_blocks, piece_blocks
 from gre_ray.ingest.formats import Syntax, decode_record, decode_text
 from gre_ray.ingest.records import RowError
 from gre_ray.ingest.text import build_text, fields_json
@@ -128,8 +128,11 @@ def _table(chunk: Chunk, kind: int, columns: dict[str, list[Any]]) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=STAGING_SCHEMA)
 
 
-def parse_chunk(chunk: Chunk, job: ParseJob) -> Iterator[pa.Table]:
+def parse_chunk(chunk: Chunk, job: ParseJob, piece: Piece | None = None) -> Iterator[pa.Table]:
     """Staging blocks for every line of ``chunk``, ending with its CHUNK_END summary.
+
+    With ``piece``, the lines are that piece of a decompressed ``.gz`` file (``chunk``
+    names the file and the piece's index) instead of being read from the file.
 
     Raises:
         DataError: in strict mode, at the first line that would be quarantined.
@@ -140,7 +143,7 @@ def parse_chunk(chunk: Chunk, job: ParseJob) -> Iterator[pa.Table]:
     fmt, columns = chunk.file.fmt, chunk.columns
     low, high = job.min_timestamp, job.max_timestamp
     records = blank = last_line = 0
-    for first, entries in _entries(chunk, job.block_lines):
+    for first, entries in _entries(chunk, job.block_lines, piece):
         block = _Block(chunk, job)
         rows = block.rows
         add_line = rows["line"].append
@@ -196,7 +199,7 @@ def _raw(entry: bytes | dict[str, Any]) -> bytes | str:
     return entry if isinstance(entry, bytes) else json.dumps(entry, default=str, ensure_ascii=False)
 
 
-def _entries(chunk: Chunk, block_lines: int) -> Iterator[tuple[int, list[Any]]]:
+def _entries(chunk: Chunk, block_lines: int, piece: Piece | None = None) -> Iterator[tuple[int, list[Any]]]:
     """(first chunk-local line, entries): raw lines, Parquet rows as dicts, or (damage, partial line)."""
     if chunk.file.fmt.syntax is Syntax.PARQUET:
         import pyarrow.parquet as pq
@@ -213,7 +216,7 @@ def _entries(chunk: Chunk, block_lines: int) -> Iterator[tuple[int, list[Any]]]:
             yield line, rows
             line += len(rows)
         return
-    for block in iter_blocks(chunk, block_lines):
+    for block in piece_blocks(piece, block_lines) if piece is not None else iter_blocks(chunk, block_lines):
         if block.damage:
             yield block.first_line, [(block.damage, block.lines[0])]
         else:

@@ -35,6 +35,8 @@ class Dataset:
     text_fields: tuple[str, ...]
     filters: FilterSettings
     files: tuple[SourceFile, ...]
+    published: dict[str, int] | None = None  # GRE-B Table 1's counts, from the registry
+    tolerance: float = 0.05
 
     @property
     def has_interactions(self) -> bool:
@@ -77,16 +79,21 @@ def resolve(config: IngestConfig) -> list[Dataset]:
     """
     if not config.datasets and not config.sources:
         raise ConfigError("ingest: list datasets (registry names) or sources to ingest")
-    specs: list[tuple[SourceSpec, str]] = []
+    specs: list[tuple[SourceSpec, str, dict[str, int] | None]] = []
     if config.datasets:
         registry = load_registry(config.registry or None)
         for name in config.datasets:
             if name not in registry:
                 raise ConfigError(f"ingest.datasets: unknown dataset {name!r} (known: {', '.join(registry)})")
-            specs.append((_spec_of(registry[name]), registry[name].folder))
-    specs.extend((spec, "") for spec in config.sources)
+            entry = registry[name]
+            published = vars(entry.table1).copy() if entry.table1 else None
+            specs.append((_spec_of(entry), entry.folder, published))
+    specs.extend((spec, "", None) for spec in config.sources)
     root = Location.of(config.data_root)
-    return [_dataset(spec, folder, root, config) for spec, folder in specs]
+    return [
+        replace(_dataset(spec, folder, root, config), published=published, tolerance=config.table1_tolerance)
+        for spec, folder, published in specs
+    ]
 
 
 def _spec_of(entry: RegistryEntry) -> SourceSpec:

@@ -25,6 +25,44 @@ PACKAGED = "datasets.yaml"
 
 
 @dataclass
+class Table1Counts:
+    """GRE-B Table 1's counts of one dataset (they may include one padding id)."""
+
+    users: int
+    items: int
+    interactions: int
+
+    def __post_init__(self) -> None:
+        if min(self.users, self.items, self.interactions) <= 0:
+            raise ValueError("table1 counts must be positive")
+
+
+@dataclass
+class DownloadFile:
+    """One published file and where it is fetched from.
+
+    Attributes:
+        file: the name it is saved under.
+        url: the official URL (``https://``; Google Drive links are fetched with ``gdown``).
+        size: bytes, when known (checked after the download).
+        sha256: hex digest, when known (checked after the download).
+        unpack: an archive (zip, tar) to unpack into the target folder.
+    """
+
+    file: str
+    url: str
+    size: int = 0
+    sha256: str = ""
+    unpack: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("https://", "http://")):
+            raise ValueError(f"downloads: {self.file}: url must be http(s), got {self.url!r}")
+        if self.sha256 and (len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256)):
+            raise ValueError(f"downloads: {self.file}: sha256 must be 64 lower-case hex digits")
+
+
+@dataclass
 class RegistryEntry:
     """One dataset of the registry.
 
@@ -41,6 +79,9 @@ class RegistryEntry:
         text_fields: item text template (empty: the adapter's).
         filters: filter keys overriding ``ingest.filters``.
         note: what a user should know (choice of subset, layout).
+        table1: GRE-B Table 1's counts (benchmark datasets), checked after ingest.
+        downloads: the published files and their official URLs.
+        manual: for data whose licence the user must accept: where to fetch it by hand.
     """
 
     name: str
@@ -55,6 +96,9 @@ class RegistryEntry:
     text_fields: list[str] = field(default_factory=list)
     filters: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    table1: Table1Counts | None = None
+    downloads: list[DownloadFile] = field(default_factory=list)
+    manual: str = ""
 
     def __post_init__(self) -> None:
         if not self.interactions and not self.items:

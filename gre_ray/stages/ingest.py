@@ -3,18 +3,24 @@
 For each dataset (a registry name or an explicit source, :mod:`gre_ray.ingest.sources`):
 
 1. plan chunks of its raw files (byte ranges of plain files, whole ``.gz`` files);
-2. Ray Data maps :func:`~gre_ray.ingest.parse.parse_chunk` over the chunks in parallel
-   tasks, each streaming its chunk line by line, and writes the parsed rows, quarantined
-   lines and line counts to a staging folder, so no raw file passes through the driver;
+2. Ray tasks parse the chunks in parallel (:func:`~gre_ray.ingest.parse.parse_chunk`),
+   each streaming its chunk line by line and writing the parsed rows, quarantined lines
+   and line counts to a staging folder, so no raw file passes through the driver. A
+   ``.gz`` file cannot be entered in the middle, so one streaming task decompresses it
+   and cuts it into pieces of whole lines (:func:`~gre_ray.ingest.files.gzip_pieces`)
+   that parse tasks consume as they come, a bounded number in flight (memory stays
+   bounded); ``ingest.gzip_split: false`` parses it whole in one task instead;
 3. the driver assembles the final tables from narrow staging columns
    (:func:`~gre_ray.ingest.assemble.assemble`): item de-duplication, filters, k-core,
-   dense ids, then streams the item texts through.
-
+   dense ids, then streams the item texts through, and compares the counts with GRE-B
+   Table 1's (:mod:`gre_ray.ingest.published`);
 4. token counts of the kept item texts (GRE-B's ``#tokens``), one task per row group.
 
-Tasks are plain functions rather than an actor pool: on a small machine an actor pool
-took ~18 s to start against ~0.3 s for tasks, and the only state, the tokenizer, is
-cached per worker process (:func:`~gre_ray.ingest.tokens.token_counter`).
+Up to ``ingest.concurrent_datasets`` datasets parse at the same time: while the driver
+assembles one, the tasks of the next ones run. Tasks are plain functions rather than an
+actor pool: on a small machine an actor pool took ~18 s to start against ~0.3 s for tasks,
+and the only state, the tokenizer, is cached per worker process
+(:func:`~gre_ray.ingest.tokens.token_counter`).
 
 Artifacts: ``items``, ``interactions`` (the contract), ``domains`` (domain, scenario,
 role), ``id_maps`` (domain, kind, raw_id, dense_id) and ``quarantine`` (file, line,
@@ -28,31 +34,75 @@ import json
 import logging
 import os
 import time
-from typing import Any, Iterator
+from collections import deque
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from gre_ray.config.loader import to_dict
 from gre_ray.data.storage import Location, fingerprint_files, write_table
 from gre_ray.errors import DataError, UserError
 from gre_ray.ingest.assemble import Outputs, assemble
 from gre_ray.ingest.config import IngestConfig
-from gre_ray.ingest.files import Chunk
+from gre_ray.ingest.files import Chunk, Piece, gzip_pieces
 from gre_ray.ingest.local import job_for
-from gre_ray.ingest.parse import ParseJob, parse_chunk
+from gre_ray.ingest.parse import STAGING_SCHEMA, ParseJob, parse_chunk
 from gre_ray.ingest.sources import Dataset, plan, resolve
 from gre_ray.ingest.tokens import count_row_group, resolve_tokenizer, row_groups, summarize
 from gre_ray.runner.stage import Stage, StageContext
 from gre_ray.stages import register
+from gre_ray.stages.checks import check_data_root, check_empty_files, warn_empty_files
 
 log = logging.getLogger("gre_ray")
 
 
-def parse_chunks(batch: dict[str, Any], chunks: list[Chunk], job: ParseJob) -> Iterator[pa.Table]:
-    """Ray Data map function: the staging blocks of the chunks named in ``batch``."""
-    for index in batch["chunk"]:
-        yield from parse_chunk(chunks[int(index)], job)
+def parse_to_staging(chunk: Chunk, job: ParseJob, staging_uri: str, piece: Piece | None = None) -> int:
+    """Ray task: parse one chunk (or one piece of a ``.gz`` file) into one staging Parquet file; its row count."""
+    staging = Location.of(staging_uri)
+    path = (staging / f"{chunk.file.index:04d}-{chunk.index:06d}.parquet").path
+    rows = 0
+    with pq.ParquetWriter(path, STAGING_SCHEMA, filesystem=staging.fs) as writer:
+        for block in parse_chunk(chunk, job, piece):
+            writer.write_table(block)
+            rows += block.num_rows
+    return rows
+
+
+def split_gzip_to_staging(chunk: Chunk, job: ParseJob, staging_uri: str, piece_bytes: int, in_flight: int) -> int:
+    """Ray task: stream a ``.gz`` file into pieces and have parse tasks consume them, ``in_flight`` at most.
+
+    Returns the staging rows written. A parse task's error (strict mode) is raised here.
+    """
+    import ray
+
+    parse = _remote("parse")
+    pending: list[Any] = []
+    rows = 0
+    for piece in gzip_pieces(chunk.file, piece_bytes):
+        part = replace(chunk, index=piece.index, skip_header=chunk.skip_header and piece.index == 0,
+                       line_offset=0 if piece.index == 0 else None)  # fmt: skip
+        pending.append(parse.remote(part, job, staging_uri, piece))
+        if len(pending) >= in_flight:
+            done, pending = ray.wait(pending, num_returns=1)
+            rows += sum(ray.get(done))
+    return rows + sum(ray.get(pending))
+
+
+_REMOTE: dict[str, Any] = {}
+
+
+def _remote(name: str) -> Any:
+    """The Ray remote function of ``name``, made once per process (this module imports Ray lazily)."""
+    if name not in _REMOTE:
+        import ray
+
+        _REMOTE["parse"] = ray.remote(num_cpus=1, max_retries=0)(parse_to_staging)
+        # decompressing takes a fraction of a core and mostly waits on its parse tasks
+        _REMOTE["split"] = ray.remote(num_cpus=0, max_retries=0)(split_gzip_to_staging)
+    return _REMOTE[name]
 
 
 def count_tokens(batch: dict[str, Any], uri: str, tokenizer: str) -> dict[str, Any]:
@@ -86,17 +136,42 @@ def _user_error(exc: BaseException) -> UserError | None:
     return None
 
 
-def _stage_parse(chunks: list[Chunk], job: ParseJob, staging: Location) -> None:
-    import ray.data
+def _launch(dataset: Dataset, settings: IngestConfig, staging: Location, in_flight: int) -> list[Any]:
+    """Submit the parse tasks of ``dataset``; their object refs."""
+    staging.mkdir()
+    job = job_for(dataset, settings)
+    refs = []
+    for chunk in plan(dataset, settings.chunk_bytes):
+        if settings.gzip_split and chunk.file.gzip and chunk.file.fmt.line_based and chunk.file.size > settings.chunk_bytes // 8:
+            refs.append(_remote("split").remote(chunk, job, staging.uri, settings.chunk_bytes, in_flight))
+        else:
+            refs.append(_remote("parse").remote(chunk, job, staging.uri))
+    return refs
 
-    blocks = ray.data.from_items([{"chunk": i} for i in range(len(chunks))], override_num_blocks=len(chunks))
-    parsed = blocks.map_batches(parse_chunks, fn_kwargs={"chunks": chunks, "job": job}, batch_size=1, batch_format="numpy")
+
+def _wait(refs: list[Any], others: Any = ()) -> None:
+    """Wait for parse tasks; a user error raised in a task (strict mode) becomes one DataError line.
+
+    Before it is raised, the other tasks of the stage (``others``: (dataset, refs, start)
+    of the datasets still parsing) are cancelled and every task's outcome fetched, so Ray
+    prints no "Unhandled error" traceback for tasks that fail once their folder is gone.
+    """
+    import ray
+
     try:
-        parsed.write_parquet(staging.path, filesystem=staging.fs)
+        ray.get(refs)
     except Exception as exc:  # noqa: BLE001 - a DataError from a task (strict mode) becomes one line
         error = _user_error(exc)
         if error is None:
             raise
+        pending = [*refs, *(ref for _, more, _ in others for ref in more)]
+        for ref in pending:
+            ray.cancel(ref, recursive=True)
+        for ref in pending:
+            try:
+                ray.get(ref)
+            except Exception:  # noqa: BLE001, S110 - cancelled or failed: only the first error is reported
+                pass
         raise DataError(str(error).splitlines()[0]) from None
 
 
@@ -116,6 +191,11 @@ class IngestStage(Stage):
     uses_ray = True
     version = 1
 
+    def preflight(self, config: Any) -> None:
+        """A missing or empty data root, and raw files of 0 bytes (unless ``ingest.allow_empty``)."""
+        check_data_root(config.ingest)
+        check_empty_files(resolve(config.ingest), config.ingest.allow_empty)
+
     def external_inputs(self, config: Any) -> dict[str, str]:
         """Size and mtime of every raw file, the resolved registry entries and the tokenizer."""
         settings: IngestConfig = config.ingest
@@ -128,18 +208,27 @@ class IngestStage(Stage):
         return prints
 
     def run(self, ctx: StageContext) -> None:
+        import ray
+
         settings: IngestConfig = ctx.settings
         datasets = resolve(settings)
+        warn_empty_files(ctx, datasets)
         tokenizer = resolve_tokenizer(settings.token_tokenizer)
         outputs = Outputs(ctx.out("items"), ctx.out("interactions"), ctx.out("id_maps"), ctx.out("quarantine"))
         staging_root = ctx.output / "_staging"
+        in_flight = int(ray.cluster_resources().get("CPU", 1)) + 1
         per_dataset: dict[str, Any] = {}
         filtered: dict[str, int] = {}
-        for dataset in datasets:
+        waiting = deque(datasets)
+        running: deque[tuple[Dataset, list[Any], float]] = deque()
+        while waiting or running:
+            while waiting and len(running) < settings.concurrent_datasets:
+                dataset = waiting.popleft()
+                running.append((dataset, _launch(dataset, settings, staging_root / dataset.name, in_flight), time.perf_counter()))
+            dataset, refs, started = running.popleft()
             staging = staging_root / dataset.name
-            clock = [time.perf_counter()]
-            _stage_parse(plan(dataset, settings.chunk_bytes), job_for(dataset, settings), staging)
-            clock.append(time.perf_counter())
+            _wait(refs, running)
+            clock = [started, time.perf_counter()]
             result = assemble(staging, dataset, outputs, settings.strict)
             staging.remove()
             clock.append(time.perf_counter())
@@ -160,6 +249,8 @@ class IngestStage(Stage):
                     f"ingest: {dataset.name}: {damage['file']} is damaged ({damage['reason']}) at line {damage['line']}; "
                     "whatever followed in the file is lost and cannot be counted"
                 )
+            for warning in result.stats.get("published_warnings", []):
+                ctx.warn(warning)
         staging_root.remove()
         domains = pa.table(
             {

@@ -6,7 +6,7 @@ import gzip
 
 import pytest
 
-from gre_ray.ingest.files import SourceFile, iter_blocks, plan_chunks
+from gre_ray.ingest.files import SourceFile, gzip_pieces, iter_blocks, piece_blocks, plan_chunks
 from gre_ray.ingest.formats import RecordFormat, Syntax, decode_record, decode_text, parse_header
 from gre_ray.ingest.records import RowError
 
@@ -58,6 +58,35 @@ def test_gzip_members_and_truncation(tmp_path):
     complete = [line for b in blocks[:-1] for line in b.lines]
     assert complete == [b'{"n": %d, "pad": "%s"}' % (i, b"x" * (i % 5)) for i in range(len(complete))]
     assert blocks[-1].first_line == len(complete) + 1
+
+
+def _pieced(file: SourceFile, piece_bytes: int, block_lines: int = 2) -> list[tuple[int, bytes, str | None]]:
+    """(line number in the file, line, damage) reading the .gz piece by piece, as the split ingest does."""
+    out, offset = [], 0
+    for piece in gzip_pieces(file, piece_bytes):
+        count = 0
+        for block in piece_blocks(piece, block_lines):
+            out.extend((offset + block.first_line + i, line, block.damage) for i, line in enumerate(block.lines))
+            count = block.first_line + len(block.lines) - 1
+        offset += count
+    return out
+
+
+@pytest.mark.parametrize("piece_bytes", [1, 7, 20, 1000])
+@pytest.mark.parametrize("cut", [0, 9])
+def test_gzip_pieces_number_lines_like_one_stream(tmp_path, piece_bytes, cut):
+    text = b"".join(b'{"n": %d}\n' % i for i in range(12)) + b"\n" + b'{"n": 99}'  # a blank line, no final newline
+    data = gzip.compress(text[:70]) + gzip.compress(text[70:])  # two members
+    path = tmp_path / "x.jsonl.gz"
+    path.write_bytes(data[:-cut] if cut else data)
+    file = _file(path)
+    whole = [(block.first_line + i, line, block.damage) for block in iter_blocks(plan_chunks(file, 10**6)[0], 2)
+             for i, line in enumerate(block.lines)]  # fmt: skip
+    assert _pieced(file, piece_bytes) == whole
+    if cut:
+        assert whole[-1][2] == "truncated_gzip"
+    else:
+        assert len(whole) == 14 and whole[-1] == (14, b'{"n": 99}', None)
 
 
 def test_decode_errors_name_the_reason():
