@@ -116,3 +116,22 @@ def test_model_names_resolve_like_the_demo_config_names_them():
     assert api.name == "e5_small" and api.endpoint.model == "org/e5-small"
     with pytest.raises(ConfigError, match="needs the served model after '#'"):
         resolve_model("http://127.0.0.1:9/v1", [])
+
+
+@pytest.mark.slow
+def test_after_the_benchmark_stage_bench_of_its_model_trains_nothing(ray_session, tmp_path, capsys):
+    """The stage and ``gre-ray bench`` share one store and one key: benching the stage's
+    own model afterwards trains 0 trials and prints the leaderboard with ID-only."""
+    from gre_ray.cli import main
+
+    root = tmp_path / "run"
+    overrides = [f"run.root={root}", "run.stages=[demo_data, benchmark]",
+                 "benchmark.embeddings=[{name: minilm, encoder: {model: minilm}}]"]
+    run_config(load_config("configs/demo.smoke.yaml", overrides))
+    capsys.readouterr()
+    argv = ["bench", "minilm", "--config", "configs/demo.smoke.yaml"] + [a for o in overrides for a in ("--set", o)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    print(out)
+    assert "0 trained, 8 from the results store, 0 failed" in out
+    assert "zero-training tier" in out and "minilm" in out and "Protocol: ranking (deepfm)" in out
