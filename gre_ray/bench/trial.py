@@ -23,6 +23,7 @@ from gre_ray.recsys.split_io import load_split
 from gre_ray.recsys.splits import Split
 from gre_ray.recsys.text_vectors import MissingPolicy, TextVectors, load_text_vectors
 from gre_ray.recsys.train import DEFAULT_METRIC, Result, TrainConfig, train_and_evaluate
+from gre_ray.runner.accelerator import gpu_device, node_id
 
 Report = Callable[[dict[str, Any]], None]
 
@@ -104,7 +105,10 @@ def run_trial(spec: dict[str, Any], report: Report) -> dict[str, Any]:
     text = None
     if fusion.mode != FusionMode.NONE:
         text = _text(spec["embedding_path"], spec["split_path"], spec["missing_text"], spec["dataset"])
-    train_cfg = TrainConfig(**spec["train"])
+    train = dict(spec["train"])
+    if str(train.get("device", "cpu")).startswith("cuda"):  # a GPU share from Ray: CUDA, or stop
+        train["device"] = str(gpu_device(f"benchmark trial {spec['name']}"))
+    train_cfg = TrainConfig(**train)
     metric = train_cfg.metric or DEFAULT_METRIC[Task(spec["task"])]
 
     def on_epoch(record: dict[str, Any]) -> None:
@@ -114,5 +118,6 @@ def run_trial(spec: dict[str, Any], report: Report) -> dict[str, Any]:
         split, model_config(spec["model"], **spec["model_params"]), fusion, train_cfg, text, callback=on_epoch
     )
     final = final_metrics(result, time.perf_counter() - start)
+    final["node_id"] = node_id()  # the Ray node the trial ran on
     report(final)
     return final

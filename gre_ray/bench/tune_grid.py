@@ -20,6 +20,7 @@ from typing import Any
 from gre_ray.bench.config import ResourceSettings
 from gre_ray.bench.trial import Report, run_trial
 from gre_ray.data.storage import Location
+from gre_ray.runner import autoscale
 
 log = logging.getLogger("gre_ray")
 
@@ -123,7 +124,8 @@ def run_grid(
                 verbose=verbose,
             ),
         )
-    grid = tuner.fit()
+    with autoscale.resources(autoscale.trial_need(resources)):  # GPU nodes of an autoscaling cluster
+        grid = tuner.fit()
     return [trial_record(result) for result in grid]
 
 

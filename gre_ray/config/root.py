@@ -43,6 +43,8 @@ class RunSection:
             writes below it. A relative path is relative to the working directory.
         stages: the stages to run; the runner orders them by their inputs.
         seed: the base seed of every random choice in the run.
+        resource_wait_s: how long a stage waits for the autoscaler to provide the CPUs and
+            GPUs its work needs before it stops (the run resumes from that stage when rerun).
         ray_address: a Ray cluster to join; empty to use ``RAY_ADDRESS`` or start a local Ray.
         num_cpus: CPUs of the local Ray (all cores when unset); ignored on a cluster.
         dashboard: start the Ray dashboard with the local Ray.
@@ -55,6 +57,7 @@ class RunSection:
     root: str = "runs/demo"
     stages: list[StageName] = field(default_factory=lambda: [StageName.DEMO_DATA])
     seed: int = 0
+    resource_wait_s: float = 900.0
     ray_address: str | None = None
     num_cpus: int | None = None
     dashboard: bool = False
@@ -70,6 +73,8 @@ class RunSection:
             raise ValueError(f"run.lease_stale_s must be positive, got {self.lease_stale_s}")
         if self.num_cpus is not None and self.num_cpus < 1:
             raise ValueError(f"run.num_cpus must be at least 1, got {self.num_cpus}")
+        if self.resource_wait_s <= 0:
+            raise ValueError(f"run.resource_wait_s must be positive, got {self.resource_wait_s}")
 
 
 @dataclass

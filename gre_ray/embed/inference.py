@@ -10,11 +10,13 @@ The output keeps ``embedding`` as ``fixed_size_list<float32>[dim]`` plus per-row
 bookkeeping columns (:data:`STAT_COLUMNS`: token counts, truncation, empty texts, a text
 hash for duplicate counting, wall and CPU seconds, the actor's peak memory and decoding
 errors), which the pipeline
-aggregates into the manifest and drops before writing. Nothing here imports Ray.
+aggregates into the manifest and drops before writing. Ray is not imported here; the
+actor's Ray node id, when it runs in Ray, becomes part of its worker name.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import resource
@@ -84,19 +86,29 @@ class EmbedBatch:
         max_batch_rows: most rows per forward pass.
         cpu_threads: torch threads when running on CPU (one per actor: on 2 cores two
             threads per process ran 3x slower than one, DESIGN.md).
+        gpu: Ray gave this actor a GPU share: it runs on CUDA, and stops if there is none
+            (on a simulated cluster it runs on the CPU, see :mod:`gre_ray.runner.accelerator`).
     """
 
-    def __init__(self, encoder: EncoderConfig, token_budget: int, max_batch_rows: int, cpu_threads: int = 1) -> None:
+    def __init__(
+        self, encoder: EncoderConfig, token_budget: int, max_batch_rows: int, cpu_threads: int = 1, gpu: bool = False
+    ) -> None:
         import torch
 
+        from gre_ray.embed.config import Device
         from gre_ray.embed.encoder import Encoder
+        from gre_ray.runner.accelerator import gpu_device, node_id
 
+        if gpu:
+            device = Device.CUDA if gpu_device("embed actor").type == "cuda" else Device.CPU
+            encoder = dataclasses.replace(encoder, device=device)
         self.encoder = Encoder.from_config(encoder)
         if self.encoder.device.type == "cpu":
             torch.set_num_threads(cpu_threads)
         self.token_budget = token_budget
         self.max_batch_rows = max_batch_rows
-        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        node = node_id()
+        self.worker = f"{socket.gethostname()}:{os.getpid()}" + (f"@{node}" if node else "")
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         start, cpu_start = time.perf_counter(), time.process_time()

@@ -8,9 +8,10 @@ The pipeline, in three steps:
 2. **Embed**: the items are cut into blocks of ``rows_per_call`` rows and materialised,
    then mapped by an actor pool of :class:`~gre_ray.embed.inference.EmbedBatch`
    (``compute=ActorPoolStrategy(size=actors)``, ``num_gpus`` per actor, one torch thread
-   per CPU actor). Splitting first keeps every actor busy, and it leaves no CPU task
-   queued behind actors that hold every CPU (on a 2-CPU Ray a read task behind two
-   1-CPU actors never runs).
+   per CPU actor), once the cluster holds the pool (:mod:`gre_ray.runner.autoscale` asks
+   an autoscaling cluster for the GPU nodes). Splitting first keeps every actor busy, and
+   it leaves no CPU task queued behind actors that hold every CPU (on a 2-CPU Ray a read
+   task behind two 1-CPU actors never runs).
 3. **Write** ``item_id`` + ``embedding`` with the pyarrow batch format, so the column stays
    ``fixed_size_list<float32>[dim]``; the per-row bookkeeping columns become the report.
    The embedded dataset is materialised once so that both reads see the same rows; at
@@ -41,6 +42,7 @@ from gre_ray.embed.inference import STAT_COLUMNS, EmbedBatch
 from gre_ray.embed.index import EmbeddingIndex
 from gre_ray.embed.vectors import embeddings_table, read_embeddings
 from gre_ray.errors import ConfigError, DataError
+from gre_ray.runner import autoscale
 
 log = logging.getLogger("gre_ray")
 
@@ -157,27 +159,28 @@ def embed_items_to(items: Location | pa.Table, settings: EmbedConfig, out: Locat
         return EmbedReport(dim=dim)
 
     blocks = -(-rows // settings.rows_per_call)
-    if isinstance(items, pa.Table):
-        table = items.select(["item_id", "text"])
-        size = settings.rows_per_call
-        ds = ray.data.from_arrow([table.slice(i * size, size) for i in range(blocks)])
-    else:
-        ds = ray.data.read_parquet(items.path, filesystem=items.fs, columns=["item_id", "text"])
-        ds = ds.repartition(target_num_rows_per_block=settings.rows_per_call).materialize()
-    actors = _default_actors(settings, blocks)
-
-    started = time.perf_counter()
-    embedded = ds.map_batches(
-        EmbedBatch,
-        fn_constructor_kwargs={"encoder": settings.encoder, "token_budget": settings.token_budget,
-                               "max_batch_rows": settings.max_batch_rows},
-        batch_size=settings.rows_per_call,
-        batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(size=actors),
-        num_cpus=1,
-        num_gpus=settings.num_gpus or None,
-    ).materialize()
-    wall = time.perf_counter() - started
+    need = autoscale.embed_need(min(settings.actors, blocks) if settings.actors else 1, settings.num_gpus)
+    with autoscale.resources(need):  # asked first: on an autoscaling cluster the GPU nodes may not exist yet
+        if isinstance(items, pa.Table):
+            table = items.select(["item_id", "text"])
+            size = settings.rows_per_call
+            ds = ray.data.from_arrow([table.slice(i * size, size) for i in range(blocks)])
+        else:
+            ds = ray.data.read_parquet(items.path, filesystem=items.fs, columns=["item_id", "text"])
+            ds = ds.repartition(target_num_rows_per_block=settings.rows_per_call).materialize()
+        actors = _default_actors(settings, blocks)
+        started = time.perf_counter()
+        embedded = ds.map_batches(
+            EmbedBatch,
+            fn_constructor_kwargs={"encoder": settings.encoder, "token_budget": settings.token_budget,
+                                   "max_batch_rows": settings.max_batch_rows, "gpu": settings.num_gpus > 0},
+            batch_size=settings.rows_per_call,
+            batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(size=actors),
+            num_cpus=1,
+            num_gpus=settings.num_gpus or None,
+        ).materialize()
+        wall = time.perf_counter() - started
 
     stats = pa.concat_tables(ray.get(embedded.select_columns(list(STAT_COLUMNS)).to_arrow_refs()))
     raise_decode_errors(stats, source)

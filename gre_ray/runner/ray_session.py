@@ -54,6 +54,7 @@ def start_ray(config: Any) -> None:
             ray.init(address=address, log_to_driver=True)
         except (ConnectionError, ray.exceptions.AuthenticationError) as exc:
             raise UserError(f"cannot join the Ray cluster at {address}: {' '.join(str(exc).split())}") from None
+        _check_autoscaling(config)
         return
     log.info("starting a local Ray (num_cpus=%s)", config.run.num_cpus or "all")
     hook = {} if config.run.dashboard else {"worker_process_setup_hook": f"{__name__}.quiet_train_cleaner"}
@@ -67,6 +68,14 @@ def start_ray(config: Any) -> None:
     )
     if config.run.dashboard:
         log.info("Ray dashboard: %s", f"http://{context.dashboard_url}" if context.dashboard_url else "not started (see Ray's log)")
+
+
+def _check_autoscaling(config: Any) -> None:
+    """Set the autoscaler wait and refuse at once what the cluster's node types can never run."""
+    from gre_ray.runner import autoscale
+
+    autoscale.configure(getattr(config.run, "resource_wait_s", autoscale.DEFAULT_WAIT_S))
+    autoscale.check_config(config)
 
 
 def _check_reachable(address: str) -> None:

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import shutil
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ import pyarrow as pa
 
 from gre_ray.data.storage import Location
 from gre_ray.errors import ConfigError, DataError
+from gre_ray.runner.accelerator import simulated_gpus
 from gre_ray.train.config import TrainSettings
 from gre_ray.train.rows import TRAIN, select_rows
 from gre_ray.train.tasks.base import Task
@@ -51,19 +53,27 @@ class FitResult:
 def preflight(settings: TrainSettings, what: str) -> None:
     """Reject a config the cluster cannot run, before any worker starts.
 
-    Half precision without GPUs is rejected earlier, when the config loads.
+    Half precision without GPUs is rejected earlier, when the config loads. On an
+    autoscaling cluster only what its node types can never hold is rejected; :func:`fit`
+    asks the autoscaler for the rest (:mod:`gre_ray.runner.autoscale`).
 
     Raises:
         ConfigError: more workers (times CPUs per worker) than the cluster's CPUs, or GPUs
-            requested but absent.
+            requested but absent (with an autoscaler: more than it can ever provide).
     """
     import ray
     import torch
 
+    from gre_ray.runner import autoscale
+
     scaling = settings.scaling
     if scaling.num_workers == 0:
-        if scaling.use_gpu and not torch.cuda.is_available():
+        if scaling.use_gpu and not torch.cuda.is_available() and not simulated_gpus():
             raise ConfigError(f"{what}.scaling: use_gpu with num_workers 0 needs a GPU in this process; none is visible")
+        return
+    limits = autoscale.current_limits()
+    if limits is not None:
+        autoscale.refuse_infeasible(autoscale.train_need(scaling, what), limits)
         return
     resources = ray.cluster_resources()
     cpus, gpus = resources.get("CPU", 0), resources.get("GPU", 0)
@@ -134,6 +144,7 @@ def fit(
     steps: int,
     storage: Location,
     name: str,
+    what: str = "train",
 ) -> FitResult:
     """Train ``task`` on Ray Train and return the best epoch's model.
 
@@ -145,6 +156,7 @@ def fit(
         steps: micro-batches per epoch per worker.
         storage: folder of Ray Train runs.
         name: this run's folder name under ``storage`` (the same name resumes).
+        what: the config section trained (``mlm``, ``contrastive``), for messages.
 
     Returns:
         The final state and the best model, copied to a local folder under the run folder.
@@ -182,7 +194,7 @@ def fit(
             use_gpu=scaling.use_gpu,
             resources_per_worker=None if local_mode else _worker_resources(scaling),
         ),
-        torch_config=TorchConfig(backend="nccl" if scaling.use_gpu else "gloo"),
+        torch_config=TorchConfig(backend="nccl" if scaling.use_gpu and not simulated_gpus() else "gloo"),
         run_config=RunConfig(
             name=name,
             storage_path=storage.uri,
@@ -194,7 +206,10 @@ def fit(
         datasets={TRAIN: train},
         dataset_config=DataConfig(datasets_to_split=[TRAIN]),
     )
-    result = trainer.fit()
+    from gre_ray.runner import autoscale
+
+    with autoscale.resources(autoscale.train_need(scaling, what)) if not local_mode else nullcontext():
+        result = trainer.fit()
     state = result.return_value or {}
     best = _best_checkpoint(result, state, run_dir, local_mode)
     if best is None:

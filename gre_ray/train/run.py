@@ -107,7 +107,7 @@ def train_and_export(
     log.info("%s: %d training rows, %d held out, %d steps/epoch, run %s", stage, n_train, heldout.num_rows, steps, name)
 
     train = read_train_rows(source, kind, settings, hard)
-    result = fit(task, train, heldout, global_counts=counts, steps=steps, storage=storage, name=name)
+    result = fit(task, train, heldout, global_counts=counts, steps=steps, storage=storage, name=name, what=stage)
     state = result.state
     write_model_card(
         result.model_dir,
@@ -140,6 +140,7 @@ def train_and_export(
             "stopped_early": state.get("stopped_early"),
             "resumed_from_epoch": state.get("resumed_from_epoch"),
             "train_run": result.run_dir,
+            "worker_nodes": state.get("worker_nodes"),
         }
     )
     if not settings.loop.keep_checkpoints:

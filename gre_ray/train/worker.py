@@ -28,6 +28,7 @@ import pyarrow as pa
 import torch
 import torch.distributed as dist
 
+from gre_ray.runner.accelerator import gpu_device, node_id
 from gre_ray.train.sampling import DomainBatchSampler
 from gre_ray.train.tasks.base import Task, to_device
 
@@ -108,7 +109,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
     torch.set_num_threads(settings.scaling.cpus_per_worker)
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
-    device = ray.train.torch.get_device() if settings.scaling.use_gpu else torch.device("cpu")
+    if settings.scaling.use_gpu:  # no CUDA device: an error, or the CPU on a simulated cluster
+        device = gpu_device(f"training worker {rank}", ray.train.torch.get_device)
+    else:
+        device = torch.device("cpu")
     torch.manual_seed(loop.seed)
 
     rows = _shard_rows("train")
@@ -168,7 +172,17 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
         }
         _update(state, task, metrics, loop.patience)
         _report(engine_, task, state, metrics, rank, config)
-    return asdict(state)
+    return {**asdict(state), "worker_nodes": _worker_nodes(world)}
+
+
+def _worker_nodes(world: int) -> list[str]:
+    """The Ray node id of every worker, by rank (where the training ran)."""
+    import torch.distributed as dist
+
+    nodes = [node_id()] * world
+    if world > 1 and dist.is_available() and dist.is_initialized():
+        dist.all_gather_object(nodes, node_id())
+    return nodes
 
 
 def _engine(task: Task, settings, total_steps: int, device: torch.device):

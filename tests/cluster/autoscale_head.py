@@ -1,0 +1,72 @@
+"""A throwaway local autoscaling cluster: ``cluster/local-autoscale.yaml`` started as the README says.
+
+``RAY_FAKE_CLUSTER=1 ray start --head --autoscaling-config=...`` with token auth, simulated
+GPUs (``GRE_RAY_SIMULATED_GPUS=1``) and its own temp dir, stopped by that temp dir like
+:func:`tests.cluster.ray_head.local_head` (the fake provider's worker nodes are raylets the
+head's autoscaler spawned, so they are among the head's descendants). The only change to the
+YAML is the GCS address the fake provider starts worker nodes against: a free port here
+instead of Ray's default 6379, which another Ray on the machine may hold. The head keeps
+the machine's own IP (no ``--node-ip-address``): the fake worker nodes register with it,
+and a head on another address than its nodes leaves Ray Train's cleaner unable to tell
+which of two "clusters" to join.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import yaml
+
+from tests.cluster.ray_head import RAY, ROOT, Head, free_ports, stop_head
+
+LOCAL_YAML = ROOT / "cluster" / "local-autoscale.yaml"
+
+
+@contextmanager
+def local_autoscaling_head(num_cpus: int = 2) -> Iterator[Head]:
+    """Start the local autoscaling cluster's head (no worker nodes); stop everything it started on exit."""
+    temp_dir = tempfile.mkdtemp(prefix="gre-as-", dir="/tmp")
+    token = Path(temp_dir) / "auth_token"
+    token.write_text(secrets.token_hex(32))
+    token.chmod(0o600)
+    gcs, dashboard, agent, client = free_ports(4)
+    config = yaml.safe_load(LOCAL_YAML.read_text())
+    config["provider"]["gcs_address"] = f"127.0.0.1:{gcs}"
+    config_path = Path(temp_dir) / "local-autoscale.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")}
+    env.update(
+        RAY_AUTH_MODE="token",
+        RAY_AUTH_TOKEN_PATH=str(token),
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+    )
+    head_env = {**env, "RAY_FAKE_CLUSTER": "1", "GRE_RAY_SIMULATED_GPUS": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1"}
+    try:
+        started = subprocess.run(
+            [
+                RAY, "start", "--head", f"--autoscaling-config={config_path}", f"--port={gcs}", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
+                f"--dashboard-agent-listen-port={agent}", f"--ray-client-server-port={client}",
+                f"--num-cpus={num_cpus}", f"--temp-dir={temp_dir}", "--disable-usage-stats",
+            ],
+            env=head_env, capture_output=True, text=True, timeout=180,
+        )
+        if started.returncode != 0:
+            raise RuntimeError(f"ray start failed:\n{started.stdout}\n{started.stderr}")
+        yield Head(f"http://127.0.0.1:{dashboard}", f"127.0.0.1:{gcs}", env, temp_dir)
+    finally:
+        stop_head(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def monitor_log(head: Head) -> str:
+    """The autoscaler's log (``monitor.log`` of the head's session)."""
+    logs = Path(head.temp_dir) / "session_latest" / "logs"
+    return "\n".join(p.read_text(errors="replace") for p in sorted(logs.glob("monitor*.log")))
