@@ -94,7 +94,9 @@ class EncoderConfig:
     dim: int | None = None
 
     def __post_init__(self) -> None:
-        self.backend = Backend(self.backend)
+        self.backend, self.device, self.dtype = Backend(self.backend), Device(self.device), DType(self.dtype)
+        if self.pooling is not None:
+            self.pooling = Pooling(self.pooling)
         if self.dim is not None and self.dim < 1:
             raise ValueError(f"encoder.dim must be at least 1, got {self.dim}")
         if not self.model.strip():

@@ -51,7 +51,8 @@ class StEncoder:
         if spec.max_length:
             self.model.max_seq_length = spec.max_length
         self.tokenizer = getattr(self.model, "tokenizer", None)
-        width = int(self.model.get_sentence_embedding_dimension() or 0) or self._probe_width()
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        width = int(get_dim() or 0) or self._probe_width()
         if spec.dim is not None and spec.dim > width:
             raise ConfigError(f"encoder.dim {spec.dim} exceeds the model's output dimension {width}")
         self.dim = spec.dim or width

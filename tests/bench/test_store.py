@@ -1,0 +1,73 @@
+"""The results store: two writers appending at once lose nothing and duplicate nothing; trial
+keys follow every setting of the spec and nothing else."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+
+import pandas as pd
+
+from gre_ray.bench.keys import settings_key, trial_key
+from gre_ray.bench.store import ResultsStore, read_stores
+
+
+def _rows(writer: int, i: int) -> pd.DataFrame:
+    key = f"k{i:03d}" if i % 2 else f"w{writer}-{i:03d}"  # odd keys: both writers ran that trial
+    return pd.DataFrame({"key": [key, key], "metric": ["ndcg@10", "recall@10"], "value": [writer, writer],
+                         "trial": [f"t{i}"] * 2})
+
+
+def _writer(root: str, writer: int, n: int) -> None:
+    store = ResultsStore(root)
+    for i in range(n):
+        store.append(_rows(writer, i))
+
+
+def test_two_writers_at_once_lose_and_duplicate_no_row(tmp_path):
+    root, n = str(tmp_path / "store"), 40
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(root, w, n)) for w in (1, 2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    store = ResultsStore(root)
+    assert len(store.parts()) == 2 * n
+    rows = store.read()
+    expected = {f"k{i:03d}" for i in range(1, n, 2)} | {f"w{w}-{i:03d}" for w in (1, 2) for i in range(0, n, 2)}
+    assert set(rows["key"]) == expected
+    assert len(rows) == 2 * len(expected) and not rows.duplicated(["key", "metric"]).any()
+    assert not any(p.name.startswith(".") for p in (store.root / "trials").children())
+
+
+def test_merging_stores_counts_a_trial_held_by_both_once(tmp_path):
+    a, b = ResultsStore(str(tmp_path / "a")), ResultsStore(str(tmp_path / "b"))
+    a.append(_rows(1, 1))
+    a.append(_rows(1, 2))
+    b.append(_rows(2, 1))
+    b.append(_rows(2, 4))
+    merged = read_stores([a, b])
+    assert sorted(merged["key"].unique()) == ["k001", "w1-002", "w2-004"]
+    assert (merged[merged["key"] == "k001"]["value"] == 1).all()  # the first written wins
+
+
+SPEC = {"name": "kitchen-sasrec-minilm-add-s0", "dataset": "kitchen", "scenario": "e-commerce", "model": "sasrec",
+        "task": "retrieval", "embedding": "minilm", "fusion": "add", "seed": 0, "lr": 1e-3, "dim": 32,
+        "split_path": "/a/split", "embedding_path": "/a/emb", "missing_text": "error", "text_reduce": "none",
+        "text_reduce_dim": None, "model_params": {"dim": 32}, "train": {"lr": 1e-3, "device": "cpu", "seed": 0},
+        "torch_threads": 1, "split_fingerprint": "s1", "embedding_fingerprint": "e1",
+        "protocol": {"ranking": "full", "split": "retrieval", "history_masked": True}}
+
+
+def test_a_trial_key_follows_every_setting_and_nothing_else():
+    key = trial_key(SPEC)
+    same = {**SPEC, "name": "renamed", "embedding": "other_name", "split_path": "/b", "embedding_path": "/c",
+            "torch_threads": 4, "scenario": "x", "train": {**SPEC["train"], "device": "cuda"}}
+    assert trial_key(same) == key
+    for change in ({"embedding_fingerprint": "e2"}, {"split_fingerprint": "s2"}, {"seed": 1}, {"fusion": "concat"},
+                   {"model_params": {"dim": 64}}, {"train": {**SPEC["train"], "loss": "gbce"}},
+                   {"new_setting_added_later": 1}):
+        assert trial_key({**SPEC, **change}) != key, change
+    assert settings_key({**SPEC, "seed": 3, "dataset": "x", "embedding_fingerprint": "e9"}) == settings_key(SPEC)
+    assert settings_key({**SPEC, "lr": 0.1}) != settings_key(SPEC)
