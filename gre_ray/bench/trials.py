@@ -64,15 +64,16 @@ def trial_name(dataset: str, model: str, embedding: str, fusion: str, seed: int,
     return "-".join(parts)
 
 
-def protocol_of(task: str, split_kind: str) -> dict[str, Any]:
+def protocol_of(task: str, split_kind: str, mask_history: bool = True) -> dict[str, Any]:
     """How a trial's test metrics are measured: ``ranking`` (``full``: every item of the
     catalogue ranked; ``sampled``: the test positives among sampled negatives; ``labelled``:
     items labelled by rating), the split kind, and whether the user's earlier items are
-    masked out of the ranking."""
+    masked out of the ranking (retrieval: the trial's ``train.mask_history``)."""
     if task == Task.RETRIEVAL.value:
-        return {"ranking": "full", "split": split_kind or "retrieval", "history_masked": True}
+        return {"ranking": "full", "split": split_kind or "retrieval", "history_masked": bool(mask_history)}
     kind = split_kind or "ranking_implicit"
-    return {"ranking": "labelled" if kind == "ranking_explicit" else "sampled", "split": kind, "history_masked": False}
+    labelled = kind in ("ranking_explicit", "ranking_random", "ranking_time")
+    return {"ranking": "labelled" if labelled else "sampled", "split": kind, "history_masked": False}
 
 
 def task_of(model: str | ModelName) -> str:
@@ -135,7 +136,7 @@ def make_spec(
         "torch_threads": config.resources.torch_threads,
         "split_fingerprint": data.split_fingerprints.get(task, ""),
         "embedding_fingerprint": data.embedding_fingerprints.get(embedding, "") if embedding != ID_ONLY else "",
-        "protocol": protocol_of(task, data.split_kinds.get(task, "")),
+        "protocol": protocol_of(task, data.split_kinds.get(task, ""), train["mask_history"]),
     }
 
 

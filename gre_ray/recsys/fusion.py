@@ -224,8 +224,14 @@ class ItemEmbedding(nn.Module):
 
     def _raw(self, ids: torch.Tensor) -> torch.Tensor:
         id_rows = self.id(ids) if self.id is not None else None
-        text_rows = self.text[ids] if self.proj is not None else None
-        out = self._combine(id_rows, text_rows)  # (..., W)
+        if self.mode in (FusionMode.ADD, FusionMode.TEXT_ONLY, FusionMode.UNISREC) and ids.numel() > len(self.text):
+            # more lookups than items: map the whole (N + 1, T) table once, then gather
+            # (the same per-item map; a (B, L) history of a small catalogue is cheaper this way)
+            mapped = self.proj(self.text)[ids]  # (..., W)
+            out = mapped if id_rows is None else id_rows + mapped
+        else:
+            text_rows = self.text[ids] if self.proj is not None else None
+            out = self._combine(id_rows, text_rows)  # (..., W)
         return out * (ids > 0).unsqueeze(-1).to(out.dtype)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:

@@ -258,3 +258,25 @@ def test_ranking_random_split_is_seeded_and_covers_every_interaction():
     assert [len(a.samples[s]) for s in Stage] == [160, 20, 20]
     stamps = a.sequences.timestamps
     assert stamps[a.samples[Stage.TRAIN].hist_end].max() > stamps[a.samples[Stage.TEST].hist_end].min()
+
+
+@pytest.mark.parametrize("mode", ["add", "text_only", "unisrec"])
+def test_mapping_the_whole_table_equals_mapping_each_row(mode):
+    from gre_ray.recsys.fusion import ItemEmbedding
+
+    torch.manual_seed(0)
+    text = torch.randn(6, 5)
+    text[0] = 0
+    emb = ItemEmbedding(5, 4, mode, text)
+    ids = torch.tensor([[0, 1, 3, 3], [5, 2, 0, 4]])  # 8 lookups > 6 rows: the table path
+    assert ids.numel() > len(text)
+    per_row = torch.cat([emb(ids[:, j : j + 1]) for j in range(ids.shape[1])], dim=1)  # 2 lookups each
+    torch.testing.assert_close(emb(ids), per_row)
+
+
+def test_untied_output_embedding_scores_items():
+    tied = build_model(model_config("sasrec", dim=8), ItemFeatures(20, FusionConfig()), 3, 5)
+    untied = build_model(model_config("sasrec", dim=8, tied_output=False), ItemFeatures(20, FusionConfig()), 3, 5)
+    assert tied.out_emb is tied.item_emb and not any(k.startswith("untied") for k in tied.state_dict())
+    assert untied.out_emb is untied.untied_emb is not untied.item_emb
+    torch.testing.assert_close(untied.item_vectors(), untied.untied_emb.all_items())

@@ -111,6 +111,9 @@ class SASRecConfig:
         negatives: ``unseen`` or ``uniform`` (see the module docstring).
         ffn_dim: width of the point-wise FFN (None: ``dim``).
         activation: the FFN's activation.
+        tied_output: score items with the input item embedding (the paper); False gives
+            the output its own item embedding, under the same fusion (gSASRec's default,
+            ``reuse_item_embeddings=False``).
     """
 
     dim: int = 64
@@ -123,6 +126,7 @@ class SASRecConfig:
     negatives: NegativeSampling = NegativeSampling.UNSEEN
     ffn_dim: int | None = None
     activation: Activation = Activation.RELU
+    tied_output: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "loss", SASRecLoss(self.loss))
@@ -187,6 +191,7 @@ class SASRec(RetrievalModel):
         super().__init__()
         self.cfg = cfg
         self.item_emb = items.embedding(cfg.dim)
+        self.untied_emb = None if cfg.tied_output else items.embedding(cfg.dim)
         self.pos_emb = nn.Parameter(torch.randn(max_len, cfg.dim) * INIT_STD)
         self.blocks = nn.ModuleList(
             CausalBlock(cfg.dim, cfg.n_heads, cfg.dropout, cfg.ffn_dim, cfg.activation)
@@ -198,6 +203,11 @@ class SASRec(RetrievalModel):
     @property
     def n_negatives(self) -> int:
         return 0 if self.cfg.loss == SASRecLoss.FULL_CE else self.cfg.n_negatives
+
+    @property
+    def out_emb(self):
+        """The item embedding that scores items (the input one unless ``tied_output`` is False)."""
+        return self.item_emb if self.untied_emb is None else self.untied_emb
 
     @property
     def negatives_exclude_seen(self) -> bool:
@@ -220,19 +230,19 @@ class SASRec(RetrievalModel):
         return self.encode(seq)[:, -1]  # (B, D): the most recent position
 
     def item_vectors(self) -> torch.Tensor:
-        return self.item_emb.all_items()
+        return self.out_emb.all_items()
 
     def loss(self, batch: Batch) -> torch.Tensor:
         hidden = self.encode(batch[SEQ])  # (B, L, D)
         pos = batch[POS]  # (B, L)
         target = pos > 0
         if self.cfg.loss == SASRecLoss.FULL_CE:
-            logits = hidden[target] @ self.item_emb.all_items().T  # (P, N + 1)
+            logits = hidden[target] @ self.out_emb.all_items().T  # (P, N + 1)
             logits[:, 0] = float("-inf")
             return F.cross_entropy(logits, pos[target])
         neg = batch[NEG]  # (B, L, n)
-        pos_logit = (hidden * self.item_emb(pos)).sum(-1)  # (B, L)
-        neg_logit = torch.einsum("bld,blnd->bln", hidden, self.item_emb(neg))  # (B, L, n)
+        pos_logit = (hidden * self.out_emb(pos)).sum(-1)  # (B, L)
+        neg_logit = torch.einsum("bld,blnd->bln", hidden, self.out_emb(neg))  # (B, L, n)
         if self.cfg.loss == SASRecLoss.BCE:
             per_pos = F.softplus(-pos_logit) + F.softplus(neg_logit).sum(-1)  # -log s(p) - sum log(1 - s(n))
             return per_pos[target].mean()
