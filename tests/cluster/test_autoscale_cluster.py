@@ -66,10 +66,26 @@ def _recorded_nodes(root: Path) -> dict[str, set[str]]:
     }
 
 
+def _local_run(root: Path, *sets: str) -> None:
+    """``python -m jobs.pipeline`` on a private local Ray (no cluster, no simulated GPUs)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "GRE_RAY_SIMULATED_GPUS")}
+    env["RAY_AUTH_MODE"] = "disabled"
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs.pipeline", "--config", SMOKE, "--set", f"run.root={root}",
+         "--set", "run.num_cpus=2", *_sets(list(sets))],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=540,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
 @pytest.mark.slow
 def test_smoke_pipeline_on_gpu_nodes_the_autoscaler_starts_from_zero(tmp_path):
     root = tmp_path / "cluster-run"
     job_id = f"gre-as-{uuid.uuid4().hex[:8]}"
+    # The demo data is written first, outside the cluster: the job then starts with a GPU
+    # stage. (On the cluster, Ray Data's own autoscaler asks for nodes of every type as soon
+    # as the data generation keeps the head's CPUs busy, before any stage has asked.)
+    _local_run(root, "run.stages=[demo_data]")
     with local_autoscaling_head() as head:
         before = head.ray("status", "--address", head.gcs, timeout=120).stdout
         assert "1 ray.head.default" in before and "ray.worker" not in before, before
@@ -106,11 +122,5 @@ def test_smoke_pipeline_on_gpu_nodes_the_autoscaler_starts_from_zero(tmp_path):
 
     # The same config on one local Ray (GPU shares off: the simulated GPUs compute on the CPU).
     local = tmp_path / "local-run"
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "GRE_RAY_SIMULATED_GPUS")}
-    env["RAY_AUTH_MODE"] = "disabled"
-    baseline = subprocess.run(
-        [sys.executable, "-m", "jobs.pipeline", "--config", SMOKE, "--set", f"run.root={local}", "--set", "run.num_cpus=2"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=540,
-    )
-    assert baseline.returncode == 0, baseline.stdout[-3000:] + baseline.stderr[-3000:]
+    _local_run(local)
     pd.testing.assert_frame_equal(_results(root), _results(local), check_exact=False, rtol=1e-5)
