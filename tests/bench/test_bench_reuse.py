@@ -135,3 +135,12 @@ def test_after_the_benchmark_stage_bench_of_its_model_trains_nothing(ray_session
     print(out)
     assert "0 trained, 8 from the results store, 0 failed" in out
     assert "zero-training tier" in out and "minilm" in out and "Protocol: ranking (deepfm)" in out
+
+
+def test_bench_job_hands_its_arguments_to_the_cli(monkeypatch):
+    import jobs.bench
+
+    calls = []
+    monkeypatch.setattr(jobs.bench, "cli_main", lambda argv: calls.append(argv) or 0)
+    assert jobs.bench.main(["minilm", "--config", "configs/demo.yaml"]) == 0
+    assert calls == [["bench", "minilm", "--config", "configs/demo.yaml"]]

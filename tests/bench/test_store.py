@@ -71,3 +71,29 @@ def test_a_trial_key_follows_every_setting_and_nothing_else():
         assert trial_key({**SPEC, **change}) != key, change
     assert settings_key({**SPEC, "seed": 3, "dataset": "x", "embedding_fingerprint": "e9"}) == settings_key(SPEC)
     assert settings_key({**SPEC, "lr": 0.1}) != settings_key(SPEC)
+
+
+def test_report_merges_several_stores(tmp_path, capsys):
+    from gre_ray.bench.reuse import stored_rows
+    from gre_ray.cli import main
+
+    def record(name: str, embedding: str, score: float) -> dict:
+        spec = {**SPEC, "name": name, "embedding": embedding, "embedding_fingerprint": embedding,
+                "fusion": "none" if embedding == "id" else "add"}
+        metrics = {"final": 1, "best_epoch": 2, "epochs": 2, "test/ndcg@10": score, "test/recall@10": score,
+                   "split_fingerprint": "s1"}
+        return {"spec": spec, "metrics": metrics, "history": [{"epoch": 1, "train_loss": 1.0, "valid_score": 0.1}],
+                "error": "", "failures": 0}
+
+    for folder, records in (("a", [record("t-id", "id", 0.2), record("t-a", "model_a", 0.3)]),
+                            ("b", [record("t-id", "id", 0.2), record("t-b", "model_b", 0.4)])):
+        store = ResultsStore(str(tmp_path / folder / "results_store"))
+        for r in records:
+            store.append(stored_rows(r))
+    assert main(["report", "--store", str(tmp_path / "a"), "--store", str(tmp_path / "b"),
+                 "--out", str(tmp_path / "report")]) == 0
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "model_a-add" in text and "model_b-add" in text and "3 trials" in text
+    assert "Protocol: retrieval (sasrec): full ranking over every item, retrieval split, history masked." in text
+    assert main(["report", "--store", str(tmp_path / "nothing")]) == 2
+    assert "no GRE-B results store" in capsys.readouterr().err

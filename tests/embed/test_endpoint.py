@@ -87,3 +87,28 @@ def test_a_failing_endpoint_is_retried_with_backoff_then_reported_in_one_line(se
                                         r"after 3 attempt\(s\): HTTP 503"):
         embed_texts(EndpointConfig(url=down.url, model="minilm", retries=2, backoff_s=0.01), ["warm tent"])
     assert down.requests == 3
+
+
+def test_endpoint_vectors_are_cached_by_content(server, tmp_path):
+    """The bench's endpoint source: vectors land in the embedding cache under a key of the
+    endpoint, model, prompt and texts; asking again sends no request."""
+    import pyarrow as pa
+
+    from gre_ray.bench.config import EmbeddingModel
+    from gre_ray.bench.embeddings import _embed_one
+    from gre_ray.data.storage import Location
+    from gre_ray.embed.vectors import read_embeddings
+
+    srv = server()
+    model = EmbeddingModel(name="api", endpoint=EndpointConfig(url=srv.url, model="minilm"))
+    rows = pa.table({"item_id": ["i1", "i2"], "text": ["warm tent", "espresso grinder"]})
+    cache = Location.of(tmp_path / "cache")
+    first = _embed_one(model, model.encoder, rows, "shop", cache, None, lambda: None)
+    asked = srv.requests
+    again = _embed_one(model, model.encoder, rows, "shop", cache, None, lambda: None)
+    assert again == first and srv.requests == asked == 1
+    ids, vectors = read_embeddings(Location.of(first.uri))
+    assert list(ids) == ["i1", "i2"] and vectors.shape == (2, 384)
+    other = _embed_one(model, model.encoder, rows.set_column(1, "text", pa.array(["tent", "grinder"])), "shop",
+                       cache, None, lambda: None)
+    assert other.fingerprint != first.fingerprint
