@@ -62,20 +62,21 @@ def resolve_model(text: str, known: list[EmbeddingModel], encoder: dict[str, Any
         encoder: encoder settings from the command line (prefix, dim, trust_remote_code, ...).
     """
     encoder = {k: v for k, v in (encoder or {}).items() if v not in (None, "", False)}
+    suffix = f"_d{encoder['dim']}" if encoder.get("dim") else ""  # a truncated model is another model
     for model in known:
         if model.name == text:
-            return dataclasses.replace(model, encoder=dataclasses.replace(model.encoder, **encoder)) \
-                if encoder else model
+            return dataclasses.replace(model, name=model.name + suffix,
+                                       encoder=dataclasses.replace(model.encoder, **encoder)) if encoder else model
     if text.startswith(VECTORS_PREFIX):
         folder = text[len(VECTORS_PREFIX):]
-        return EmbeddingModel(name=model_name(folder), vectors=folder, encoder=EncoderConfig(**encoder))
+        return EmbeddingModel(name=model_name(folder) + suffix, vectors=folder, encoder=EncoderConfig(**encoder))
     if text.startswith(("http://", "https://")):
         url, _, served = text.partition("#")
         if not served:
             raise ConfigError(f"bench: endpoint {text!r} needs the served model after '#', e.g. {url}#my-model")
-        return EmbeddingModel(name=model_name(served), endpoint=EndpointConfig(url=url, model=served),
+        return EmbeddingModel(name=model_name(served) + suffix, endpoint=EndpointConfig(url=url, model=served),
                               encoder=EncoderConfig(**encoder))
-    return EmbeddingModel(name=model_name(text), encoder=EncoderConfig(model=text, **encoder))
+    return EmbeddingModel(name=model_name(text) + suffix, encoder=EncoderConfig(model=text, **encoder))
 
 
 def needed_stages(config: Any, artifacts: set[str]) -> list[str]:

@@ -112,6 +112,8 @@ def test_model_names_resolve_like_the_demo_config_names_them():
     hub = resolve_model("BAAI/bge-base-en-v1.5", [], {"prefix": "passage: ", "trust_remote_code": True})
     assert hub.name == "bge_base_en_v1.5" and hub.encoder.model == "BAAI/bge-base-en-v1.5"
     assert hub.encoder.prefix == "passage: " and hub.encoder.trust_remote_code
+    short = resolve_model("minilm", config.benchmark.embeddings, {"dim": 64})
+    assert short.name == "minilm_d64" and short.encoder.dim == 64
     api = resolve_model("http://127.0.0.1:9/v1#org/e5-small", [])
     assert api.name == "e5_small" and api.endpoint.model == "org/e5-small"
     with pytest.raises(ConfigError, match="needs the served model after '#'"):
