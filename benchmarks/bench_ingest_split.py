@@ -3,21 +3,26 @@
 Generates, once, an Amazon Reviews 2023 category of N review lines in the published schema
 (``<Category>.jsonl.gz``: ``rating, title, text, images, asin, parent_asin, user_id,
 timestamp (ms), helpful_vote, verified_purchase``; power-law users and items), then runs
-the ``ingest`` stage through the runner on a local Ray with all cores, twice on the same
-file:
+the ``ingest`` stage through the runner on a local Ray with all cores, on the same files,
+one side at a time:
 
-* ``single``: ``ingest.gzip_split=false``, the path before issue #17: one task decompresses
-  and parses the whole file;
-* ``split``: ``ingest.gzip_split=true``: one streaming task decompresses into pieces of
-  ``chunk_mb`` that parse tasks consume, at most CPUs + 1 pieces in flight.
+* ``before``: the code before issue #17 (``--before-src``, a ``git archive`` of commit
+  ff438d5 put first on ``PYTHONPATH``): one task decompresses and parses the whole file,
+  standard-library JSON;
+* ``split``: the code now: one streaming task decompresses into pieces of ``chunk_mb``
+  that parse tasks consume (at most CPUs + 1 pieces in flight), orjson;
+* ``single`` (optional): the code now with ``ingest.gzip_split=false``, to tell the two
+  gains apart.
 
-Both runs do the same work after parsing (the driver's assembly: de-duplication, a 5-core,
-dense ids, Parquet outputs; token counts are off), and their
-outputs are checked equal. The item metadata (one line per 10 reviews) is a second, small
-``.gz`` file, parsed alongside in both runs. Peak memory is the proportional set size (PSS) of the driver and
-every process below it (raylet, GCS, workers), sampled every 0.2 s. Usage::
+Each side runs in its own process with its own local Ray, warmed up on a 20k-line file.
+All sides do the same work after parsing (the driver's assembly: de-duplication, a 5-core,
+dense ids, Parquet outputs; token counts are off) and their counts are checked equal. The
+item metadata (one line per 10 reviews) is a second, small ``.gz`` file, parsed alongside.
+Peak memory is the proportional set size (PSS) of the side's process and every process
+below it (raylet, GCS, workers), sampled every 0.2 s. Usage::
 
-    .venv/bin/python benchmarks/bench_ingest_split.py --lines 10000000 --workdir /tmp/gre_bench_split
+    git archive ff438d5 gre_ray | tar -x -C /tmp/gre_before
+    .venv/bin/python benchmarks/bench_ingest_split.py --lines 10000000 --before-src /tmp/gre_before --sides before,single,split
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import gzip
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -87,16 +93,18 @@ def generate_meta(path: Path, n_reviews: int, seed: int = 0) -> Path:
     return path
 
 
-def run_once(reviews: Path, meta: Path, run_root: Path, split: bool, chunk_mb: float) -> dict:
+def run_once(reviews: Path, meta: Path, run_root: Path, split: bool | None, chunk_mb: float) -> dict:
+    """One ingest through the runner; ``split`` None leaves ``ingest.gzip_split`` out (code before #17 lacks it)."""
     from gre_ray.config.root import load_config
     from gre_ray.pipeline import run_config
 
     source = {"name": "Arts", "adapter": "amazon2023", "scenario": "e-commerce", "interactions": [str(reviews)],
               "items": [str(meta)], "filters": {"min_user_interactions": 5, "min_item_interactions": 5}}  # fmt: skip
-    config = load_config(None, [
-        "run.stages=[ingest]", f"run.root={run_root}", f"ingest.sources={json.dumps([source])}", f"ingest.chunk_mb={chunk_mb}",
-        "ingest.token_tokenizer=''", f"ingest.gzip_split={str(split).lower()}",
-    ])  # fmt: skip
+    overrides = ["run.stages=[ingest]", f"run.root={run_root}", f"ingest.sources={json.dumps([source])}",
+                 f"ingest.chunk_mb={chunk_mb}", "ingest.token_tokenizer=''"]  # fmt: skip
+    if split is not None:
+        overrides.append(f"ingest.gzip_split={str(split).lower()}")
+    config = load_config(None, overrides)
     with PeakMemory(os.getpid()) as memory:
         t0 = time.perf_counter()
         (outcome,) = run_config(config, force=("ingest",))
@@ -106,43 +114,70 @@ def run_once(reviews: Path, meta: Path, run_root: Path, split: bool, chunk_mb: f
             "phases": stats["seconds"], "table1": stats["table1"]}  # fmt: skip
 
 
+def side(args: argparse.Namespace, reviews: Path, meta: Path) -> None:
+    """One side in this process: start Ray, warm up, ingest the large file once, print the result as JSON."""
+    import logging
+
+    import ray
+
+    import gre_ray
+
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR", configure_logging=False)
+    split = {"before": None, "single": False, "split": True}[args.side]
+    work = Path(args.workdir)
+    warm = generate(work / "Arts_20000.jsonl.gz", 20_000), generate_meta(work / "meta_Arts_20000.jsonl.gz", 20_000)
+    run_once(*warm, work / f"run_warmup_{args.side}", split, args.chunk_mb)  # starts the workers, imports the code
+    result = run_once(reviews, meta, work / f"run_{args.side}", split, args.chunk_mb)
+    result["code"] = str(Path(gre_ray.__file__).parent)
+    ray.shutdown()
+    print("RESULT " + json.dumps(result), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=10_000_000, help="review lines of the generated file")
-    parser.add_argument("--workdir", default="/tmp/gre_bench_split", help="where the generated file and the runs go")
+    parser.add_argument("--workdir", default="/tmp/gre_bench_split", help="where the generated files and the runs go")
     parser.add_argument("--chunk-mb", type=float, default=64.0, help="piece size of the split path (uncompressed MB)")
-    parser.add_argument("--generate-only", action="store_true", help="write the file and stop")
-    parser.add_argument("--order", default="single,split", help="which runs, in order")
+    parser.add_argument("--before-src", default="", help="a folder holding gre_ray as before #17 (git archive ff438d5 gre_ray)")
+    parser.add_argument("--sides", default="before,split", help="which sides, in order: before, single, split")
+    parser.add_argument("--side", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--generate-only", action="store_true", help="write the files and stop")
     args = parser.parse_args()
     work = Path(args.workdir)
     t0 = time.perf_counter()
     reviews = generate(work / f"Arts_{args.lines}.jsonl.gz", args.lines)
     meta = generate_meta(work / f"meta_Arts_{args.lines}.jsonl.gz", args.lines)
+    if args.side:
+        side(args, reviews, meta)
+        return
     print(f"files {reviews} ({reviews.stat().st_size / 1e6:,.0f} MB), {meta.name} ({meta.stat().st_size / 1e6:,.0f} MB) "
-          f"ready in {time.perf_counter() - t0:.0f}s", flush=True)
+          f"ready in {time.perf_counter() - t0:.0f}s", flush=True)  # fmt: skip
     if args.generate_only:
         return
-
-    import logging
-
-    import ray
-
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
-    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR", configure_logging=False)
-    warm = generate(work / "Arts_20000.jsonl.gz", 20_000), generate_meta(work / "meta_Arts_20000.jsonl.gz", 20_000)
-    for split in (False, True):
-        run_once(*warm, work / "run_warmup", split, args.chunk_mb)  # starts the workers, imports the code
     results = {}
-    for name in args.order.split(","):
-        results[name] = run_once(reviews, meta, work / f"run_{name}", name == "split", args.chunk_mb)
+    for name in args.sides.split(","):
+        env = dict(os.environ)
+        if name == "before":
+            if not args.before_src:
+                parser.error("side 'before' needs --before-src")
+            env["PYTHONPATH"] = os.path.abspath(args.before_src)
+        command = [sys.executable, os.path.abspath(__file__), "--side", name, "--lines", str(args.lines), "--workdir", os.path.abspath(args.workdir),
+                   "--chunk-mb", str(args.chunk_mb)]  # fmt: skip
+        # Ray puts the driver's working folder first on its workers' path: run each side from its code's folder
+        cwd = os.path.abspath(args.before_src) if name == "before" else str(Path(__file__).resolve().parent.parent)
+        out = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, check=False)
+        lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+        if out.returncode or not lines:
+            sys.exit(f"side {name} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+        results[name] = json.loads(lines[-1][len("RESULT "):])
         results[name]["load_average_after"] = os.getloadavg()[0]
         print(name, json.dumps(results[name]), flush=True)
-    ray.shutdown()
-    if len(results) == 2:
-        assert results["single"]["table1"] == results["split"]["table1"], "the two paths disagree"
+    tables = {json.dumps(r["table1"], sort_keys=True) for r in results.values()}
+    assert len(tables) == 1, f"the sides disagree: {tables}"
     print(f"\nmachine: {platform.platform()}, {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
           f"Python {platform.python_version()}; {args.lines:,} review lines, {reviews.stat().st_size / 1e6:,.0f} MB .gz")  # fmt: skip
-    print("| path | total s | rows/s (total) | parse s | rows/s (parse) | assemble s | peak MiB |")
+    print("| side | total s | rows/s (total) | parse s | rows/s (parse) | assemble s | peak MiB |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, r in results.items():
         p = r["phases"]

@@ -229,24 +229,25 @@ def gzip_pieces(file: SourceFile, piece_bytes: int) -> Iterator[Piece]:
     last newline past ``piece_bytes``, so lines keep their numbers (piece by piece).
     """
     loc = Location.of(file.uri)
-    buffer = bytearray()
+    blocks: list[bytes] = []
+    held = 0
     index = 0
     with loc.fs.open_input_stream(loc.path, compression=None) as stream:
         try:
             for data in _gzip_data(stream):
-                buffer += data
-                if len(buffer) >= piece_bytes:
-                    cut = buffer.rfind(b"\n") + 1
-                    if cut:
-                        yield Piece(index, bytes(buffer[:cut]))
-                        del buffer[:cut]
-                        index += 1
+                blocks.append(data)
+                held += len(data)
+                cut = data.rfind(b"\n") + 1 if held >= piece_bytes else 0
+                if cut:
+                    yield Piece(index, b"".join(blocks[:-1]) + data[:cut])
+                    blocks, held, index = [data[cut:]], len(data) - cut, index + 1
         except _Damaged as damage:
-            cut = buffer.rfind(b"\n") + 1
-            yield Piece(index, bytes(buffer[:cut]), damage.reason, bytes(buffer[cut:]))
+            rest = b"".join(blocks)
+            cut = rest.rfind(b"\n") + 1
+            yield Piece(index, rest[:cut], damage.reason, rest[cut:])
             return
-    if buffer or index == 0:
-        yield Piece(index, bytes(buffer))
+    if held or index == 0:
+        yield Piece(index, b"".join(blocks))
 
 
 def piece_blocks(piece: Piece, block_lines: int) -> Iterator[LineBlock]:

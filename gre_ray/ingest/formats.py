@@ -20,6 +20,12 @@ from typing import Any
 from gre_ray.ingest.records import RowError
 
 
+try:  # orjson parses a JSON line ~3x faster than the standard library; same values for the published files
+    from orjson import loads as _json_loads
+except ImportError:  # pragma: no cover - orjson is a dependency; the standard library is the fallback
+    _json_loads = json.loads
+
+
 class Syntax(str, enum.Enum):
     JSON = "json"
     PYLITERAL = "pyliteral"
@@ -106,7 +112,7 @@ def decode_record(text: str, fmt: RecordFormat, columns: tuple[str, ...]) -> dic
     """
     if fmt.syntax is Syntax.JSON:
         try:
-            value = json.loads(text)
+            value = _json_loads(text)
         except ValueError:
             raise RowError("malformed_json") from None
     elif fmt.syntax is Syntax.PYLITERAL:

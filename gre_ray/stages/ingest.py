@@ -54,7 +54,7 @@ from gre_ray.ingest.sources import Dataset, plan, resolve
 from gre_ray.ingest.tokens import count_row_group, resolve_tokenizer, row_groups, summarize
 from gre_ray.runner.stage import Stage, StageContext
 from gre_ray.stages import register
-from gre_ray.stages.checks import check_data_root, check_empty_files, warn_empty_files
+from gre_ray.stages.checks import check_ingest, warn_empty_files
 
 log = logging.getLogger("gre_ray")
 
@@ -193,8 +193,7 @@ class IngestStage(Stage):
 
     def preflight(self, config: Any) -> None:
         """A missing or empty data root, and raw files of 0 bytes (unless ``ingest.allow_empty``)."""
-        check_data_root(config.ingest)
-        check_empty_files(resolve(config.ingest), config.ingest.allow_empty)
+        check_ingest(config.ingest)
 
     def external_inputs(self, config: Any) -> dict[str, str]:
         """Size and mtime of every raw file, the resolved registry entries and the tokenizer."""
@@ -275,6 +274,10 @@ class IngestStage(Stage):
                 f"{name:<14} {stats['scenario']:<11} {stats['role']:<10} {t['users']:>9,} {t['items']:>9,} "
                 f"{t['interactions']:>11,} {t.get('tokens_mean', 0.0):>13.1f}"
             )
+            check = stats.get("published")
+            if check:
+                diffs = " ".join(f"{k} {check[k]['table1']:,} ({check[k]['rel_diff']:+.1%})" for k in ("users", "items", "interactions"))
+                lines.append(f"{'':<14} GRE-B Table 1: {diffs}{'' if check['within'] else '  <- beyond ' + format(check['tolerance'], '.0%')}")
         lines.extend(super().summarize(manifest))
         if manifest["stats"].get("filtered"):
             lines.append(f"filtered: {manifest['stats']['filtered']}")

@@ -7,7 +7,8 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from tests.ingest.conftest import write_all, write_yelp
+from tests.ingest.conftest import write_all, write_ninerec, write_ninerec_behaviors, write_yelp
+from gre_ray.cli import main
 from gre_ray.config.loader import build
 from gre_ray.config.root import load_config
 from gre_ray.data.schema import INTERACTIONS, ITEMS
@@ -82,3 +83,31 @@ def test_strict_mode_through_ray_names_file_and_line(ray_session, tmp_path):
     with pytest.raises(DataError, match=r"^yelp_academic_dataset_review\.json:3: bad_timestamp:date \(ingest\.strict is on\)$"):
         run_config(load_config(None, overrides))
     assert not (tmp_path / "run" / "ingest").exists()
+
+
+def test_registry_datasets_through_ray_are_checked_against_table1(ray_session, tmp_path, capsys):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    write_ninerec(raw)  # 2 users, 2 items, 4 interactions: Table 1 below says 2 / 2 / 8
+    write_ninerec_behaviors(raw)
+    registry = tmp_path / "reg.yaml"
+    registry.write_text(
+        "datasets:\n  Food:\n    scenario: video\n    role: benchmark\n    adapter: ninerec\n    homepage: https://x\n"
+        "    interactions: [Bili_Food_pair.csv]\n    items: [Bili_Food_item.csv]\n    table1: {users: 2, items: 2, interactions: 8}\n"
+        "  QB:\n    scenario: video\n    role: benchmark\n    adapter: ninerec\n    homepage: https://x\n"
+        "    interactions: [QB_behaviour.tsv]\n    items: [QB_item.csv]\n    table1: {users: 2, items: 2, interactions: 3}\n"
+    )
+    overrides = ["run.stages=[ingest]", f"run.root={tmp_path / 'run'}", f"ingest.data_root={raw}", f"ingest.registry={registry}",
+                 "ingest.datasets=[Food,QB]", "ingest.token_tokenizer=''", "ingest.concurrent_datasets=2"]  # fmt: skip
+    (outcome,) = run_config(load_config(None, overrides))
+    warnings = [w for w in outcome.manifest["warnings"] if "Table 1" in w]
+    assert warnings == [
+        "ingest: Food: counts differ from GRE-B Table 1 beyond 5%: interactions 4 vs Table 1 8 (-50.0%); likely cause: "
+        "a smaller release or subset, or a stronger filter than GRE-B's (check the registry's files and filters)"
+    ]
+    summary = IngestStage().summarize(outcome.manifest)
+    assert "GRE-B Table 1: users 2 (+0.0%) items 2 (+0.0%) interactions 8 (-50.0%)  <- beyond 5%" in summary[2]
+    assert main(["datasets", "--run", str(tmp_path / "run"), "--registry", str(registry), "--data-root", str(raw)]) == 0
+    out = capsys.readouterr().out
+    assert "ingested vs Table 1: users 2 vs 2 (+0.0%); items 2 vs 2 (+0.0%); interactions 4 vs 8 (-50.0%); BEYOND 5%" in out
+    assert "ingested vs Table 1: users 2 vs 2 (+0.0%); items 2 vs 2 (+0.0%); interactions 3 vs 3 (+0.0%); within 5%" in out
