@@ -45,6 +45,9 @@ def presence(entry: RegistryEntry, root: Location) -> tuple[int, list[str]]:
 def main(args: argparse.Namespace) -> int:
     registry = load_registry(args.registry or None)
     root = Location.of(args.data_root)
+    if not root.is_dir():
+        state = "is a file, not a folder" if root.exists() else "does not exist"
+        raise DataError(f"--data-root {root.uri} {state}; pass the folder the raw files are under (default: data/raw)")
     checked = _published_checks(args.run) if args.run else {}
     print(f"{'dataset':<18} {'scenario':<11} {'role':<10} {'adapter':<13} raw files under {root.uri}")
     ready = 0

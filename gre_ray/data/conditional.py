@@ -8,7 +8,7 @@ one object cannot both win (compare-and-swap).
 How each store provides them:
 
 - **Local disk** (and NFS with working ``flock``): each change runs under an exclusive
-  ``fcntl.flock`` on a guard file beside the object and writes through a temporary file
+  ``fcntl.flock`` on the object's folder and writes through a temporary file
   and ``os.replace``, so readers never see half an object. The tag is the SHA-256 of
   the bytes.
 - **S3 and S3-compatible stores**: ``PutObject`` with ``If-None-Match: *`` (create) and
@@ -127,9 +127,10 @@ def _is_s3(loc: Location) -> bool:
 
 @contextlib.contextmanager
 def _guard(loc: Location) -> Iterator[None]:
-    """An exclusive ``flock`` on ``<object>.guard``, held while an object on local disk changes."""
-    os.makedirs(os.path.dirname(loc.path), exist_ok=True)
-    fd = os.open(loc.path + ".guard", os.O_RDWR | os.O_CREAT, 0o644)
+    """An exclusive ``flock`` on the object's folder, held while an object on local disk changes."""
+    folder = os.path.dirname(loc.path)
+    os.makedirs(folder, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

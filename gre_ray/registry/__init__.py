@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from gre_ray.config.loader import build
+from gre_ray.config.loader import build, read_utf8
 from gre_ray.errors import ConfigError
 from gre_ray.ingest.config import AdapterName, DomainRole, FilterSettings, Scenario
 
@@ -124,7 +124,7 @@ def load_registry(path: str | Path | None = None) -> dict[str, RegistryEntry]:
     if path:
         source = str(path)
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text = read_utf8(path, "registry")
         except OSError as exc:
             raise ConfigError(f"registry {source}: cannot read: {exc.strerror}") from None
     else:

@@ -4,6 +4,7 @@ A stage's fingerprint is a hash of its name and version, its settings, the finge
 the upstream stages it reads and of its external inputs. It is a derivation key: equal
 fingerprints mean the same inputs went through the same code with the same settings, so
 the output can be reused; any change upstream changes every fingerprint downstream.
+Settings that only change speed (a stage's ``speed_settings``) are not part of it.
 """
 
 from __future__ import annotations
@@ -26,18 +27,43 @@ _VERSIONED = ("gre-ray", "ray", "torch", "transformers", "deepspeed", "pyarrow",
 
 
 def stage_fingerprint(
-    name: str, version: int, settings: Any, inputs: dict[str, str], external: dict[str, str]
+    name: str,
+    version: int,
+    settings: Any,
+    inputs: dict[str, str],
+    external: dict[str, str],
+    speed: tuple[str, ...] = (),
 ) -> str:
-    """Hash of everything that determines a stage's output."""
+    """Hash of everything that determines a stage's output.
+
+    Args:
+        speed: dotted keys of ``settings`` that change how fast the stage runs but not what
+            it writes (actor counts, batch and token budgets, concurrency); they are left
+            out, so tuning them reruns nothing.
+    """
     payload = {
         "stage": name,
         "version": version,
-        "settings": to_dict(settings),
+        "settings": content_settings(settings, speed),
         "inputs": dict(sorted(inputs.items())),
         "external": dict(sorted(external.items())),
     }
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def content_settings(settings: Any, speed: tuple[str, ...]) -> Any:
+    """``settings`` as plain data without the ``speed`` keys (dotted, e.g. ``selection.chunk_size``)."""
+    plain = to_dict(settings)
+    for key in speed:
+        *parents, leaf = key.split(".")
+        node = plain
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node:
+            raise KeyError(f"speed setting {key!r} is not a key of the stage's settings")
+        del node[leaf]
+    return plain
 
 
 def library_versions() -> dict[str, str]:

@@ -148,6 +148,8 @@ def run_pipeline(
         if name not in names:
             raise ConfigError(f"stage {name!r} is not in run.stages ({', '.join(names)})")
     root = Location.of(config.run.root)
+    needed = _upstream_closure(planned, only) if only else set(names)
+    external = preflight(config, [p for p in planned if p.stage.name in needed])
     root.mkdir()
     lease = RunLease(
         root,
@@ -155,7 +157,7 @@ def run_pipeline(
         stale_s=float(getattr(config.run, "lease_stale_s", 60.0)),
     ).acquire()
     try:
-        return _run_leased(config, planned, names, root, lease, force, only, start_ray)
+        return _run_leased(config, planned, needed, external, root, lease, force, only, start_ray)
     finally:
         lease.release()
 
@@ -163,7 +165,8 @@ def run_pipeline(
 def _run_leased(
     config: Any,
     planned: list[PlannedStage],
-    names: list[str],
+    needed: set[str],
+    external_inputs: dict[str, dict[str, str]],
     root: Location,
     lease: RunLease,
     force: tuple[str, ...],
@@ -174,7 +177,6 @@ def _run_leased(
     _clean_tmp(root, lease)
     (root / "config.yaml").write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
 
-    needed = _upstream_closure(planned, only) if only else set(names)
     ray_started = False
     fingerprints: dict[str, str] = {}
     outcomes: list[StageOutcome] = []
@@ -184,8 +186,8 @@ def _run_leased(
             continue  # downstream of --only: neither run nor required
         settings = stage.settings(config)
         upstream = {artifact: fingerprints[provider] for artifact, provider in item.inputs.items()}
-        external = stage.external_inputs(config)
-        fingerprint = stage_fingerprint(stage.name, stage.version, settings, upstream, external)
+        external = external_inputs[stage.name]
+        fingerprint = stage_fingerprint(stage.name, stage.version, settings, upstream, external, stage.speed_settings)
         fingerprints[stage.name] = fingerprint
         folder = root / stage.name
         existing = read_manifest(folder)
@@ -216,6 +218,23 @@ def _run_leased(
         },
     )
     return outcomes
+
+
+def preflight(config: Any, planned: list[PlannedStage]) -> dict[str, dict[str, str]]:
+    """Check every stage's inputs before the first one starts; the external inputs of each.
+
+    Each stage's :meth:`~Stage.preflight` runs, then its :meth:`~Stage.external_inputs`
+    (which locates raw files and model weights), in run order, so that a mistake in the
+    last stage's settings stops the run before the first stage has done any work.
+
+    Raises:
+        UserError: the first mistake found, in one line.
+    """
+    external = {}
+    for item in planned:
+        item.stage.preflight(config)
+        external[item.stage.name] = item.stage.external_inputs(config)
+    return external
 
 
 def _execute(

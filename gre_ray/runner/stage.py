@@ -34,6 +34,9 @@ class Stage(abc.ABC):
         uses_ray: whether the runner must start (or join) Ray before running it.
         version: bump when the stage's output changes for the same inputs and settings,
             so old outputs are not reused.
+        speed_settings: dotted keys of the stage's settings that change its speed but not
+            its output (actors, batch and token budgets, concurrency); left out of the
+            fingerprint, so changing them reruns nothing.
     """
 
     name: ClassVar[str]
@@ -42,14 +45,26 @@ class Stage(abc.ABC):
     optional: ClassVar[tuple[str, ...]] = ()
     uses_ray: ClassVar[bool] = False
     version: ClassVar[int] = 1
+    speed_settings: ClassVar[tuple[str, ...]] = ()
 
     def settings(self, config: Any) -> Any:
         """The part of the config that determines this stage's output (default: its own section)."""
         return getattr(config, self.name)
 
     def external_inputs(self, config: Any) -> dict[str, str]:
-        """Fingerprints of inputs from outside the run folder (raw files, model weights)."""
+        """Fingerprints of inputs from outside the run folder (raw files, model weights).
+
+        The runner computes them for every stage it will run or check before the first
+        stage starts, so a missing file or model is reported before any work.
+        """
         return {}
+
+    def preflight(self, config: Any) -> None:
+        """Find the user's mistakes this stage would meet, before any stage runs.
+
+        Raises a :class:`~gre_ray.errors.UserError` with one line. Called for every stage
+        of the run before the run folder is touched; it must not write anything.
+        """
 
     def summarize(self, manifest: dict[str, Any]) -> list[str]:
         """Lines for the console after the stage ran or was skipped (default: row counts)."""

@@ -32,6 +32,7 @@ from gre_ray.bench.store import STORE_DIR
 from gre_ray.data.storage import write_json
 from gre_ray.runner.stage import Stage, StageContext
 from gre_ray.stages import register
+from gre_ray.stages.checks import check_benchmark_datasets
 
 log = logging.getLogger("gre_ray")
 WORK_DIR = "_benchmark"
@@ -45,6 +46,9 @@ class BenchmarkStage(Stage):
     optional = ("model",)
     uses_ray = True
     version = 2  # results from the results store, with the protocol columns and the zero-training tier
+
+    def preflight(self, config: Any) -> None:
+        check_benchmark_datasets(config)
 
     def external_inputs(self, config: Any) -> dict[str, str]:
         return embedding_fingerprints(config.benchmark)

@@ -201,6 +201,7 @@ class CoresetStage(Stage):
     requires = ("items", "embeddings")
     optional = ("domains",)
     uses_ray = True
+    speed_settings = ("annotate_batch_size", "annotate_concurrency", "selection.chunk_size")
 
     def external_inputs(self, config: Any) -> dict[str, str]:
         from gre_ray.coreset.quality import resolve_tokenizer

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gre_ray.embed.config import EmbedConfig
+from gre_ray.errors import ConfigError
 from gre_ray.embed.model_folder import model_fingerprint, resolve_model_dir
 from gre_ray.embed.pipeline import embed_and_index
 from gre_ray.runner.stage import Stage, StageContext
@@ -25,10 +26,15 @@ class EmbedStage(Stage):
     provides = ("embeddings", "index")
     requires = ("items",)
     uses_ray = True
+    speed_settings = ("actors", "num_gpus", "token_budget", "max_batch_rows", "rows_per_call", "min_rows_per_file")
 
     def external_inputs(self, config: Any) -> dict[str, str]:
         settings: EmbedConfig = config.embed
-        return {"model_weights": model_fingerprint(resolve_model_dir(settings.encoder.model))}
+        try:
+            folder = resolve_model_dir(settings.encoder.model)
+        except ConfigError as exc:
+            raise ConfigError(f"embed.{exc}") from None  # the message names encoder.model
+        return {"model_weights": model_fingerprint(folder)}
 
     def run(self, ctx: StageContext) -> None:
         settings: EmbedConfig = ctx.settings

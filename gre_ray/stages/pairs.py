@@ -57,6 +57,7 @@ class PairsStage(Stage):
     requires = ("items", "interactions", "embeddings")
     optional = ("domains", "ground_truth")
     uses_ray = True
+    speed_settings = ("rows_per_shard",)
 
     def run(self, ctx: StageContext) -> None:
         import ray
