@@ -124,3 +124,23 @@ def test_smoke_pipeline_on_gpu_nodes_the_autoscaler_starts_from_zero(tmp_path):
     local = tmp_path / "local-run"
     _local_run(local)
     pd.testing.assert_frame_equal(_results(root), _results(local), check_exact=False, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_gpu_share_no_node_type_has_fails_the_job_in_one_line_before_any_node_starts(tmp_path):
+    job_id = f"gre-as-{uuid.uuid4().hex[:8]}"
+    with local_autoscaling_head() as head:
+        submitted = head.ray(
+            "job", "submit", "--address", head.dashboard, "--submission-id", job_id,
+            "--runtime-env", "jobs/runtime_env.yaml", "--working-dir", f"local://{ROOT}", "--",
+            "python", "-m", "jobs.pipeline", "--config", SMOKE, "--set", f"run.root={tmp_path / 'run'}",
+            "--set", "benchmark.resources.gpus=2",
+        )
+        output = submitted.stdout + submitted.stderr
+        assert head.job_status(job_id) == "FAILED"
+        autoscaler = monitor_log(head)
+    line = ("gre-ray: error: benchmark.resources: one trial asks {CPU: 1, GPU: 2}, more than any node type of the "
+            "cluster has (most GPU on one node: 1, ray.worker.gpu)")
+    assert line in output, output[-3000:]
+    assert "Traceback" not in output
+    assert "Adding" not in autoscaler  # refused before any stage ran: no node was started for it
