@@ -95,3 +95,27 @@ def test_cloud_configs_have_a_cpu_head_and_an_autoscaling_spot_gpu_group(path):
 def test_names_its_storage_for_run_root(path):
     scheme = {"aws": "s3://", "gcp": "gs://", "local": "/mnt/"}[load(path)["provider"]["type"]]
     assert f"run.root={scheme}" in path.read_text()
+
+
+def test_gcp_nodes_use_their_own_network_whose_rules_admit_only_the_cluster():
+    """GCP's ``default`` network admits every VM of the project to every port; the nodes
+    must sit in the config's own network, tagged, and its documented firewall rules admit
+    other sources to SSH only."""
+    path = CLUSTER / "gcp-gpu.yaml"
+    text = path.read_text()
+    rules = re.findall(r"gcloud compute firewall-rules create (\S+) --network=(\S+) \\\n#\s+(.*)", text)
+    assert {name for name, _, _ in rules} == {"gre-ray-internal", "gre-ray-ssh"}
+    tags = set()
+    for name, network, flags in rules:
+        assert network == "gre-ray-net"
+        target = re.search(r"--target-tags=(\S+)", flags).group(1)
+        tags.add(target)
+        if "--source-ranges" in flags:
+            assert re.search(r"--allow=(\S+)", flags).group(1) == "tcp:22", name
+        else:
+            assert re.search(r"--source-tags=(\S+)", flags).group(1) == target, name
+    assert len(tags) == 1
+    for name, node_type in load(path)["available_node_types"].items():
+        config = node_type["node_config"]
+        assert [i["network"].rsplit("/", 1)[-1] for i in config["networkInterfaces"]] == ["gre-ray-net"], name
+        assert config["tags"]["items"] == sorted(tags), name
