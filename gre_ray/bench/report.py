@@ -187,7 +187,8 @@ def build_report(results: pd.DataFrame, history: pd.DataFrame, metrics: list[str
          + "```\n" + "\n".join(board_lines(board, metrics, base=base)) + "\n```\n"),
         ("Per scenario (headline metric)", (protocol + "\n\n" if protocol else "")
          + _md_table(_scenario_table(board, metrics))),
-        ("Gains over ID-only and the base model", _md_table(_gain_table(board))),
+        ("Gains over ID-only and the base model", (protocol + "\n\n" if protocol else "")
+         + _md_table(_gain_table(board))),
         ("Paired Wilcoxon tests, all models (headline metrics)", _md_table(key_tests)),
         ("Paired Wilcoxon tests per model", _md_table(tests[tests["model"] != ALL_MODELS])),
         ("Failed trials", _md_table(failed)),
