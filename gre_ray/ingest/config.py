@@ -215,7 +215,9 @@ class IngestConfig:
         concurrent_datasets: datasets parsed at the same time (their parse tasks share
             the cluster; the driver assembles one after another).
         gzip_split: a ``.gz`` file is decompressed by one streaming task into pieces of
-            ``chunk_mb`` that other tasks parse; false reads it whole in one task.
+            ``chunk_mb`` that other tasks parse; false (the default) reads it whole in one
+            task. Off by default: on 2 cores it measured slower than one task per file
+            (benchmarks/RESULTS.md); it is for machines with cores to spare.
     """
 
     data_root: str = "data/raw"
@@ -231,7 +233,7 @@ class IngestConfig:
     block_lines: int = 20_000
     table1_tolerance: float = 0.05
     concurrent_datasets: int = 4
-    gzip_split: bool = True
+    gzip_split: bool = False
 
     def __post_init__(self) -> None:
         if self.chunk_mb <= 0:

@@ -6,10 +6,12 @@ For each dataset (a registry name or an explicit source, :mod:`gre_ray.ingest.so
 2. Ray tasks parse the chunks in parallel (:func:`~gre_ray.ingest.parse.parse_chunk`),
    each streaming its chunk line by line and writing the parsed rows, quarantined lines
    and line counts to a staging folder, so no raw file passes through the driver. A
-   ``.gz`` file cannot be entered in the middle, so one streaming task decompresses it
-   and cuts it into pieces of whole lines (:func:`~gre_ray.ingest.files.gzip_pieces`)
-   that parse tasks consume as they come, a bounded number in flight (memory stays
-   bounded); ``ingest.gzip_split: false`` parses it whole in one task instead;
+   ``.gz`` file cannot be entered in the middle: one task parses it whole, or, with
+   ``ingest.gzip_split: true``, one streaming task decompresses it and cuts it into
+   pieces of whole lines (:func:`~gre_ray.ingest.files.gzip_pieces`) that parse tasks
+   consume as they come, a bounded number in flight (memory stays bounded). On 2 cores
+   the split measured slower than one task per file (``benchmarks/RESULTS.md``), so it is
+   off by default;
 3. the driver assembles the final tables from narrow staging columns
    (:func:`~gre_ray.ingest.assemble.assemble`): item de-duplication, filters, k-core,
    dense ids, then streams the item texts through, and compares the counts with GRE-B

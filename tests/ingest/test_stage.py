@@ -35,6 +35,7 @@ def test_stage_equals_single_process_ingest_of_every_fixture(ray_session, tmp_pa
         f"ingest.sources={json.dumps(sources)}",
         "ingest.chunk_mb=0.0002",  # ~200-byte chunks: plain files are read by several tasks
         "ingest.block_lines=2",
+        "ingest.gzip_split=true",  # .gz files are cut into pieces that several tasks parse
     ]
     config = load_config(None, overrides)
     (outcome,) = run_config(config)
