@@ -8,7 +8,10 @@ GPU alike). DeepSpeed is imported here, lazily, only inside the workers.
 
 Checkpoints: ``save`` writes the full training state (DeepSpeed's sharded states: every
 worker writes its own shard; DDP: worker 0 writes one file) and ``load`` restores it with
-the same number of workers. ``consolidated_state_dict`` gathers full fp32 weights for
+the same number of workers. A checkpoint lives in the run folder, which other people may
+be able to write to, so ``load`` reads it with ``torch.load(weights_only=True)``: tensors,
+containers and the few DeepSpeed types :func:`_deepspeed_safe_types` lists, never
+arbitrary pickled objects (which could run code on the cluster). ``consolidated_state_dict`` gathers full fp32 weights for
 export; under ZeRO-3 it is a collective every worker must call.
 """
 
@@ -22,6 +25,21 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from gre_ray.train.config import Precision, TrainSettings
+
+def _deepspeed_safe_types() -> list[Any]:
+    """The non-tensor types DeepSpeed writes into its checkpoints, allowed for a weights-only load."""
+    from deepspeed.runtime.fp16.loss_scaler import DynamicLossScaler, LossScaler
+    from deepspeed.runtime.zero.config import ZeroStageEnum
+    from deepspeed.utils.tensor_fragment import fragment_address
+
+    return [LossScaler, DynamicLossScaler, ZeroStageEnum, fragment_address]
+
+
+def _load_weights_only(path: str, map_location: Any = None) -> Any:
+    """DeepSpeed's checkpoint-engine ``load`` with ``weights_only=True`` and its own types allowed."""
+    with torch.serialization.safe_globals(_deepspeed_safe_types()):
+        return torch.load(path, map_location=map_location, weights_only=True)
+
 
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
 TAG = "state"
@@ -171,10 +189,11 @@ class Engine:
     def load(self, folder: str) -> None:
         """Restore the state :meth:`save` wrote (with the same number of workers)."""
         if self.deepspeed:
+            self.wrapped.checkpoint_engine.load = _load_weights_only  # DeepSpeed's own load unpickles anything
             _, client = self.wrapped.load_checkpoint(folder, tag=TAG)
             self.micro_step = int((client or {}).get("micro_step", 0))
             return
-        state = torch.load(os.path.join(folder, "trainer.pt"), map_location=self.device, weights_only=False)
+        state = torch.load(os.path.join(folder, "trainer.pt"), map_location=self.device, weights_only=True)
         self.module.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
