@@ -3,7 +3,8 @@
 A cluster started from ``cluster/*.yaml`` holds its GPU workers at ``min_workers: 0``: the
 GPUs a stage needs do not exist yet when the stage starts. :func:`resources` turns a stage's
 need (``Need``: so many bundles of ``{"CPU": c, "GPU": g}``, named by the config key that
-asked for them) into a request to Ray's autoscaler (:func:`ray.autoscaler.sdk.request_resources`),
+asked for them) into a request to Ray's autoscaler (``request_resources``, sent through the
+autoscaling coordinator that Ray Data and Ray Train share, see :meth:`RayCluster.request`),
 logs one line whenever the wait changes (nodes pending, nodes up, resources the cluster has),
 goes on when the cluster holds the need, and withdraws its request when the stage ends so
 idle nodes can scale down.
