@@ -19,6 +19,13 @@ os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _state_key_in_tmp(tmp_path_factory):
+    """The driver's Tune-state key (gre_ray.bench.tune_seal) in a temp folder, not in ~/.config."""
+    os.environ["GRE_RAY_STATE_KEY_FILE"] = str(tmp_path_factory.mktemp("state-key") / "tune-state.key")
+    yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _one_torch_thread():
     """One torch thread: on 2 cores, 2 threads ran 3x slower than 1 (DESIGN.md)."""
     import torch

@@ -4,7 +4,8 @@
 :mod:`gre_ray.bench.trials`), so the grid can skip combinations (ID-only runs once per
 seed, not once per fusion) and every trial carries its own file paths. Trials are named
 and given folders after their spec's stable name, so an interrupted experiment is restored
-with ``Tuner.restore`` and its finished trials are never run again. A crashed trial is
+with ``Tuner.restore`` and its finished trials are never run again; only state sealed by
+this driver is restored (:mod:`gre_ray.bench.tune_seal`). A crashed trial is
 retried ``max_failures`` times (``FailureConfig``), then kept as errored while the grid
 goes on. Tune's default loggers write ``progress.csv``, ``result.json`` and TensorBoard
 event files into every trial folder.
@@ -17,6 +18,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from gre_ray.bench import tune_seal
 from gre_ray.bench.config import ResourceSettings
 from gre_ray.bench.trial import Report, run_trial
 from gre_ray.data.storage import Location
@@ -99,8 +101,14 @@ def run_grid(
     logging.getLogger("tensorboardX.summary").setLevel(logging.WARNING)
     trainable = tune.with_resources(make_trainable(trial_fn), {"cpu": resources.cpus, "gpu": resources.gpus})
     param_space = {"trial": tune.grid_search(list(specs))}
-    path = (Location.of(storage) / name).uri
-    if tune.Tuner.can_restore(path):
+    experiment = Location.of(storage) / name
+    path = experiment.uri
+    restorable = tune.Tuner.can_restore(path)
+    if restorable and not tune_seal.is_sealed(experiment):
+        log.warning("not restoring the Tune experiment %s: its state was not sealed by this driver's key "
+                    "(killed hard, or written by someone else); starting it afresh", path)
+        restorable = False
+    if restorable:
         log.info("restoring the interrupted Tune experiment %s", path)
         tuner = tune.Tuner.restore(
             path, trainable, resume_unfinished=True, restart_errored=resources.restart_errored, param_space=param_space
@@ -126,6 +134,7 @@ def run_grid(
         )
     with autoscale.resources(autoscale.trial_need(resources)):  # GPU nodes of an autoscaling cluster
         grid = tuner.fit()
+    tune_seal.seal(experiment)  # finished or interrupted: a later restore may trust this state
     return [trial_record(result) for result in grid]
 
 

@@ -48,3 +48,26 @@ def test_interrupted_grid_restores_without_rerunning_finished_trials(ray_session
         assert marks(folder, name) == 1, name
     assert all(marks(folder, n) >= 1 for n in names)
     assert sum(marks(folder, n) for n in names) <= len(names) + 1  # at most the trial in flight ran twice
+
+
+def test_grid_state_changed_after_sealing_is_not_restored(ray_session, tmp_path):
+    """A planted file in the experiment folder breaks the seal: the grid starts afresh, never unpickling it."""
+    folder = str(tmp_path / "marks")
+    names = [f"t{i}" for i in range(4)]
+    specs = [spec(n, folder, 0.1 * (i + 1), "slow", dataset=n, sleep=0.5) for i, n in enumerate(names)]
+    armed = tmp_path / "armed"
+    armed.touch()
+    resources = ResourceSettings(max_concurrent_trials=1)
+    storage = tmp_path / "tune"
+
+    first = run_grid(specs, str(storage), "grid", resources, trial_fn=fake_trial,
+                     callbacks=[InterruptAfter(2, str(armed))])
+    finished = {r["spec"]["name"] for r in first if r["metrics"].get("final") == 1}
+    assert finished
+    (storage / "grid" / "planted.pkl").write_bytes(b"not Tune's")
+
+    second = run_grid(specs, str(storage), "grid", resources, trial_fn=fake_trial)
+    table = results_table(second).drop_duplicates("trial")
+    assert sorted(table["trial"]) == names and (table["status"] == "ok").all()
+    for name in finished:
+        assert marks(folder, name) == 2, name  # ran again: the tampered state was not restored
