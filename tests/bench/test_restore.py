@@ -28,46 +28,46 @@ class InterruptAfter(tune.Callback):
             os.kill(os.getpid(), signal.SIGUSR1)
 
 
+class InterruptedGrid:
+    """A grid of ``n`` fake trials interrupted (SIGUSR1) after 2 finished, one at a time."""
+
+    def __init__(self, tmp_path, n: int = 5, sleep: float = 0.5) -> None:
+        self.folder = str(tmp_path / "marks")
+        self.names = [f"t{i}" for i in range(n)]
+        self.specs = [spec(name, self.folder, 0.1 * (i + 1), "slow", dataset=name, sleep=sleep)
+                      for i, name in enumerate(self.names)]
+        self.storage = tmp_path / "tune"
+        self.resources = ResourceSettings(max_concurrent_trials=1)
+        armed = tmp_path / "armed"
+        armed.touch()
+        first = self.run(callbacks=[InterruptAfter(2, str(armed))])
+        assert not armed.exists()
+        self.finished = {r["spec"]["name"] for r in first if r["metrics"].get("final") == 1}
+        assert 2 <= len(self.finished) < n
+
+    def run(self, callbacks=()) -> list[dict]:
+        return run_grid(self.specs, str(self.storage), "grid", self.resources, trial_fn=fake_trial,
+                        callbacks=list(callbacks))
+
+    def finish(self) -> None:
+        """Run the grid again and check that every trial ended ok."""
+        table = results_table(self.run()).drop_duplicates("trial")
+        assert sorted(table["trial"]) == self.names and (table["status"] == "ok").all()
+
+
 def test_interrupted_grid_restores_without_rerunning_finished_trials(ray_session, tmp_path):
-    folder = str(tmp_path / "marks")
-    names = [f"t{i}" for i in range(5)]
-    specs = [spec(n, folder, 0.1 * (i + 1), "slow", dataset=n, sleep=0.5) for i, n in enumerate(names)]
-    armed = tmp_path / "armed"
-    armed.touch()
-    resources = ResourceSettings(max_concurrent_trials=1)
-    storage = str(tmp_path / "tune")
-
-    first = run_grid(specs, storage, "grid", resources, trial_fn=fake_trial, callbacks=[InterruptAfter(2, str(armed))])
-    finished = {r["spec"]["name"] for r in first if r["metrics"].get("final") == 1}
-    assert not armed.exists() and 2 <= len(finished) < len(names)
-
-    second = run_grid(specs, storage, "grid", resources, trial_fn=fake_trial)
-    table = results_table(second).drop_duplicates("trial")
-    assert sorted(table["trial"]) == names and (table["status"] == "ok").all()
-    for name in finished:
-        assert marks(folder, name) == 1, name
-    assert all(marks(folder, n) >= 1 for n in names)
-    assert sum(marks(folder, n) for n in names) <= len(names) + 1  # at most the trial in flight ran twice
+    grid = InterruptedGrid(tmp_path)
+    grid.finish()
+    for name in grid.finished:
+        assert marks(grid.folder, name) == 1, name
+    assert all(marks(grid.folder, n) >= 1 for n in grid.names)
+    assert sum(marks(grid.folder, n) for n in grid.names) <= len(grid.names) + 1  # at most the trial in flight ran twice
 
 
 def test_grid_state_changed_after_sealing_is_not_restored(ray_session, tmp_path):
     """A planted file in the experiment folder breaks the seal: the grid starts afresh, never unpickling it."""
-    folder = str(tmp_path / "marks")
-    names = [f"t{i}" for i in range(4)]
-    specs = [spec(n, folder, 0.1 * (i + 1), "slow", dataset=n, sleep=0.5) for i, n in enumerate(names)]
-    armed = tmp_path / "armed"
-    armed.touch()
-    resources = ResourceSettings(max_concurrent_trials=1)
-    storage = tmp_path / "tune"
-
-    first = run_grid(specs, str(storage), "grid", resources, trial_fn=fake_trial,
-                     callbacks=[InterruptAfter(2, str(armed))])
-    finished = {r["spec"]["name"] for r in first if r["metrics"].get("final") == 1}
-    assert finished
-    (storage / "grid" / "planted.pkl").write_bytes(b"not Tune's")
-
-    second = run_grid(specs, str(storage), "grid", resources, trial_fn=fake_trial)
-    table = results_table(second).drop_duplicates("trial")
-    assert sorted(table["trial"]) == names and (table["status"] == "ok").all()
-    for name in finished:
-        assert marks(folder, name) == 2, name  # ran again: the tampered state was not restored
+    grid = InterruptedGrid(tmp_path, n=4)
+    (grid.storage / "grid" / "planted.pkl").write_bytes(b"not Tune's")
+    grid.finish()
+    for name in grid.finished:
+        assert marks(grid.folder, name) == 2, name  # ran again: the tampered state was not restored
