@@ -30,7 +30,7 @@ from gre_ray.ingest.filters import FilterResult, apply_filters
 from gre_ray.ingest.parse import BAD, CHUNK_END, INTERACTIONS as INTER_ROLE, ITEMS as ITEM_ROLE, ROW
 from gre_ray.ingest.published import compare, warnings
 from gre_ray.ingest.sources import Dataset
-from gre_ray.ingest.staging import IdEncoder, PartWriter, global_lines, line_offsets, order_key, read, scan, staging_paths
+from gre_ray.ingest.staging import IdEncoder, PartWriter, encode_ids, global_lines, line_offsets, order_key, read, scan, staging_paths
 
 DAMAGE = ("truncated_gzip", "corrupt_gzip")  # the file ends early: lines after this one are lost, uncounted
 ID_MAPS_SCHEMA = pa.schema(
@@ -90,7 +90,7 @@ class _Assembler:
         self.quarantine = PartWriter(outputs.quarantine / f"{dataset.name}.parquet", QUARANTINE_SCHEMA)
         self.maps = PartWriter(outputs.id_maps / f"{dataset.name}.parquet", ID_MAPS_SCHEMA)
         self.accounts = {role: self._account(role) for role in (INTER_ROLE, ITEM_ROLE)}
-        self.item_codes = IdEncoder()
+        self.item_values = pa.array([], pa.string())  # item ids by code, once interactions are encoded
         self.damaged: list[dict[str, Any]] = []
 
     def run(self) -> Assembly:
@@ -140,7 +140,7 @@ class _Assembler:
         keys = order_key(table)
         order = np.argsort(keys, kind="stable")
         table, keys = table.take(pa.array(order)), keys[order]
-        codes = IdEncoder().encode(table.column("item_id"))
+        codes, _ = encode_ids(table.column("item_id"))
         _, first = np.unique(codes, return_index=True)
         is_first = np.zeros(len(codes), bool)
         is_first[first] = True
@@ -161,21 +161,22 @@ class _Assembler:
 
     def _interactions(self, items: _Items | None) -> FilterResult:
         """Encode the interaction rows, filter them, and write the interactions and user/item maps."""
-        if items is not None:
-            self.item_codes.encode(items.ids)  # codes below n_meta: items with metadata
-        n_meta = len(self.item_codes)
-        users = IdEncoder()
-        parts: dict[str, list[np.ndarray]] = {k: [] for k in ("u", "i", "t", "r", "o")}
+        users, item_codes = IdEncoder(), IdEncoder()
+        item_codes.add(items.ids if items is not None else pa.array([], pa.string()))  # codes below n_meta: items with metadata
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in ("t", "r", "o")}
         columns = ["file", "chunk", "line", "user_id", "item_id", "timestamp", "rating"]
         for table in scan(self.staging, self.paths, columns, ROW, INTER_ROLE):
-            parts["u"].append(users.encode(table.column("user_id")))
-            parts["i"].append(self.item_codes.encode(table.column("item_id")))
+            users.add(table.column("user_id"))
+            item_codes.add(table.column("item_id"))
             parts["t"].append(table.column("timestamp").to_numpy())
             parts["r"].append(table.column("rating").to_numpy(zero_copy_only=False).astype(np.float32))
             parts["o"].append(order_key(table))
+        (user_parts, user_values), (item_parts, self.item_values) = users.finish(), item_codes.finish()
+        n_meta = len(item_parts[0])
+        parts.update(u=user_parts, i=item_parts[1:])
         empty = {"u": np.int32, "i": np.int32, "t": np.int64, "r": np.float32, "o": np.int64}
         u, i, t, r, o = (np.concatenate(parts[k]) if parts[k] else np.empty(0, empty[k]) for k in empty)
-        has_item = np.arange(len(self.item_codes)) < n_meta if items is not None else None
+        has_item = np.arange(len(self.item_values)) < n_meta if items is not None else None
         result = apply_filters(u, i, t, r, o, has_item, self.dataset.filters)
         account = self.accounts[INTER_ROLE]
         account.update(parsed=int(len(u)), filtered=result.removed, kept=int(len(result.rows)))
@@ -183,9 +184,9 @@ class _Assembler:
         if result.missing_item is not None and result.missing_item.any():
             missing = np.flatnonzero(result.missing_item)
             missing = missing[np.argsort(o[missing], kind="stable")]
-            self._quarantine_missing(missing, users.values(), u, i, t, r, o)
+            self._quarantine_missing(missing, user_values, u, i, t, r, o)
             account["quarantined"]["item_without_metadata"] += int(len(missing))
-        self._write_interactions(result, users.values(), u, i, t, r)
+        self._write_interactions(result, user_values, u, i, t, r)
         return result
 
     def _quarantine_missing(self, rows: np.ndarray, user_values: pa.Array, u, i, t, r, o) -> None:
@@ -199,7 +200,7 @@ class _Assembler:
         if self.strict:
             self._stop(int(where.column("file")[0].as_py()), int(lines[0]), "item_without_metadata")
         user_ids = user_values.take(pa.array(u[rows])).to_pylist()
-        item_ids = self.item_codes.values().take(pa.array(i[rows])).to_pylist()
+        item_ids = self.item_values.take(pa.array(i[rows])).to_pylist()
         raw = [
             json.dumps({"user_id": a, "item_id": b, "timestamp": int(c), "rating": None if np.isnan(d) else float(d)})
             for a, b, c, d in zip(user_ids, item_ids, t[rows], r[rows])
@@ -210,7 +211,7 @@ class _Assembler:
     def _write_interactions(self, result: FilterResult, user_values: pa.Array, u, i, t, r) -> None:
         settings, name = self.dataset.filters, self.dataset.name
         writer = PartWriter(self.outputs.interactions / f"{name}.parquet", INTERACTIONS.schema)
-        item_values = self.item_codes.values()
+        item_values = self.item_values
         for start in range(0, len(result.rows), WRITE_ROWS):
             rows = result.rows[start : start + WRITE_ROWS]
             if settings.remap_ids:
@@ -246,7 +247,7 @@ class _Assembler:
         keep_keys, ids, account = items.keys, items.ids, self.accounts[ITEM_ROLE]
         dense = np.arange(len(keep_keys), dtype=np.int64)
         if result is not None:
-            interacted = self.item_codes.values().take(pa.array(result.item_codes))
+            interacted = self.item_values.take(pa.array(result.item_codes))
             found = pc.index_in(ids, value_set=interacted)
             used = found.is_valid().to_numpy(zero_copy_only=False)
             dense = found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from gre_ray.ingest.config import FilterSettings, KeepDuplicate, MissingItemPolicy
 
@@ -54,15 +55,29 @@ class FilterResult:
 
 def dedupe_mask(users: np.ndarray, items: np.ndarray, times: np.ndarray, order: np.ndarray, keep: KeepDuplicate) -> np.ndarray:
     """True for the rows that survive de-duplication of (user, item) pairs."""
+    chrono = np.lexsort((order, times))
+    mask = np.zeros(len(users), bool)
+    mask[chrono] = _dedupe_chronological(users[chrono], items[chrono], keep)
+    return mask
+
+
+def _dedupe_chronological(users: np.ndarray, items: np.ndarray, keep: KeepDuplicate) -> np.ndarray:
+    """:func:`dedupe_mask` for rows already in time order (ties by file order).
+
+    One stable sort by the (user, item) pair packed into an int64 then groups each pair's
+    rows in time order; this is the same order as a lexsort by (user, item, time, file
+    order), at a fraction of its cost on 10 M rows.
+    """
     n = len(users)
     if keep is KeepDuplicate.ALL or n == 0:
         return np.ones(n, bool)
-    idx = np.lexsort((order, times, items, users))
-    u, i = users[idx], items[idx]
+    pair = users.astype(np.int64) * (int(items.max()) + 1) + items
+    idx = np.argsort(pair, kind="stable")
+    p = pair[idx]
     if keep is KeepDuplicate.FIRST:
-        boundary = np.r_[True, (u[1:] != u[:-1]) | (i[1:] != i[:-1])]
+        boundary = np.r_[True, p[1:] != p[:-1]]
     else:
-        boundary = np.r_[(u[1:] != u[:-1]) | (i[1:] != i[:-1]), True]
+        boundary = np.r_[p[1:] != p[:-1], True]
     mask = np.zeros(n, bool)
     mask[idx[boundary]] = True
     return mask
@@ -87,12 +102,13 @@ def k_core(users: np.ndarray, items: np.ndarray, min_user: int, min_item: int) -
 
 
 def first_seen_ids(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Dense ids numbering ``codes`` by first appearance: (dense id per row, code per dense id)."""
-    unique, first = np.unique(codes, return_index=True)
-    by_first = unique[np.argsort(first, kind="stable")]
-    rank = np.empty(len(unique), np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(len(unique))
-    return rank[np.searchsorted(unique, codes)], by_first
+    """Dense ids numbering ``codes`` by first appearance: (dense id per row, code per dense id).
+
+    ``pandas.factorize`` numbers values in order of appearance with one hash pass, where
+    sorting (``np.unique``) would cost O(n log n).
+    """
+    dense, by_first = pd.factorize(codes)
+    return dense.astype(np.int64, copy=False), np.asarray(by_first, dtype=codes.dtype)
 
 
 def apply_filters(
@@ -135,17 +151,17 @@ def apply_filters(
         else:
             kept_without_item = int(absent.sum())
     live = np.flatnonzero(keep)
-    duplicate = ~dedupe_mask(users[live], items[live], times[live], order[live], settings.dedupe)
+    live = live[np.lexsort((order[live], times[live]))]  # time order (ties by file order), kept by every step below
+    duplicate = ~_dedupe_chronological(users[live], items[live], settings.dedupe)
     removed["duplicate_pair"] = int(duplicate.sum())
     live = live[~duplicate]
     core, rounds = k_core(users[live], items[live], settings.min_user_interactions, settings.min_item_interactions)
     removed["kcore"] = int((~core).sum())
-    live = live[core]
+    by_time = live[core]
 
-    by_time = live[np.lexsort((order[live], times[live]))]
     user_dense, user_codes = first_seen_ids(users[by_time])
     item_dense, item_codes = first_seen_ids(items[by_time])
-    final = np.lexsort((order[by_time], times[by_time], user_dense))
+    final = np.argsort(user_dense, kind="stable")  # by user, then time, then file order
     if kept_without_item:
         kept_without_item = int((~has_item[items[by_time]]).sum())  # type: ignore[index]
     return FilterResult(

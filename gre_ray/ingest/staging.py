@@ -87,37 +87,46 @@ def global_lines(table: pa.Table, offsets: dict[tuple[int, int], int]) -> np.nda
 
 
 class IdEncoder:
-    """Raw string ids → dense int32 codes in order of first sight, batch by batch.
+    """Raw string ids → dense int32 codes in order of first sight, over a stream of batches.
 
-    Only the distinct ids of each batch pass through Python (``dictionary_encode`` does the
-    rest in Arrow), so memory grows with the number of distinct ids, not of rows.
+    Each batch is dictionary-encoded in Arrow as it arrives, keeping only its int32
+    indices and its distinct ids; :meth:`finish` dictionary-encodes the batches' distinct
+    ids once, as one chunked array (Arrow shares one hash table across the chunks), and
+    maps every batch's indices to global codes with a numpy take. No id passes through
+    Python, and memory grows with the per-batch distinct ids, not with the id strings of
+    every row. Codes come out in order of first sight because each batch dictionary lists
+    its ids in order of first sight and the batches are encoded in stream order.
     """
 
     def __init__(self) -> None:
-        self._index: dict[str, int] = {}
-        self._values: list[str] = []
+        self._dictionaries: list[pa.Array] = []
+        self._indices: list[np.ndarray] = []
 
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def encode(self, ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
-        """Codes of ``ids`` (no nulls), adding ids not seen before."""
+    def add(self, ids: pa.Array | pa.ChunkedArray) -> None:
+        """Queue the next batch of ``ids`` (no nulls)."""
         if isinstance(ids, pa.ChunkedArray):
             ids = ids.combine_chunks()
-        encoded = pc.dictionary_encode(ids)
-        mapping = np.empty(len(encoded.dictionary), np.int32)
-        index, values = self._index, self._values
-        for position, value in enumerate(encoded.dictionary.to_pylist()):
-            code = index.get(value)
-            if code is None:
-                code = index[value] = len(values)
-                values.append(value)
-            mapping[position] = code
-        return mapping[encoded.indices.to_numpy(zero_copy_only=False)]
+        encoded = pc.dictionary_encode(ids.cast(pa.string()))
+        self._dictionaries.append(encoded.dictionary)
+        self._indices.append(encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False))
 
-    def values(self) -> pa.Array:
-        """The ids by code."""
-        return pa.array(self._values, pa.string())
+    def finish(self) -> tuple[list[np.ndarray], pa.Array]:
+        """The codes of each queued batch, in order, and the ids by code."""
+        filled = [d for d in self._dictionaries if len(d)]  # Arrow drops empty chunks
+        encoded = pc.dictionary_encode(pa.chunked_array(filled, pa.string())).chunks
+        mappings = iter(chunk.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False) for chunk in encoded)
+        codes = [next(mappings)[local] if len(local) else np.empty(0, np.int32) for local in self._indices]
+        values = encoded[-1].dictionary if encoded else pa.array([], pa.string())
+        self._dictionaries, self._indices = [], []
+        return codes, values
+
+
+def encode_ids(ids: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """Codes of one array of ids in order of first sight, and the ids by code."""
+    encoder = IdEncoder()
+    encoder.add(ids)
+    codes, values = encoder.finish()
+    return codes[0], values
 
 
 class PartWriter:
