@@ -95,14 +95,18 @@ def reused_tables(specs: list[dict[str, Any]], stored: pd.DataFrame) -> tuple[pd
 
 
 def latest_per_name(rows: pd.DataFrame) -> pd.DataFrame:
-    """Rows whose embedding name maps to one content only: where a name was measured with
-    several fingerprints (a retrained model under its old name), the newest one's rows."""
+    """Rows whose embedding name maps to one content per dataset: where a name was measured
+    with several fingerprints on one dataset (a retrained model under its old name), the
+    newest one's rows. The fingerprint covers the dataset's item texts, so one model has a
+    different fingerprint on every dataset; all of those are kept."""
     if rows.empty or "embedding_fingerprint" not in rows.columns:
         return rows
-    newest = rows.groupby(["embedding", "embedding_fingerprint"])["written_at"].max().reset_index()
-    newest = newest.sort_values("written_at").drop_duplicates("embedding", keep="last")
-    keep = set(zip(newest["embedding"], newest["embedding_fingerprint"]))
-    return rows[[pair in keep for pair in zip(rows["embedding"], rows["embedding_fingerprint"])]]
+    scope = [c for c in ("dataset", "embedding") if c in rows.columns]
+    newest = rows.groupby(scope + ["embedding_fingerprint"])["written_at"].max().reset_index()
+    newest = newest.sort_values("written_at").drop_duplicates(scope, keep="last")
+    columns = scope + ["embedding_fingerprint"]
+    keep = set(newest[columns].itertuples(index=False, name=None))
+    return rows[[row in keep for row in rows[columns].itertuples(index=False, name=None)]]
 
 
 def store_tables(stored: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -97,3 +97,19 @@ def test_report_merges_several_stores(tmp_path, capsys):
     assert "Protocol: retrieval (sasrec): full ranking over every item, retrieval split, history masked." in text
     assert main(["report", "--store", str(tmp_path / "nothing")]) == 2
     assert "no GRE-B results store" in capsys.readouterr().err
+
+
+def test_latest_per_name_keeps_every_dataset_and_the_newest_content_within_one():
+    """One model has a fingerprint per dataset (it covers the item texts): all are kept; a
+    model retrained under its old name replaces only its own older rows on that dataset."""
+    from gre_ray.bench.reuse import latest_per_name
+
+    rows = pd.DataFrame({
+        "dataset": ["a", "b", "a", "a", "b"],
+        "embedding": ["gre", "gre", "gre", "minilm", "minilm"],
+        "embedding_fingerprint": ["ga-old", "gb", "ga-new", "ma", "mb"],
+        "written_at": ["2026-01-01", "2026-01-01", "2026-01-02", "2026-01-01", "2026-01-01"],
+        "value": [1.0, 2.0, 3.0, 4.0, 5.0],
+    })
+    kept = latest_per_name(rows)
+    assert sorted(kept["value"]) == [2.0, 3.0, 4.0, 5.0]
