@@ -41,7 +41,7 @@ import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_ingest import PeakMemory, _ids, _phrase  # noqa: E402 - the sibling benchmark's helpers
+from bench_ingest import PeakMemory, _ids, _phrase, write_reviews  # noqa: E402 - the sibling benchmark's helpers
 
 
 def generate(path: Path, n_reviews: int, seed: int = 0) -> Path:
@@ -53,22 +53,9 @@ def generate(path: Path, n_reviews: int, seed: int = 0) -> Path:
     n_users, n_items = max(10, n_reviews // 8), max(10, n_reviews // 10)
     users, items = _ids(rng, n_users, 28, "A"), _ids(rng, n_items, 10, "B0")
     texts = [_phrase(rng, 12) for _ in range(2000)]
-    user_p = 1.0 / np.arange(1, n_users + 1) ** 0.5
-    item_p = 1.0 / np.arange(1, n_items + 1) ** 0.9
-    user_p, item_p = user_p / user_p.sum(), item_p / item_p.sum()
     partial = path.with_suffix(".part")
     with gzip.open(partial, "wt", compresslevel=1) as out:
-        for start in range(0, n_reviews, 200_000):
-            n = min(200_000, n_reviews - start)
-            u, i = rng.choice(n_users, size=n, p=user_p), rng.choice(n_items, size=n, p=item_p)
-            ts = 1_500_000_000_000 + rng.integers(0, 200_000_000_000, n)
-            ratings, t = rng.integers(1, 6, n), rng.integers(0, len(texts), n)
-            out.write("".join(
-                f'{{"rating": {ratings[k]}.0, "title": "Good", "text": "{texts[t[k]]}", "images": [], "asin": "{items[i[k]]}", '
-                f'"parent_asin": "{items[i[k]]}", "user_id": "{users[u[k]]}", "timestamp": {ts[k]}, "helpful_vote": 0, '
-                f'"verified_purchase": true}}\n'
-                for k in range(n)
-            ))  # fmt: skip
+        write_reviews(out, rng, users, items, texts, n_reviews)
     partial.rename(path)
     return path
 
