@@ -13,19 +13,13 @@ which of two "clusters" to join.
 
 from __future__ import annotations
 
-import os
-import secrets
-import shutil
-import subprocess
-import sys
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 import yaml
 
-from tests.cluster.ray_head import RAY, ROOT, Head, free_ports, stop_head
+from tests.cluster.ray_head import ROOT, Head, free_ports, started_head, token_temp_dir
 
 LOCAL_YAML = ROOT / "cluster" / "local-autoscale.yaml"
 
@@ -33,37 +27,16 @@ LOCAL_YAML = ROOT / "cluster" / "local-autoscale.yaml"
 @contextmanager
 def local_autoscaling_head(num_cpus: int = 2) -> Iterator[Head]:
     """Start the local autoscaling cluster's head (no worker nodes); stop everything it started on exit."""
-    temp_dir = tempfile.mkdtemp(prefix="gre-as-", dir="/tmp")
-    token = Path(temp_dir) / "auth_token"
-    token.write_text(secrets.token_hex(32))
-    token.chmod(0o600)
-    gcs, dashboard, agent, client = free_ports(4)
+    temp_dir, env = token_temp_dir("gre-as-")
+    ports = free_ports(4)
     config = yaml.safe_load(LOCAL_YAML.read_text())
-    config["provider"]["gcs_address"] = f"127.0.0.1:{gcs}"
+    config["provider"]["gcs_address"] = f"127.0.0.1:{ports[0]}"
     config_path = Path(temp_dir) / "local-autoscale.yaml"
     config_path.write_text(yaml.safe_dump(config))
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")}
-    env.update(
-        RAY_AUTH_MODE="token",
-        RAY_AUTH_TOKEN_PATH=str(token),
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-    )
     head_env = {**env, "RAY_FAKE_CLUSTER": "1", "GRE_RAY_SIMULATED_GPUS": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1"}
-    try:
-        started = subprocess.run(
-            [
-                RAY, "start", "--head", f"--autoscaling-config={config_path}", f"--port={gcs}", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
-                f"--dashboard-agent-listen-port={agent}", f"--ray-client-server-port={client}",
-                f"--num-cpus={num_cpus}", f"--temp-dir={temp_dir}", "--disable-usage-stats",
-            ],
-            env=head_env, capture_output=True, text=True, timeout=180,
-        )
-        if started.returncode != 0:
-            raise RuntimeError(f"ray start failed:\n{started.stdout}\n{started.stderr}")
-        yield Head(f"http://127.0.0.1:{dashboard}", f"127.0.0.1:{gcs}", env, temp_dir)
-    finally:
-        stop_head(temp_dir)
-        shutil.rmtree(temp_dir, ignore_errors=True)
+    with started_head(temp_dir, env, ports, [f"--autoscaling-config={config_path}"], num_cpus,
+                      start_env=head_env) as head:
+        yield head
 
 
 def monitor_log(head: Head) -> str:

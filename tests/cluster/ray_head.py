@@ -69,10 +69,9 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-@contextmanager
-def local_head(num_cpus: int = 2) -> Iterator[Head]:
-    """Start a one-node Ray cluster on loopback with token auth; stop exactly its processes on exit."""
-    temp_dir = tempfile.mkdtemp(prefix="gre-e2e-", dir="/tmp")  # short: Ray's socket paths live below it
+def token_temp_dir(prefix: str) -> tuple[str, dict[str, str]]:
+    """A fresh temp dir holding a private auth token, and a client environment that presents it."""
+    temp_dir = tempfile.mkdtemp(prefix=prefix, dir="/tmp")  # short: Ray's socket paths live below it
     token = Path(temp_dir) / "auth_token"
     token.write_text(secrets.token_hex(32))
     token.chmod(0o600)
@@ -82,16 +81,26 @@ def local_head(num_cpus: int = 2) -> Iterator[Head]:
         RAY_AUTH_TOKEN_PATH=str(token),
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
     )
-    gcs, dashboard, agent, client = free_ports(4)
+    return temp_dir, env
+
+
+@contextmanager
+def started_head(
+    temp_dir: str, env: dict[str, str], ports: list[int], args: list[str], num_cpus: int,
+    start_env: dict[str, str] | None = None,
+) -> Iterator[Head]:
+    """``ray start --head`` on the given (gcs, dashboard, agent, client) ports with ``args`` added;
+    on exit stop exactly its processes and remove ``temp_dir``."""
+    gcs, dashboard, agent, client = ports
     try:
         started = subprocess.run(
             [
-                RAY, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={gcs}",
+                RAY, "start", "--head", *args, f"--port={gcs}",
                 "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
                 f"--dashboard-agent-listen-port={agent}", f"--ray-client-server-port={client}",
                 f"--num-cpus={num_cpus}", f"--temp-dir={temp_dir}", "--disable-usage-stats",
             ],
-            env=env, capture_output=True, text=True, timeout=180,
+            env=start_env or env, capture_output=True, text=True, timeout=180,
         )
         if started.returncode != 0:
             raise RuntimeError(f"ray start failed:\n{started.stdout}\n{started.stderr}")
@@ -99,6 +108,14 @@ def local_head(num_cpus: int = 2) -> Iterator[Head]:
     finally:
         stop_head(temp_dir)
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@contextmanager
+def local_head(num_cpus: int = 2) -> Iterator[Head]:
+    """Start a one-node Ray cluster on loopback with token auth; stop exactly its processes on exit."""
+    temp_dir, env = token_temp_dir("gre-e2e-")
+    with started_head(temp_dir, env, free_ports(4), ["--node-ip-address=127.0.0.1"], num_cpus) as head:
+        yield head
 
 
 def head_processes(temp_dir: str) -> list[psutil.Process]:
