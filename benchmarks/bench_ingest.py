@@ -92,41 +92,6 @@ def generate(folder: Path, n_reviews: int, seed: int = 0) -> tuple[Path, Path]:
     with reviews.open("w") as out:
         write_reviews(out, rng, users, items, texts, n_reviews)
     return reviews, meta
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    n_users, n_items = max(10, n_reviews // 8), max(10, n_reviews // 10)
-    users, items = _ids(rng, n_users, 28, "A"), _ids(rng, n_items, 10, "B0")
-    texts = [_phrase(rng, 12) for _ in range(2000)]
-    with meta.open("w") as out:
-        for asin in items:
-            record = {
-                "main_category": "Arts & Crafts", "title": _phrase(rng, 8).title(), "average_rating": 4.4,
-                "rating_number": int(rng.integers(1, 500)), "features": [_phrase(rng, 6) for _ in range(3)],
-                "description": [_phrase(rng, 20) + "."], "price": None,
-                "images": [{"thumb": "https://m.media-amazon.com/t.jpg", "large": "https://m.media-amazon.com/l.jpg", "variant": "MAIN", "hi_res": None}],
-                "videos": [], "store": "Acme", "categories": ["Arts", "Painting"], "details": {"Brand": "Acme", "Material": "Wood"},
-                "parent_asin": asin, "bought_together": None,
-            }  # fmt: skip
-            out.write(json.dumps(record) + "\n")
-    user_p = 1.0 / np.arange(1, n_users + 1) ** 0.5  # heavy and light users, as in review data
-    item_p = 1.0 / np.arange(1, n_items + 1) ** 0.9  # a long tail of rarely reviewed items
-    user_p, item_p = user_p / user_p.sum(), item_p / item_p.sum()
-    block = 200_000
-    with reviews.open("w") as out:
-        for start in range(0, n_reviews, block):
-            n = min(block, n_reviews - start)
-            u = rng.choice(n_users, size=n, p=user_p)
-            i = rng.choice(n_items, size=n, p=item_p)
-            ts = 1_500_000_000_000 + rng.integers(0, 200_000_000_000, n)
-            ratings = rng.integers(1, 6, n)
-            t = rng.integers(0, len(texts), n)
-            out.write("".join(
-                f'{{"rating": {ratings[k]}.0, "title": "Good", "text": "{texts[t[k]]}", "images": [], "asin": "{items[i[k]]}", '
-                f'"parent_asin": "{items[i[k]]}", "user_id": "{users[u[k]]}", "timestamp": {ts[k]}, "helpful_vote": 0, '
-                f'"verified_purchase": true}}\n'
-                for k in range(n)
-            ))  # fmt: skip
-    return reviews, meta
 
 
 class PeakMemory:
