@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pyarrow as pa
 
@@ -21,22 +21,20 @@ from gre_ray.cli import user_error_message
 from gre_ray.data.storage import write_table
 from gre_ray.runner.runner import run_pipeline
 from gre_ray.runner.stage import StageContext
-from tests.foundation.runner_fakes import REGISTRY, ScaleSettings, SourceSettings, SourceStage
+from tests.foundation.runner_fakes import REGISTRY, FakeConfig, RunSettings, SourceSettings, SourceStage
 
 
 @dataclass
-class LeaseRunSettings:
-    root: str = ""
-    stages: list[str] = field(default_factory=lambda: ["source", "scale"])
+class LeaseRunSettings(RunSettings):
+    """The fake runner's run settings plus the lease's."""
+
     lease_wait_s: float = 0.0
     lease_stale_s: float = 60.0
 
 
 @dataclass
-class LeaseConfig:
+class LeaseConfig(FakeConfig):
     run: LeaseRunSettings
-    source: SourceSettings = field(default_factory=SourceSettings)
-    scale: ScaleSettings = field(default_factory=ScaleSettings)
 
 
 class GatedSourceStage(SourceStage):
