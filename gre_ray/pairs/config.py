@@ -80,6 +80,8 @@ class PairsConfig:
             domain; approximate (faiss IVF) beyond.
         negative_nprobe: IVF lists searched per anchor in approximate search.
         rows_per_shard: interactions per Ray task when counting (users are never split).
+        pair_shards: shards that sum, score and write the counted pairs, each owning the
+            pairs of a hash range (None: one per user shard, 2 to 64).
     """
 
     seed: int = 0
@@ -103,6 +105,7 @@ class PairsConfig:
     negative_exact_max_items: int = 100_000
     negative_nprobe: int = 8
     rows_per_shard: int = 1_000_000
+    pair_shards: int | None = None
 
     def __post_init__(self) -> None:
         if self.window is not None and self.window < 1:
@@ -129,3 +132,5 @@ class PairsConfig:
             raise ValueError("negative_exact_max_items and negative_nprobe must be at least 1")
         if self.rows_per_shard < 1:
             raise ValueError(f"rows_per_shard must be at least 1, got {self.rows_per_shard}")
+        if self.pair_shards is not None and self.pair_shards < 1:
+            raise ValueError(f"pair_shards must be at least 1 (or null for automatic), got {self.pair_shards}")

@@ -30,6 +30,49 @@ def _dense(item_ids: np.ndarray, ids: list[str]) -> np.ndarray:
     return np.where(item_ids[pos] == ids_arr, pos, -1) if len(ids_arr) else np.zeros(0, np.int64)
 
 
+def planted_keys(item_ids: np.ndarray, ground_truth: pa.Table) -> np.ndarray:
+    """Distinct pair keys ``lo * n + hi`` of the planted partners over the sorted ``item_ids``."""
+    n = len(item_ids)
+    a = _dense(item_ids, ground_truth.column("item_id").to_pylist())
+    b = _dense(item_ids, ground_truth.column("partner_id").to_pylist())
+    ok = (a >= 0) & (b >= 0) & (a != b)
+    return unique_sorted(_keys(a[ok], b[ok], n))
+
+
+def planted_counts(mined: np.ndarray, candidates: np.ndarray, planted: np.ndarray) -> dict[str, int]:
+    """Counts behind :func:`planted_summary` for one part of the mined pairs (keys as in :func:`planted_keys`).
+
+    Parts that hold disjoint pairs add up, so shards of a domain can be measured apart.
+    """
+    return {
+        "hits": int(np.isin(mined, planted).sum()),
+        "mined_pairs": int(len(mined)),
+        "found_planted": int(np.isin(planted, mined).sum()),
+        "candidate_hits": int(np.isin(candidates, planted).sum()),
+        "candidates": int(len(candidates)),
+    }
+
+
+def planted_summary(parts: list[dict[str, int]], n: int, n_planted: int) -> dict[str, Any]:
+    """Precision, recall, base rate and lift from the summed :func:`planted_counts` of a domain of ``n`` items."""
+    total = {k: sum(p[k] for p in parts) for k in ("hits", "mined_pairs", "found_planted", "candidate_hits",
+                                                   "candidates")}
+    all_pairs = n * (n - 1) / 2
+    base = n_planted / all_pairs if all_pairs else None
+    mined = total["mined_pairs"]
+    precision = total["hits"] / mined if mined else None
+    return {
+        "precision": _round(precision),
+        "recall": _round(total["found_planted"] / n_planted) if n_planted else None,
+        "base_rate": _round(base),
+        "lift": _round(precision / base) if precision is not None and base else None,
+        "candidate_precision": _round(total["candidate_hits"] / total["candidates"]) if total["candidates"] else None,
+        "hits": total["hits"],
+        "planted_pairs": int(n_planted),
+        "mined_pairs": mined,
+    }
+
+
 def planted_precision(result: DomainPairs, ground_truth: pa.Table) -> dict[str, Any]:
     """Precision, recall and base rate of a domain's mined pairs against planted partners.
 
@@ -43,29 +86,11 @@ def planted_precision(result: DomainPairs, ground_truth: pa.Table) -> dict[str, 
         figures are None when there is nothing to measure.
     """
     item_ids, n = result.item_ids, len(result.item_ids)
-    a = _dense(item_ids, ground_truth.column("item_id").to_pylist())
-    b = _dense(item_ids, ground_truth.column("partner_id").to_pylist())
-    ok = (a >= 0) & (b >= 0) & (a != b)
-    planted = unique_sorted(_keys(a[ok], b[ok], n))
-
-    mined_a = _dense(item_ids, result.table.column("item_a").to_pylist())
-    mined_b = _dense(item_ids, result.table.column("item_b").to_pylist())
-    mined = _keys(mined_a, mined_b, n)
-    hits = np.isin(mined, planted)
+    planted = planted_keys(item_ids, ground_truth)
+    mined = _keys(_dense(item_ids, result.table.column("item_a").to_pylist()),
+                  _dense(item_ids, result.table.column("item_b").to_pylist()), n)
     cand = _keys(result.candidates[0], result.candidates[1], n)
-    all_pairs = n * (n - 1) / 2
-    base = len(planted) / all_pairs if all_pairs else None
-    precision = float(hits.mean()) if len(mined) else None
-    return {
-        "precision": _round(precision),
-        "recall": _round(float(np.isin(planted, mined).mean())) if len(planted) else None,
-        "base_rate": _round(base),
-        "lift": _round(precision / base) if precision is not None and base else None,
-        "candidate_precision": _round(float(np.isin(cand, planted).mean())) if len(cand) else None,
-        "hits": int(hits.sum()),
-        "planted_pairs": int(len(planted)),
-        "mined_pairs": int(len(mined)),
-    }
+    return planted_summary([planted_counts(mined, cand, planted)], n, len(planted))
 
 
 def _round(x: float | None) -> float | None:

@@ -4,7 +4,9 @@ Reads ``items``, ``interactions`` and the guide model's ``embeddings``; optional
 ``domains`` (to mine only training domains) and ``ground_truth`` (to measure precision
 against the demo generator's planted partners). Writes ``pairs`` in ``PAIRS_SCHEMA``.
 
-The Ray layout: one task per domain prepares its sequences; each domain's users are cut
+Cosine and PMI run sharded by user and by item pair (:mod:`gre_ray.stages.pairs_sharded`):
+the driver never holds interactions, pairs or vectors. Swing keeps the per-domain layout
+below, because it samples every item's users in one place. The Swing layout: one task per domain prepares its sequences; each domain's users are cut
 into shards of about ``rows_per_shard`` interactions, one task per shard counts a partial
 sparse matrix (Swing: one task per range of first users), the partials are summed; one
 task per domain scores, filters and finds negatives. All the maths is the pure
@@ -27,6 +29,7 @@ from gre_ray.pairs.domain import PreparedDomain, domain_items, prepare_domain
 from gre_ray.pairs.evaluate import planted_precision
 from gre_ray.pairs.mine import DomainPairs, select_pairs, swing_input
 from gre_ray.pairs.scores import swing_partial
+from gre_ray.stages.pairs_sharded import mine_sharded
 from gre_ray.runner.stage import Stage, StageContext
 from gre_ray.stages import register
 
@@ -57,12 +60,20 @@ class PairsStage(Stage):
     requires = ("items", "interactions", "embeddings")
     optional = ("domains", "ground_truth")
     uses_ray = True
-    speed_settings = ("rows_per_shard",)
+    speed_settings = ("rows_per_shard", "pair_shards")
 
     def run(self, ctx: StageContext) -> None:
+        config: PairsConfig = ctx.settings
+        if config.score != CoocScore.SWING:
+            per_domain = mine_sharded(ctx, config, lambda present: choose_domains(ctx, present))
+            self._record(ctx, per_domain, sum(s["kept"] for s in per_domain.values()))
+            return
+        self._run_per_domain(ctx, config)
+
+    def _run_per_domain(self, ctx: StageContext, config: PairsConfig) -> None:
+        """Swing: one task per domain prepares it (Swing samples every item's users in one place)."""
         import ray
 
-        config: PairsConfig = ctx.settings
         items = read_table(ctx.input("items"), ITEMS)
         interactions = read_table(ctx.input("interactions"), INTERACTIONS)
         raw_embeddings = read_table(ctx.input("embeddings"))
@@ -114,35 +125,38 @@ class PairsStage(Stage):
     def _write(self, ctx: StageContext, results: dict[str, DomainPairs]) -> None:
         truth = read_table(ctx.input("ground_truth")) if ctx.has_input("ground_truth") else None
         per_domain: dict[str, Any] = {}
-        empty: list[str] = []
-        hits = mined = 0
         for d, result in results.items():
             stats = dict(result.stats)
-            seq = stats["sequences"]
-            ctx.quarantine("unknown_item", seq["unknown_item_rows"])
-            if result.table.num_rows == 0:
-                empty.append(d)
-                ctx.warn(
-                    f"pairs: domain {d!r}: no pair passed the thresholds "
-                    f"({stats['support_pairs']} pairs had min_support, {stats['candidates']} were candidates)"
-                )
             if truth is not None:
                 gt = truth.filter(pc.equal(truth.column("domain"), d))
                 if gt.num_rows:
                     stats["planted"] = planted_precision(result, gt)
-                    hits += stats["planted"]["hits"]
-                    mined += stats["planted"]["mined_pairs"]
             per_domain[d] = stats
         tables = [results[d].table for d in sorted(results)]
         table = pa.concat_tables(tables) if tables else empty_table(PAIRS)
         table = validate_table(table, PAIRS, "pairs")
         write_table(table, ctx.out("pairs"))
-        ctx.count(rows_out=table.num_rows)
+        self._record(ctx, per_domain, table.num_rows)
+
+    def _record(self, ctx: StageContext, per_domain: dict[str, Any], rows_out: int) -> None:
+        """Counts, quarantine, warnings and totals of the mined domains, for the manifest."""
+        hits = mined = 0
+        for d, stats in per_domain.items():
+            ctx.quarantine("unknown_item", stats["sequences"]["unknown_item_rows"])
+            if stats["kept"] == 0:
+                ctx.warn(
+                    f"pairs: domain {d!r}: no pair passed the thresholds "
+                    f"({stats['support_pairs']} pairs had min_support, {stats['candidates']} were candidates)"
+                )
+            if "planted" in stats:
+                hits += stats["planted"]["hits"]
+                mined += stats["planted"]["mined_pairs"]
+        ctx.count(rows_out=rows_out)
         ctx.stats["domains"] = per_domain
         totals = {
-            "pairs": table.num_rows,
-            "domains_mined": len(results),
-            "domains_without_pairs": empty,
+            "pairs": rows_out,
+            "domains_mined": len(per_domain),
+            "domains_without_pairs": [d for d, s in per_domain.items() if s["kept"] == 0],
             "single_item_users": sum(s["sequences"]["single_item_users"] for s in per_domain.values()),
             "capped_users": sum(s["sequences"]["capped_users"] for s in per_domain.values()),
             "repeat_rows": sum(s["sequences"]["repeat_rows"] for s in per_domain.values()),

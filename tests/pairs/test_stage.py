@@ -87,11 +87,15 @@ def test_sharded_stage_matches_one_process(ray_session, run_root, score):
             domain_items(domain, _by_domain(items, domain), embeddings),
             config.pairs,
         )
-        got = _by_domain(pairs, domain)
+        got = _by_domain(pairs, domain).sort_by([("item_a", "ascending"), ("item_b", "ascending")])
         assert got.num_rows == one.table.num_rows
         for column in ("item_a", "item_b", "neg_item_ids"):
             assert got.column(column).to_pylist() == one.table.column(column).to_pylist()
         assert np.allclose(got.column("cooc_score").to_numpy(), one.table.column("cooc_score").to_numpy(), rtol=1e-5)
+        assert stats["domains"][domain]["thresholds"] == one.stats["thresholds"]
+        for key in ("sequences", "cooccurring_pairs", "support_pairs", "candidates", "kept", "cooc_score", "text_sim",
+                    "support_kept", "negatives"):
+            assert stats["domains"][domain][key] == one.stats[key], key
         assert stats["domains"][domain]["thresholds"]["cooc_rule"] == "quantile 0.75"
         # Precision against the planted partners is in the stats, far above chance.
         planted = stats["domains"][domain]["planted"]

@@ -1,0 +1,569 @@
+"""Pair mining sharded by user and by item pair on Ray tasks: the driver holds counts and object refs only.
+
+The ``pairs`` stage's path for the count-based scores (cosine, PMI). Rounds of Ray tasks,
+each reading the previous round's objects from the object store (which spills to disk when
+full), never the driver:
+
+1. **read**: one task per interactions file validates it and cuts its rows by a hash of the
+   user id into ``U`` user shards (file order kept, so ties in time still break by row order);
+2. **items**: one task per domain builds its vocabulary and unit guide vectors;
+3. **user shards**: each builds its users' sequences (sort, de-duplication, cap), counts
+   co-occurrence, and sends every counted pair to the pair shard of a hash of the pair;
+4. **pair shards**: each sums its pairs' counts over user shards, keeps the ``min_support``
+   ones, scores them, takes their text similarity from the domain's vectors, and sends its
+   local per-item top-k to the item shards (:mod:`gre_ray.pairs.shards`), which send back
+   the globally selected pairs;
+5. **thresholds**: per domain, by exact distributed selection over the pair shards
+   (:mod:`gre_ray.pairs.quantiles`): bit-identical to ``np.quantile`` over the joined
+   candidates;
+6. **negatives**: one task per domain, where its vectors are, searches neighbours and asks
+   the pair shards whether a neighbour co-occurs with the anchor;
+7. **write**: each pair shard writes its kept pairs, with texts and negatives, as one Parquet part.
+
+The result equals :func:`gre_ray.pairs.mine.mine_domain` run per domain in one process
+(tests/pairs/test_sharded.py); only the row order of the written folder differs (by
+shard, then domain and item pair).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import scipy.sparse as sp
+
+from gre_ray.data.schema import INTERACTIONS, ITEMS, PAIRS, embedding_dim, embeddings_contract, validate_table
+from gre_ray.data.storage import Location, read_table
+from gre_ray.pairs import quantiles as qt
+from gre_ray.pairs import shards as sh
+from gre_ray.pairs.config import PairsConfig, ThresholdConfig, ThresholdMode
+from gre_ray.pairs.cooccurrence import cooccurrence_counts
+from gre_ray.pairs.domain import DomainItems, domain_items
+from gre_ray.pairs.evaluate import planted_counts, planted_keys, planted_summary
+from gre_ray.pairs.mine import pair_similarity, pairs_table
+from gre_ray.pairs.negatives import Cooccurring, SearchSettings, hard_negatives, normalized_text_keys
+from gre_ray.pairs.scores import score_pairs
+from gre_ray.pairs.sequences import SequenceStats, build_sequences, cap_sequences, item_index
+from gre_ray.pairs.thresholds import QUANTILES, ChosenThresholds
+from gre_ray.data.heldout_users import drop_heldout_users
+
+MAX_PAIR_SHARDS = 64
+_COLUMNS = ["domain", "user_id", "item_id", "timestamp"]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How many user shards (counting) and pair shards (summing, scoring, writing)."""
+
+    user_shards: int
+    pair_shards: int
+
+    @staticmethod
+    def of(rows: int, config: PairsConfig) -> "Layout":
+        users = max(1, math.ceil(rows / config.rows_per_shard))
+        pairs = config.pair_shards or min(MAX_PAIR_SHARDS, max(2, users))
+        return Layout(users, pairs)
+
+
+# ---------------------------------------------------------------- 1. read, cut by user
+
+
+def _file_rows(file: Location) -> int:
+    return pq.ParquetFile(file.path, filesystem=file.fs).metadata.num_rows
+
+
+def _read_file(file: Location, user_shards: int, heldout_users: float = 0.0, seed: int = 0) -> list[Any]:
+    """[rows per domain, then the file's rows of each user shard]; held-out users' rows are
+    counted, never mined (``heldout_users``: :mod:`gre_ray.train.signal` scores them)."""
+    table = validate_table(pq.read_table(file.path, filesystem=file.fs), INTERACTIONS, file.uri).select(_COLUMNS)
+    counts = pc.value_counts(table.column("domain")).to_pylist()
+    table = drop_heldout_users(table, heldout_users, seed)[0]
+    shard = sh.shard_of(sh.string_hash(table.column("user_id")), user_shards)
+    parts = [table.take(pa.array(rows)) for rows in sh.split_by_shard(shard, user_shards)]
+    return [{c["values"]: int(c["counts"]) for c in counts}, *parts]
+
+
+# ---------------------------------------------------------------- 2. items per domain
+
+
+def _domain_items(items: Location, embeddings: Location, domain: str) -> tuple[pa.Array, DomainItems, dict]:
+    """(vocabulary, items with unit vectors, stats) of one domain, read from the artifacts."""
+    table = pq.read_table(items.path, filesystem=items.fs, filters=[("domain", "=", domain)])
+    table = validate_table(table, ITEMS, items.uri)
+    dim = embedding_dim(pq.read_schema(embeddings.files()[0].path, filesystem=embeddings.fs), embeddings.uri)
+    emb = pq.read_table(embeddings.path, filesystem=embeddings.fs,
+                        filters=pc.field("item_id").isin(table.column("item_id").combine_chunks()))
+    emb = validate_table(emb, embeddings_contract(dim), embeddings.uri)
+    di = domain_items(domain, table, emb)
+    vocab = pa.array(di.item_ids.tolist(), pa.string())
+    return vocab, di, {"items": di.n_items, "items_without_vector": int((~di.has_vector).sum())}
+
+
+# ---------------------------------------------------------------- 3. user shards
+
+
+def _user_shard(domains: list[str], vocab_refs: list[Any], config: PairsConfig, pair_shards: int,
+                *parts: pa.Table) -> list[Any]:
+    """Count one user shard; returns [stats, item users, capped histories, then one payload per pair shard].
+
+    A payload maps domain → (pair keys, counts, keys of pairs together in a whole history
+    or None when they are the counted keys).
+    """
+    import ray
+
+    table = pa.concat_tables(parts)
+    vocabs = ray.get(list(vocab_refs))
+    stats: dict[str, dict] = {}
+    item_users: dict[str, np.ndarray] = {}
+    extra: dict[str, sp.csr_matrix | None] = {}
+    payloads: list[dict] = [{} for _ in range(pair_shards)]
+    for d, vocab in zip(domains, vocabs):
+        rows = table.filter(pc.equal(table.column("domain"), d))
+        n = len(vocab)
+        history, st = build_sequences(rows.column("user_id"), item_index(rows.column("item_id"), vocab),
+                                      rows.column("timestamp").to_numpy(), n)
+        capped = cap_sequences(history, config.max_items_per_user, config.seed, st)
+        stats[d] = st.as_dict()
+        item_users[d] = capped.item_user_counts()
+        long = np.flatnonzero(history.lengths > config.max_items_per_user)
+        extra[d] = history.user_item_matrix()[long] if len(long) else None
+        keys, counts = _keys(cooccurrence_counts(capped, config.window))
+        together = _keys(cooccurrence_counts(capped))[0] if config.window is not None else None
+        for p, at in enumerate(sh.split_by_shard(sh.pair_shard(keys, pair_shards), pair_shards)):
+            t = None
+            if together is not None:
+                t = together[sh.pair_shard(together, pair_shards) == p]
+            payloads[p][d] = (keys[at], counts[at], t)
+    return [stats, item_users, extra, *payloads]
+
+
+def _keys(counts: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    rows = np.repeat(np.arange(counts.shape[0], dtype=np.int64), np.diff(counts.indptr))
+    return sh.pair_keys(rows, counts.indices, counts.shape[0]), counts.data
+
+
+def _sum_arrays(*arrays: np.ndarray) -> np.ndarray:
+    return np.sum(arrays, axis=0)
+
+
+def _pick(by_domain: dict, domain: str) -> Any:
+    return by_domain[domain]
+
+
+# ---------------------------------------------------------------- 4. pair shards and top-k
+
+
+def _pair_shard(domains: list[str], config: PairsConfig, n_users: dict[str, int], item_refs: list[Any],
+                user_refs: list[Any], pair_shards: int, *payloads: dict) -> list[Any]:
+    """Sum, filter and score one pair shard; returns [state, together keys, stats, top-k entries per item shard]."""
+    import ray
+
+    items: list[DomainItems] = ray.get(list(item_refs))
+    item_users: list[np.ndarray] = ray.get(list(user_refs))
+    state: dict[str, dict] = {}
+    together: dict[str, np.ndarray] = {}
+    stats: dict[str, dict] = {}
+    out: list[dict] = [{} for _ in range(pair_shards)]
+    for d, di, users in zip(domains, items, item_users):
+        got = [p[d] for p in payloads if d in p]
+        keys, counts = sh.reduce_counts([g[0] for g in got], [g[1] for g in got])
+        together[d] = keys if config.window is None else np.unique(np.concatenate([g[2] for g in got] or [keys]))
+        support = counts >= config.min_support
+        support_keys = keys[support]
+        rows, cols = sh.key_parts(support_keys, di.n_items)
+        usable = di.has_vector[rows] & di.has_vector[cols]
+        rows, cols, sup = rows[usable], cols[usable], counts[support][usable]
+        score = score_pairs(config.score, rows, cols, sup, users, n_users[d])
+        text = pair_similarity(di.vectors, rows, cols)
+        state[d] = {"rows": rows, "cols": cols, "support": sup, "score": score, "text": text,
+                    "support_keys": support_keys}
+        stats[d] = {"cooccurring_pairs": int(len(keys)), "support_pairs": int(len(support_keys)),
+                    "dropped_no_vector": int((~usable).sum())}
+        if config.top_k is not None:
+            item, partner, sc = sh.local_top_k(rows, cols, score, config.top_k)
+            for q, at in enumerate(sh.split_by_shard(sh.item_shard(item, pair_shards), pair_shards)):
+                out[q][d] = (item[at], partner[at], sc[at])
+    return [state, together, stats, *out]
+
+
+def _item_shard(domains: list[str], n_items: dict[str, int], k: int, pair_shards: int, *entries: dict) -> list[dict]:
+    """Rank the entries of one item shard; returns the selected pair keys per pair shard."""
+    out: list[dict] = [{} for _ in range(pair_shards)]
+    for d in domains:
+        got = [e[d] for e in entries if d in e]
+        keys = sh.global_top_k(*(np.concatenate([g[i] for g in got]) for i in range(3)), k, n_items[d]) if got \
+            else np.zeros(0, np.int64)
+        for p, at in enumerate(sh.split_by_shard(sh.pair_shard(keys, pair_shards), pair_shards)):
+            out[p][d] = keys[at]
+    return out
+
+
+def _apply_top_k(state: dict, n_items: dict[str, int], *selected: dict) -> dict:
+    """The shard's candidates: its pairs that some item ranked in its top k."""
+    out = {}
+    for d, s in state.items():
+        chosen = np.concatenate([x[d] for x in selected if d in x] or [np.zeros(0, np.int64)])
+        keep = np.isin(sh.pair_keys(s["rows"], s["cols"], n_items[d]), chosen)
+        out[d] = {**{c: v[keep] for c, v in s.items() if c != "support_keys"}, "support_keys": s["support_keys"]}
+    return out
+
+
+# ---------------------------------------------------------------- 5. exact quantiles over shards
+
+
+@dataclass(frozen=True)
+class Series:
+    """Values of one domain's candidates: a column, optionally only where ``text >= text_min``
+    (and ``score >= cooc_min``)."""
+
+    domain: str
+    column: str
+    text_min: float | None = None
+    cooc_min: float | None = None
+
+
+def _values(state: dict, s: Series) -> np.ndarray:
+    st = state[s.domain]
+    v = st[s.column].astype(np.float64)
+    mask = np.ones(len(v), dtype=bool)
+    if s.text_min is not None:
+        mask &= st["text"] >= s.text_min
+    if s.cooc_min is not None:
+        mask &= st["score"] >= s.cooc_min
+    return v[mask]
+
+
+def _ranges(state: dict, series: list[Series]) -> list[tuple[qt.Range, float]]:
+    return [(qt.value_range(v), float(v.sum())) for v in (_values(state, s) for s in series)]
+
+
+def _hists(state: dict, series: list[Series], ranges: list[qt.Range]) -> list[np.ndarray]:
+    return [qt.histogram(_values(state, s), r) for s, r in zip(series, ranges)]
+
+
+def _bin_values(state: dict, series: list[Series], ranges: list[qt.Range], wanted: list[np.ndarray]) -> list:
+    return [qt.bin_values(_values(state, s), r, w) for s, r, w in zip(series, ranges, wanted)]
+
+
+def select_ranks(states: list[Any], series: list[Series], ranks_of) -> list[tuple[int, float, dict[int, float]]]:
+    """Exact values at ranks of each series over the shard ``states`` (refs), in three passes.
+
+    Args:
+        states: object refs of the pair shards' states.
+        series: what to read from each state.
+        ranks_of: (series index, count) → the ascending ranks wanted.
+
+    Returns:
+        Per series: (count, sum, {rank: value}).
+    """
+    import ray
+
+    if not series:
+        return []
+    rng, hist, vals = (ray.remote(num_cpus=1)(f) for f in (_ranges, _hists, _bin_values))
+    first = ray.get([rng.remote(s, series) for s in states])
+    ranges = [qt.merge_ranges([f[i][0] for f in first]) for i in range(len(series))]
+    sums = [float(sum(f[i][1] for f in first)) for i in range(len(series))]
+    ranks = [np.asarray(ranks_of(i, r.n), dtype=np.int64) for i, r in enumerate(ranges)]
+    hists = ray.get([hist.remote(s, series, ranges) for s in states])
+    merged = [np.sum([h[i] for h in hists], axis=0) for i in range(len(series))]
+    wanted = [np.unique(qt.bins_of_ranks(m, k)) for m, k in zip(merged, ranks)]
+    parts = ray.get([vals.remote(s, series, ranges, wanted) for s in states])
+    out = []
+    for i, r in enumerate(ranges):
+        at = qt.values_at_ranks(merged[i], r, ranks[i], [p[i] for p in parts]) if len(ranks[i]) else []
+        out.append((r.n, sums[i], {int(k): float(v) for k, v in zip(ranks[i], at)}))
+    return out
+
+
+def _distribution(n: int, total: float, at: dict[int, float]) -> dict[str, float] | None:
+    """:func:`gre_ray.pairs.thresholds.distribution` from the selected ranks."""
+    if n == 0:
+        return None
+    qs = qt.linear_quantile(n, np.asarray(QUANTILES), at)
+    out = {f"q{int(q * 100)}": round(float(v), 6) for q, v in zip(QUANTILES, qs)}
+    out["mean"] = round(total / n, 6)
+    return out
+
+
+def _single(spec: ThresholdConfig, domain: str, n: int, at: dict[int, float]) -> tuple[float, str]:
+    """:func:`gre_ray.pairs.thresholds._single` from the selected ranks."""
+    if domain in spec.per_domain:
+        return float(spec.per_domain[domain]), "per_domain"
+    if spec.mode == ThresholdMode.FIXED:
+        return float(spec.value), "fixed"
+    if n == 0:
+        return float("inf"), f"quantile {spec.value} of no candidates"
+    return float(qt.linear_quantile(n, np.asarray([spec.value]), at)[0]), f"quantile {spec.value}"
+
+
+def choose_thresholds(states: list[Any], domains: list[str], config: PairsConfig) -> dict[str, tuple]:
+    """Per domain: (ChosenThresholds, candidate stats) from the shards, as the one-process path chooses them."""
+    def quantile_ranks(spec: ThresholdConfig, n: int) -> np.ndarray:
+        extra = [spec.value] if spec.mode == ThresholdMode.QUANTILE else []
+        return qt.quantile_ranks(n, np.asarray(list(QUANTILES) + extra)) if n else np.zeros(0, np.int64)
+
+    first = [Series(d, c) for d in domains for c in ("text", "score")]
+    specs = [config.text_threshold if s.column == "text" else config.cooc_threshold for s in first]
+    got = select_ranks(states, first, lambda i, n: quantile_ranks(specs[i], n))
+    chosen: dict[str, tuple] = {}
+    target = [d for d in domains
+              if config.cooc_threshold.mode == ThresholdMode.TARGET_COUNT and d not in config.cooc_threshold.per_domain]
+    text_min: dict[str, tuple[float, str]] = {}
+    for j, d in enumerate(domains):
+        (n, ts, tat), (_, cs, cat) = got[2 * j], got[2 * j + 1]
+        text_min[d] = _single(config.text_threshold, d, n, tat)
+        dists = {"text": _distribution(n, ts, tat), "score": _distribution(n, cs, cat), "candidates": n}
+        if d not in target:
+            cooc = _single(config.cooc_threshold, d, n, cat)
+            chosen[d] = (ChosenThresholds(cooc[0], text_min[d][0], cooc[1], text_min[d][1]), dists)
+        else:
+            chosen[d] = (None, dists)
+    k = config.cooc_threshold.target_pairs
+    passing = select_ranks(states, [Series(d, "score", text_min=text_min[d][0]) for d in target],
+                           lambda i, n: [max(0, n - k)] if n else [])
+    for d, (n, _, at) in zip(target, passing):
+        if n == 0:
+            cooc = (float("inf"), f"target {k}: no candidate")
+        elif n <= k:
+            cooc = (at[0], f"target {k}: all {n}")
+        else:
+            cooc = (at[n - k], f"target {k}")
+        chosen[d] = (ChosenThresholds(cooc[0], text_min[d][0], cooc[1], text_min[d][1]), chosen[d][1])
+    return chosen
+
+
+def kept_distributions(states: list[Any], chosen: dict[str, ChosenThresholds]) -> dict[str, dict]:
+    """Per domain: kept count and the distributions of score, text and support of the kept pairs."""
+    series = [Series(d, c, text_min=t.text_min, cooc_min=t.cooc_min) for d, t in chosen.items()
+              for c in ("score", "text", "support")]
+    got = select_ranks(states, series,
+                       lambda i, n: qt.quantile_ranks(n, np.asarray(QUANTILES)) if n else np.zeros(0, np.int64))
+    out = {}
+    for j, d in enumerate(chosen):
+        (n, ss, sat), (_, ts, tat), (_, us, uat) = got[3 * j : 3 * j + 3]
+        out[d] = {"kept": n, "score": _distribution(n, ss, sat), "text": _distribution(n, ts, tat),
+                  "support": _distribution(n, us, uat)}
+    return out
+
+
+# ---------------------------------------------------------------- 6. negatives
+
+
+def _keep(state: dict, chosen: dict[str, ChosenThresholds]) -> dict:
+    """The shard's kept pairs (both thresholds passed); support keys kept for the planted figures."""
+    out = {}
+    for d, s in state.items():
+        t = chosen[d]
+        keep = (s["score"] >= t.cooc_min) & (s["text"] >= t.text_min)
+        out[d] = {**{c: v[keep] for c, v in s.items() if c != "support_keys"}, "support_keys": s["support_keys"]}
+    return out
+
+
+def _anchors(state: dict, domain: str) -> np.ndarray:
+    return np.unique(state[domain]["rows"]) if domain in state else np.zeros(0, np.int32)
+
+
+def _lookup(together: dict, domain: str, keys: np.ndarray) -> np.ndarray:
+    """Which ``keys`` (pair keys i < j) are pairs of some whole history in this shard."""
+    t = together[domain]
+    if len(t) == 0 or len(keys) == 0:
+        return np.zeros(len(keys), dtype=bool)
+    pos = np.minimum(np.searchsorted(t, keys), len(t) - 1)
+    return t[pos] == keys
+
+
+class ShardedCooccurring(Cooccurring):
+    """:class:`gre_ray.pairs.negatives.Cooccurring` whose pair set lives in the pair shards.
+
+    Each test sends the (anchor, candidate) keys to the shards that own them; the capped
+    users' whole histories are tested here as in the one-process path.
+    """
+
+    def __init__(self, together_refs: list[Any], domain: str, n_items: int, extra: sp.csr_matrix | None) -> None:
+        super().__init__(sp.csr_matrix((n_items, n_items), dtype=np.int32), extra)
+        self.refs, self.domain, self.n_items = together_refs, domain, n_items
+
+    def test(self, anchors: np.ndarray, cands: np.ndarray) -> np.ndarray:
+        import ray
+
+        out = super().test(anchors, cands)
+        valid = cands >= 0
+        a = np.broadcast_to(anchors[:, None], cands.shape)[valid]
+        c = cands[valid]
+        keys = sh.pair_keys(np.minimum(a, c), np.maximum(a, c), self.n_items)
+        hit = np.zeros(len(keys), dtype=bool)
+        look = ray.remote(num_cpus=0)(_lookup)
+        split = sh.split_by_shard(sh.pair_shard(keys, len(self.refs)), len(self.refs))
+        answers = ray.get([look.remote(ref, self.domain, keys[at]) for ref, at in zip(self.refs, split)])
+        for at, ans in zip(split, answers):
+            hit[at] = ans
+        hit &= a != c
+        out[valid] |= hit
+        return out
+
+
+def _negatives(domain: str, di: DomainItems, config: PairsConfig, together_refs: list[Any],
+               extras: list[Any], *anchor_parts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(anchors ascending, (A, num_negatives) negatives) of one domain."""
+    import ray
+
+    anchors = np.unique(np.concatenate(anchor_parts)).astype(np.int64) if anchor_parts else np.zeros(0, np.int64)
+    rows = [e[domain] for e in ray.get(list(extras)) if e.get(domain) is not None]
+    extra = sp.vstack(rows).tocsr() if rows else None
+    negatives = hard_negatives(
+        anchors, di.vectors, di.has_vector, ShardedCooccurring(together_refs, domain, di.n_items, extra),
+        normalized_text_keys(di.texts),
+        SearchSettings(config.num_negatives, config.negative_max_sim, config.negative_exact_max_items,
+                       config.negative_nprobe, config.seed),
+    )
+    return anchors, negatives
+
+
+# ---------------------------------------------------------------- 7. write
+
+
+def _write(state: dict, out: Location, part: int, domains: list[str], item_refs: list[Any], neg_refs: list[Any],
+           num_negatives: int, planted: dict[str, Any]) -> dict[str, dict]:
+    """Write the shard's kept pairs as ``part-NNNNN.parquet``; returns per-domain counts."""
+    import ray
+
+    items: list[DomainItems] = ray.get(list(item_refs))
+    negs = ray.get(list(neg_refs))
+    tables, stats = [], {}
+    for d, di, (anchors, negatives) in sorted(zip(domains, items, negs), key=lambda x: x[0]):
+        s = state[d]
+        neg = negatives[np.searchsorted(anchors, s["rows"])] if len(s["rows"]) else np.zeros((0, num_negatives), np.int64)
+        tables.append(pairs_table(d, di.item_ids, di.texts, s["rows"], s["cols"], s["score"], s["text"], neg))
+        found = (neg >= 0).sum(axis=1)
+        stats[d] = {"rows": len(s["rows"]), "found": int(found.sum()), "short": int((found < num_negatives).sum())}
+        keys = ray.get(planted[d]) if d in planted else None
+        if keys is not None:
+            stats[d]["planted"] = planted_counts(sh.pair_keys(s["rows"], s["cols"], di.n_items), s["support_keys"], keys)
+    table = validate_table(pa.concat_tables(tables) if tables else PAIRS.schema.empty_table(), PAIRS, "pairs")
+    out.mkdir()
+    pq.write_table(table, (out / f"part-{part:05d}.parquet").path, filesystem=out.fs, compression="zstd")
+    return stats
+
+
+def _planted_keys(di: DomainItems, truth: Location, domain: str) -> np.ndarray | None:
+    """The domain's planted pair keys (None when the ground truth has no row of the domain)."""
+    gt = read_table(truth)
+    gt = gt.filter(pc.equal(gt.column("domain"), domain))
+    return planted_keys(di.item_ids, gt) if gt.num_rows else None
+
+
+# ---------------------------------------------------------------- the driver
+
+
+def _merge_stats(parts: list[dict]) -> dict[str, int]:
+    total = SequenceStats().as_dict()
+    for p in parts:
+        for k, v in p.items():
+            total[k] = total.get(k, 0) + v
+    return total
+
+
+def mine_sharded(ctx: Any, config: PairsConfig, choose_domains) -> dict[str, dict]:
+    """Run the rounds for the chosen domains; writes ``pairs`` and returns the per-domain stats.
+
+    Args:
+        ctx: the stage context (inputs, output, counters, warnings).
+        config: the pairs settings (a count-based score).
+        choose_domains: (present domains) → domains to mine (reads the ``domains`` artifact).
+    """
+    import ray
+
+    task = ray.remote(num_cpus=1)
+    inter, items_loc, emb_loc = ctx.input("interactions"), ctx.input("items"), ctx.input("embeddings")
+    files = [Location(inter.fs, f.path, inter.query) for f in inter.files()]
+    rows = sum(ray.get([task(_file_rows).remote(f) for f in files]))
+    layout = Layout.of(rows, config)
+    U, P = layout.user_shards, layout.pair_shards
+    read = task(_read_file).options(num_returns=U + 1)
+    cut = [read.remote(f, U, config.heldout_users, config.seed) for f in files]
+    domain_rows: dict[str, int] = {}
+    for counts in ray.get([c[0] for c in cut]):
+        for d, n in counts.items():
+            domain_rows[d] = domain_rows.get(d, 0) + n
+    domains = choose_domains(sorted(domain_rows))
+    known = set(pc.unique(read_table(items_loc, columns=["domain"]).column("domain")).to_pylist())
+    for d in domains:
+        ctx.count(rows_in=domain_rows[d])
+        if d not in known:
+            ctx.warn(f"pairs: domain {d!r} has interactions but no items; all its interactions are unknown items")
+    if not domains:
+        return {}
+
+    prep = [task(_domain_items).options(num_returns=3).remote(items_loc, emb_loc, d) for d in domains]
+    vocab_refs, item_refs = [p[0] for p in prep], [p[1] for p in prep]
+    item_stats = dict(zip(domains, ray.get([p[2] for p in prep])))
+    n_items = {d: s["items"] for d, s in item_stats.items()}
+
+    user = task(_user_shard).options(num_returns=P + 3)
+    counted = [user.remote(domains, vocab_refs, config, P, *[c[1 + u] for c in cut]) for u in range(U)]
+    del cut
+    seq_stats = ray.get([c[0] for c in counted])
+    merged = {d: _merge_stats([s[d] for s in seq_stats]) for d in domains}
+    n_users = {d: merged[d]["users"] for d in domains}
+    sums, pick = task(_sum_arrays), ray.remote(num_cpus=0)(_pick)
+    user_refs = [sums.remote(*[pick.remote(c[1], d) for c in counted]) for d in domains]
+    extras = [c[2] for c in counted]
+
+    shard = task(_pair_shard).options(num_returns=P + 3)
+    reduced = [shard.remote(domains, config, n_users, item_refs, user_refs, P, *[c[3 + p] for c in counted])
+               for p in range(P)]
+    del counted
+    states, together = [r[0] for r in reduced], [r[1] for r in reduced]
+    pair_stats = ray.get([r[2] for r in reduced])
+    if config.top_k is not None:
+        ranked = [task(_item_shard).options(num_returns=P).remote(domains, n_items, config.top_k, P,
+                                                                   *[r[3 + q] for r in reduced]) for q in range(P)]
+        ranked = [[x] if P == 1 else x for x in ranked]
+        states = [task(_apply_top_k).remote(s, n_items, *[r[p] for r in ranked]) for p, s in enumerate(states)]
+    del reduced
+
+    chosen = choose_thresholds(states, domains, config)
+    thresholds = {d: c[0] for d, c in chosen.items()}
+    kept_dist = kept_distributions(states, thresholds)
+    kept = [task(_keep).remote(s, thresholds) for s in states]
+    del states
+    anchors = task(_anchors)
+    negs = [task(_negatives).remote(d, item_refs[j], config, together, extras,
+                                    *[anchors.remote(k, d) for k in kept]) for j, d in enumerate(domains)]
+    planted = {}
+    if ctx.has_input("ground_truth"):
+        planted = {d: task(_planted_keys).remote(item_refs[j], ctx.input("ground_truth"), d)
+                   for j, d in enumerate(domains)}
+    out = ctx.out("pairs")
+    written = ray.get([task(_write).remote(k, out, p, domains, item_refs, negs, config.num_negatives, planted)
+                       for p, k in enumerate(kept)])
+
+    per_domain: dict[str, dict] = {}
+    for d in domains:
+        pairs_written = sum(w[d]["rows"] for w in written)
+        found = sum(w[d]["found"] for w in written)
+        stats: dict[str, Any] = {
+            "sequences": merged[d], **item_stats[d],
+            **{k: sum(s[d][k] for s in pair_stats) for k in ("cooccurring_pairs", "support_pairs")},
+            "dropped_no_vector": sum(s[d]["dropped_no_vector"] for s in pair_stats),
+            "candidates": chosen[d][1]["candidates"], "thresholds": thresholds[d].as_dict(),
+            "kept": kept_dist[d]["kept"],
+            "cooc_score": {"candidates": chosen[d][1]["score"], "kept": kept_dist[d]["score"]},
+            "text_sim": {"candidates": chosen[d][1]["text"], "kept": kept_dist[d]["text"]},
+            "support_kept": kept_dist[d]["support"],
+            "negatives": {"per_pair": config.num_negatives,
+                          "mean_found": round(found / pairs_written, 4) if pairs_written else None,
+                          "pairs_short": sum(w[d]["short"] for w in written)},
+            "layout": {"user_shards": U, "pair_shards": P},
+        }
+        keys = ray.get(planted[d]) if d in planted else None
+        if keys is not None:
+            stats["planted"] = planted_summary([w[d]["planted"] for w in written], n_items[d], len(keys))
+        per_domain[d] = stats
+    return per_domain
