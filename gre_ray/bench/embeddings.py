@@ -4,9 +4,10 @@
 model's weight bytes, the resolved encoder settings, the items' ids and texts), so a new
 checkpoint or a changed text gets new vectors and old ones are never reused under a name.
 The benchmark asks it for every (dataset, embedding model) before the grid starts: cached
-entries are read back, missing ones are computed with the embedding pipeline, once each.
-The cache lives in ``<run>/cache/embeddings``, beside the stages, so a forced or changed
-benchmark run reuses what an earlier one computed.
+entries are read back, missing ones are computed with the embedding pipeline, once each,
+every dataset an encoder misses in one job (:mod:`gre_ray.bench.embed_batch`). The cache
+lives in ``<run>/cache/embeddings``, beside the stages, so a forced or changed benchmark
+run reuses what an earlier one computed.
 """
 
 from __future__ import annotations
@@ -123,6 +124,7 @@ def prepare_embeddings(
     Returns:
         dataset → embedding name → the cached embeddings and their fingerprint.
     """
+    from gre_ray.bench.embed_batch import embed_datasets
     from gre_ray.embed.config import EmbedConfig
 
     out: dict[str, dict[str, EmbeddingEntry]] = {d: {} for d in datasets}
@@ -130,9 +132,12 @@ def prepare_embeddings(
         return out
     table = read_table(items, ITEMS).select(["domain", "item_id", "text"])
     settings = EmbedConfig(actors=config.embed_actors, num_gpus=config.embed_gpus)
+    rows = {d: table.filter(pc.equal(table.column("domain"), d)).select(["item_id", "text"]) for d in datasets}
+    for model in config.embeddings:  # each encoder embeds every dataset it misses in one job
+        if not (model.vectors or model.endpoint.url):
+            embed_datasets(rows, encoders[model.name], run_root / CACHE_DIR, settings, ensure_ray)
     for dataset in datasets:
-        rows = table.filter(pc.equal(table.column("domain"), dataset)).select(["item_id", "text"])
         for model in config.embeddings:
-            out[dataset][model.name] = _embed_one(model, encoders[model.name], rows, dataset, run_root / CACHE_DIR,
-                                                  settings, ensure_ray)
+            out[dataset][model.name] = _embed_one(model, encoders[model.name], rows[dataset], dataset,
+                                                  run_root / CACHE_DIR, settings, ensure_ray)
     return out

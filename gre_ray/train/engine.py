@@ -111,6 +111,25 @@ def ensure_process_group() -> None:
     groups._ZERO_PARAM_INTRA_PARALLEL_GROUP = None
 
 
+SHM_COMM_OP = "deepspeed_shm_comm"
+
+
+def skip_inference_comm_op() -> None:
+    """Keep DeepSpeed from JIT-compiling its shared-memory all-reduce op on CPU workers.
+
+    On the CPU accelerator, DeepSpeed's communication backend compiles the C++ op
+    ``deepspeed_shm_comm`` (about 30 s on two cores, again for every new virtual
+    environment path) when it starts. The op serves only ``inference_all_reduce``
+    (tensor-parallel inference); training's all-reduce, reduce-scatter and all-gather go
+    through ``torch.distributed`` (gloo) either way. DeepSpeed asks its table of
+    compatible ops before building, so marking the op incompatible there leaves training
+    unchanged and skips the build. Call before ``deepspeed.initialize``.
+    """
+    import deepspeed.ops
+
+    deepspeed.ops.__compatible_ops__[SHM_COMM_OP] = False
+
+
 class Engine:
     """A model being trained, behind DeepSpeed or DDP (or bare, in one process).
 
@@ -130,6 +149,7 @@ class Engine:
         if self.deepspeed:
             import deepspeed
 
+            skip_inference_comm_op()
             ensure_process_group()
             self.wrapped, self.optimizer, _, self.scheduler = deepspeed.initialize(
                 model=model, optimizer=optimizer, lr_scheduler=scheduler, config=deepspeed_config(settings)

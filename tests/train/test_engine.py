@@ -59,3 +59,24 @@ def test_deepspeed_config_follows_settings():
     assert config["zero_optimization"] == {"stage": 3, "stage3_gather_16bit_weights_on_model_save": True}
     assert config["train_micro_batch_size_per_gpu"] == 8 and config["gradient_accumulation_steps"] == 4
     assert config["gradient_clipping"] == 0.5 and not config["bf16"]["enabled"] and "optimizer" not in config
+
+
+def test_deepspeed_on_cpu_compiles_no_inference_comm_op(tmp_path, monkeypatch):
+    """DeepSpeed starts on CPU without JIT-building its shm all-reduce op, and still trains."""
+    from deepspeed.comm import comm
+    from torch import nn
+
+    from gre_ray.train.engine import SHM_COMM_OP, Engine
+
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "ext"))
+    settings = build(ContrastiveConfig, {"deepspeed": {"zero_stage": 1}, "optim": {"warmup_ratio": 0.0}})
+    torch.manual_seed(0)
+    engine = Engine(nn.Linear(3, 2), settings, total_steps=4, device=torch.device("cpu"))
+    assert comm.cdb.shm_comm_op is None
+    assert not list(tmp_path.glob(f"ext/**/{SHM_COMM_OP}*"))
+    before = engine.module.weight.detach().clone()
+    engine.train()
+    loss = engine(torch.ones(4, 3)).pow(2).sum()
+    engine.backward(loss)
+    engine.step()
+    assert not torch.equal(before, engine.module.weight.detach())
