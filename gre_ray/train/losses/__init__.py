@@ -27,10 +27,12 @@ def build_loss(
     gather_negatives: bool = True,
     mask_duplicates: bool = True,
     guide: Embed | None = None,
+    uniformity: float = 0.0,
 ) -> ContrastiveLoss:
     """The loss ``name`` with its settings (``guide`` is used by the gist loss only)."""
     cls = LOSSES[LossName(name)]
-    kwargs = {"temperature": temperature, "gather_negatives": gather_negatives, "mask_duplicates": mask_duplicates}
+    kwargs = {"temperature": temperature, "gather_negatives": gather_negatives, "mask_duplicates": mask_duplicates,
+              "uniformity": uniformity}
     if cls is GISTLoss:
         return GISTLoss(guide=guide, **kwargs)
     return cls(**kwargs)

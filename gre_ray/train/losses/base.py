@@ -152,13 +152,20 @@ class ContrastiveLoss(nn.Module, abc.ABC):
         temperature: tau; similarities are cosine / tau.
         gather_negatives: score local anchors against every worker's candidates.
         mask_duplicates: mask candidates that are the anchor's own query or positive item.
+        uniformity: weight of the uniformity term (Wang & Isola 2020,
+            :mod:`gre_ray.train.losses.uniformity`) over the local queries and positives
+            that :meth:`forward` adds (0: none).
     """
 
-    def __init__(self, temperature: float = 0.05, gather_negatives: bool = True, mask_duplicates: bool = True) -> None:
+    def __init__(
+        self, temperature: float = 0.05, gather_negatives: bool = True, mask_duplicates: bool = True,
+        uniformity: float = 0.0,
+    ) -> None:
         super().__init__()
         self.temperature = temperature
         self.gather_negatives = gather_negatives
         self.mask_duplicates = mask_duplicates
+        self.uniformity = uniformity
 
     def embed_inputs(self, embed: Embed, features: dict) -> ContrastiveInputs:
         """Embed a collated batch (see :meth:`gre_ray.train.tasks.contrastive.ContrastiveTask.collate`)."""
@@ -172,8 +179,17 @@ class ContrastiveLoss(nn.Module, abc.ABC):
         return ContrastiveInputs(query, positive, negatives, *ids)
 
     def forward(self, embed: Embed, features: dict) -> Tensor:
-        """Mean loss over the local anchors of one micro-batch."""
-        return self.compute_loss_from_embeddings(self.embed_inputs(embed, features))
+        """Mean loss over the local anchors of one micro-batch (plus the weighted uniformity term)."""
+        inputs = self.embed_inputs(embed, features)
+        return self.compute_loss_from_embeddings(inputs) + self.uniformity_term(inputs)
+
+    def uniformity_term(self, inputs: ContrastiveInputs) -> Tensor | float:
+        """``uniformity`` times the uniformity loss of the local queries and positives (0.0 when off)."""
+        if not self.uniformity:
+            return 0.0
+        from gre_ray.train.losses.uniformity import uniformity_loss
+
+        return self.uniformity * uniformity_loss(torch.cat([inputs.query, inputs.positive]))
 
     @abc.abstractmethod
     def compute_loss_from_embeddings(self, inputs: ContrastiveInputs) -> Tensor:

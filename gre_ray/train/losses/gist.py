@@ -51,8 +51,9 @@ class GISTLoss(ContrastiveLoss):
         temperature: float = 0.05,
         gather_negatives: bool = True,
         mask_duplicates: bool = True,
+        uniformity: float = 0.0,
     ) -> None:
-        super().__init__(temperature, gather_negatives, mask_duplicates)
+        super().__init__(temperature, gather_negatives, mask_duplicates, uniformity)
         self.guide = guide
 
     def forward(self, embed: Embed, features: dict) -> Tensor:
@@ -61,7 +62,8 @@ class GISTLoss(ContrastiveLoss):
             raise ValueError("GISTLoss.forward needs a guide embedder")
         with torch.no_grad():
             guide_inputs = self.embed_inputs(self.guide, features.get("guide", features))
-        return self.compute_loss_from_embeddings(self.embed_inputs(embed, features), guide_inputs)
+        inputs = self.embed_inputs(embed, features)
+        return self.compute_loss_from_embeddings(inputs, guide_inputs) + self.uniformity_term(inputs)
 
     def compute_loss_from_embeddings(self, inputs: ContrastiveInputs, guide: ContrastiveInputs | None = None) -> Tensor:
         """Mean loss over the B local anchors.
