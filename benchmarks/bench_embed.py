@@ -97,7 +97,7 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
 
     from gre_ray.embed.encoder import Encoder
-    from gre_ray.embed.model_folder import minilm_path
+    from gre_ray.shipped import shipped_folder
     from gre_ray.embed.pipeline import embed_items_to
     from gre_ray.embed.vectors import read_embeddings
 
@@ -106,7 +106,7 @@ def main() -> None:
     texts = all_texts[: args.n]
     table = pa.table({"item_id": [f"i{i:06d}" for i in range(args.n)], "text": texts})
     settings = EmbedConfig(
-        encoder=EncoderConfig(model=minilm_path()), actors=args.actors, rows_per_call=args.rows_per_call
+        encoder=EncoderConfig(model=shipped_folder()), actors=args.actors, rows_per_call=args.rows_per_call
     )
     budget, max_rows = settings.token_budget, settings.max_batch_rows
     encoder = Encoder.from_config(settings.encoder)

@@ -148,8 +148,8 @@ def bench_pandas(reviews: Path, meta: Path) -> dict:
 
 
 def bench_ingest(reviews: Path, meta: Path, run_root: Path) -> dict:
-    from gre_ray.config.root import load_config
     from gre_ray.pipeline import run_config
+    from gre_ray.root_config import load_config
 
     source = {"name": "Arts", "adapter": "amazon2023", "scenario": "e-commerce", "interactions": [str(reviews)],
               "items": [str(meta)], "filters": {"min_user_interactions": 5, "min_item_interactions": 5}}  # fmt: skip

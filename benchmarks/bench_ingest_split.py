@@ -82,8 +82,8 @@ def generate_meta(path: Path, n_reviews: int, seed: int = 0) -> Path:
 
 def run_once(reviews: Path, meta: Path, run_root: Path, split: bool | None, chunk_mb: float) -> dict:
     """One ingest through the runner; ``split`` None leaves ``ingest.gzip_split`` out (code before #17 lacks it)."""
-    from gre_ray.config.root import load_config
     from gre_ray.pipeline import run_config
+    from gre_ray.root_config import load_config
 
     source = {"name": "Arts", "adapter": "amazon2023", "scenario": "e-commerce", "interactions": [str(reviews)],
               "items": [str(meta)], "filters": {"min_user_interactions": 5, "min_item_interactions": 5}}  # fmt: skip

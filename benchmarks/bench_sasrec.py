@@ -53,7 +53,7 @@ REPORTED = ("ndcg@10", "recall@10", "mrr@10")
 def variant_settings(name: str, config_path: str, negatives: int) -> tuple[dict, dict, int]:
     """(SASRec params, train settings, max_len) of variant ``name``."""
     from gre_ray.config.loader import to_dict
-    from gre_ray.config.root import load_config
+    from gre_ray.root_config import load_config
 
     bench = load_config(config_path, []).benchmark
     max_len = bench.split.retrieval.max_len

@@ -40,14 +40,9 @@ def user_error_message(exc: BaseException) -> str | None:
     worker's traceback, so a user error raised inside a Ray Data task or actor is found
     by its last line (``gre_ray.errors.DataError: <message>``).
     """
-    seen = 0
-    chain = exc
-    while chain is not None and seen < 5:
-        if isinstance(chain, UserError):
-            cause = getattr(chain, "cause", None)  # ray.exceptions.RayTaskError keeps the original here
-            return str(cause if isinstance(cause, UserError) else chain).splitlines()[0]
-        chain = getattr(chain, "cause", None) or chain.__cause__
-        seen += 1
+    error = errors.find_user_error(exc)
+    if error is not None:
+        return str(error).splitlines()[0]
     return _user_error_in_worker_traceback(str(exc))
 
 

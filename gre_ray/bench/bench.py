@@ -34,12 +34,12 @@ from gre_ray.bench.reuse import comparable_rows, latest_per_name, store_tables
 from gre_ray.bench.store import ZERO_SHOT, ResultsStore
 from gre_ray.bench.trial import run_trial
 from gre_ray.bench.trials import slug
-from gre_ray.config.root import StageName
 from gre_ray.data.storage import Location, read_table
 from gre_ray.embed.config import EncoderConfig, EndpointConfig
 from gre_ray.errors import ConfigError
 from gre_ray.recsys.fusion import FusionMode
 from gre_ray.recsys.models import ModelName
+from gre_ray.root_config import StageName
 
 UPSTREAM = ("items", "interactions", "domains")
 WORK_DIR = "_bench"

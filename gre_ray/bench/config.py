@@ -14,19 +14,14 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from gre_ray.embed.config import EncoderConfig, EndpointConfig
-from gre_ray.recsys.fusion import FusionMode
-from gre_ray.recsys.metrics import KS
-from gre_ray.recsys.models import ModelName, model_config
+from gre_ray.recsys.fusion_config import FusionMode
+from gre_ray.recsys.metric_table import METRICS, REPORTED
+from gre_ray.recsys.models.config import ModelName, parse_model_config
 from gre_ray.recsys.splits import SplitConfig, SplitKind
 from gre_ray.recsys.text_vectors import MissingPolicy, Reduction
-from gre_ray.recsys.batches import TrainPositions
-from gre_ray.recsys.train import TrainConfig
+from gre_ray.recsys.train_config import TrainConfig, TrainPositions
 
 ID_ONLY = "id"  # the embedding name of ID-only trials (fusion ``none``)
-TASK_METRICS = {  # the test metrics each task reports (recsys.evaluate)
-    "retrieval": [f"{m}@{k}" for m in ("ndcg", "recall", "mrr") for k in KS] + ["mrr"],
-    "ranking": ["auc", "gauc", "logloss"],
-}
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
 
 
@@ -216,7 +211,8 @@ class BenchmarkConfig:
             most the dataset's item count; set, it must not exceed the smallest dataset's).
         train: optimisation, early stopping and evaluation (``seed`` and ``device`` are set
             per trial).
-        models_params: per-model hyper-parameters, e.g. ``{sasrec: {dim: 64, n_blocks: 2}}``.
+        models_params: per-model hyper-parameters, e.g. ``{sasrec: {dim: 64, n_blocks: 2}}``;
+            each model's keys and values are checked against its config dataclass at load.
         models_train: per-model overrides of ``train``, e.g. ``{din: {batch_size: 2048}}``.
         split: the shared splits.
         resources: per-trial resources, concurrency and retries.
@@ -244,7 +240,7 @@ class BenchmarkConfig:
     split: SplitSettings = field(default_factory=SplitSettings)
     resources: ResourceSettings = field(default_factory=ResourceSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
-    metrics: list[str] = field(default_factory=lambda: ["ndcg@10", "recall@10", "auc", "logloss"])
+    metrics: list[str] = field(default_factory=lambda: list(REPORTED))
     embed_actors: int | None = None
     embed_gpus: float = 0.0
 
@@ -278,14 +274,14 @@ class BenchmarkConfig:
         for name, params in self.models_params.items():
             if name not in valid:
                 raise ValueError(f"models_params: unknown model {name!r} (valid: {', '.join(sorted(valid))})")
-            model_config(name, **params)
+            parse_model_config(name, params, f"benchmark.models_params.{name}")
         for name, settings in self.models_train.items():
             if name not in valid:
                 raise ValueError(f"models_train: unknown model {name!r} (valid: {', '.join(sorted(valid))})")
             if isinstance(settings, dict):
                 self.models_train[name] = settings = ModelTrainSettings(**settings)
             settings.apply(self.train)  # the merged settings must be valid too
-        known = [m for task in TASK_METRICS.values() for m in task]
+        known = list(METRICS)
         unknown = [m for m in self.metrics if m not in known]
         if unknown or not self.metrics:
             raise ValueError(f"metrics: unknown {unknown or 'empty list'} (valid: {', '.join(known)})")

@@ -21,7 +21,8 @@ import pandas as pd
 
 from gre_ray.bench.config import ID_ONLY
 from gre_ray.bench.results import OK
-from gre_ray.bench.trials import headline_metric, lower_is_better, task_of
+from gre_ray.bench.trials import task_of
+from gre_ray.recsys.metric_table import headline_metric, lower_is_better
 
 OVERALL = "overall"
 KEY = ["model", "embedding", "fusion", "metric"]

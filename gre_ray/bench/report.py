@@ -2,6 +2,9 @@
 self-contained HTML page (figures embedded as base64 PNG; the Markdown links PNG files
 written beside it).
 
+The report is built once as data (:class:`Section` of text, preformatted and table
+blocks); the Markdown is rendered from it here and the HTML page by the Jinja2 template
+``templates/report.html.j2`` (auto-escaped), so neither is parsed back from the other.
 ``write_report`` reads a results table (or takes one), so ``gre-ray report`` and the
 benchmark stage produce the same page.
 """
@@ -9,11 +12,11 @@ benchmark stage produce the same page.
 from __future__ import annotations
 
 import base64
-import html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import jinja2
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -24,9 +27,10 @@ from gre_ray.bench.results import FAILED, find_results, read_results
 from gre_ray.bench.stats import ALL_MODELS, paired_tests
 from gre_ray.data.storage import Location, read_json, write_json
 from gre_ray.errors import DataError
+from gre_ray.recsys.metric_table import REPORTED
 
 META_FILE = "meta.json"
-DEFAULT_METRICS = ["ndcg@10", "recall@10", "auc", "logloss"]
+DEFAULT_METRICS = REPORTED
 
 
 @dataclass
@@ -64,18 +68,82 @@ def board_lines(board: pd.DataFrame, metrics: list[str], scope: str = OVERALL, b
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table]
 
 
-def _md_table(frame: pd.DataFrame) -> str:
-    if frame.empty:
-        return "_none_\n"
-    text = [" | ".join(map(str, frame.columns)), " | ".join("---" for _ in frame.columns)]
-    text += [" | ".join(_fmt(v) for v in row) for row in frame.itertuples(index=False)]
-    return "\n".join(f"| {line} |" for line in text) + "\n"
+@dataclass
+class Block:
+    """One piece of a section: a paragraph (``text``), preformatted lines (``pre``) or a ``table``."""
+
+    kind: str
+    text: str = ""
+    columns: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+
+
+@dataclass
+class Section:
+    """A titled part of the report."""
+
+    title: str
+    blocks: list[Block]
+
+
+def _text(text: str) -> Block:
+    return Block("text", text)
+
+
+def _pre(lines: list[str]) -> Block:
+    return Block("pre", "\n".join(lines))
+
+
+def _table(frame: pd.DataFrame) -> Block:
+    """A table block; cells formatted once (:func:`_fmt`) for both renderings."""
+    return Block("table", columns=[str(c) for c in frame.columns],
+                 rows=[[_fmt(v) for v in row] for row in frame.itertuples(index=False)])
+
+
+def _md_block(block: Block) -> str:
+    if block.kind == "text":
+        return block.text
+    if block.kind == "pre":
+        return f"```\n{block.text}\n```"
+    if not block.rows:
+        return "_none_"
+    text = [" | ".join(block.columns), " | ".join("---" for _ in block.columns)]
+    text += [" | ".join(row) for row in block.rows]
+    return "\n".join(f"| {line} |" for line in text)
+
+
+def render_markdown(sections: list[Section], figures: dict[str, bytes]) -> str:
+    """The Markdown report; figures are linked as PNG files written beside it."""
+    md = ["# GRE-B report\n"]
+    for section in sections:
+        md.append(f"## {section.title}\n\n" + "\n\n".join(_md_block(b) for b in section.blocks) + "\n")
+    if figures:
+        md.append("## Figures\n")
+    md += [f"![{name}]({name})\n" for name in figures]
+    return "\n".join(md)
+
+
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("gre_ray.bench", "templates"),
+    autoescape=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+
+def render_html(sections: list[Section], figures: dict[str, bytes]) -> str:
+    """The self-contained HTML page (``templates/report.html.j2``), figures embedded as base64 PNG."""
+    return _TEMPLATES.get_template("report.html.j2").render(
+        sections=sections,
+        figures=[(name, base64.b64encode(png).decode()) for name, png in figures.items()],
+    )
 
 
 def _fmt(value: object) -> str:
     if isinstance(value, float):
         return "" if math.isnan(value) else f"{value:.4g}"
-    return str(value).replace("|", "/")
+    return str(value).replace("|", "/")  # a Markdown table cell cannot hold "|"
 
 
 def _gain_table(board: pd.DataFrame) -> pd.DataFrame:
@@ -176,55 +244,22 @@ def build_report(results: pd.DataFrame, history: pd.DataFrame, metrics: list[str
                f"{trials['embedding'].nunique()} embeddings (incl. ID-only), seeds {sorted(map(int, trials['seed'].unique()))}; "
                f"base embedding: {base or '-'}.")
     key_tests = tests[tests["model"] == ALL_MODELS] if not tests.empty else tests
-    protocol = protocol_text(results)
+    protocol = [_text(text)] if (text := protocol_text(results)) else []
     zero = zero_shot_board(zero_shot) if zero_shot is not None else pd.DataFrame()
-    sections = [("Zero-training tier (embedding alone)", ZERO_SHOT_PROTOCOL + "\n\n" + _md_table(zero))] \
+    sections = [Section("Zero-training tier (embedding alone)", [_text(ZERO_SHOT_PROTOCOL), _table(zero)])] \
         if not zero.empty else []
     sections += [
-        ("Summary", summary + "\n\nScores are the mean over datasets of the mean over seeds, ± the standard "
-         "deviation over seeds; percentages are gains over ID-only (signed so that + is better).\n"),
-        ("Overall leaderboard", (protocol + "\n\n" if protocol else "")
-         + "```\n" + "\n".join(board_lines(board, metrics, base=base)) + "\n```\n"),
-        ("Per scenario (headline metric)", (protocol + "\n\n" if protocol else "")
-         + _md_table(_scenario_table(board, metrics))),
-        ("Gains over ID-only and the base model", (protocol + "\n\n" if protocol else "")
-         + _md_table(_gain_table(board))),
-        ("Paired Wilcoxon tests, all models (headline metrics)", _md_table(key_tests)),
-        ("Paired Wilcoxon tests per model", _md_table(tests[tests["model"] != ALL_MODELS])),
-        ("Failed trials", _md_table(failed)),
+        Section("Summary", [_text(summary), _text(
+            "Scores are the mean over datasets of the mean over seeds, ± the standard deviation over seeds; "
+            "percentages are gains over ID-only (signed so that + is better).")]),
+        Section("Overall leaderboard", protocol + [_pre(board_lines(board, metrics, base=base))]),
+        Section("Per scenario (headline metric)", protocol + [_table(_scenario_table(board, metrics))]),
+        Section("Gains over ID-only and the base model", protocol + [_table(_gain_table(board))]),
+        Section("Paired Wilcoxon tests, all models (headline metrics)", [_table(key_tests)]),
+        Section("Paired Wilcoxon tests per model", [_table(tests[tests["model"] != ALL_MODELS])]),
+        Section("Failed trials", [_table(failed)]),
     ]
-    md = ["# GRE-B report\n"]
-    page = ["<!doctype html><html><head><meta charset='utf-8'><title>GRE-B report</title><style>",
-            "body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse;font-size:12px}"
-            "td,th{border:1px solid #ccc;padding:2px 6px}pre{background:#f6f6f6;padding:8px;overflow:auto}",
-            "</style></head><body><h1>GRE-B report</h1>"]
-    for title, body in sections:
-        md.append(f"## {title}\n\n{body}")
-        page.append(f"<h2>{html.escape(title)}</h2>{_html_block(body)}")
-    if figures:
-        md.append("## Figures\n")
-        page.append("<h2>Figures</h2>")
-    for name, png in figures.items():
-        md.append(f"![{name}]({name})\n")
-        page.append(f"<p><img alt='{name}' src='data:image/png;base64,{base64.b64encode(png).decode()}'></p>")
-    page.append("</body></html>")
-    return Report("\n".join(md), "\n".join(page), figures, board)
-
-
-def _html_block(body: str) -> str:
-    """The HTML of one section body (a code block, a Markdown table or paragraphs, in any order)."""
-    head, sep, rest = body.strip().partition("\n\n")
-    if sep and not head.startswith(("```", "|")) and rest.lstrip().startswith(("```", "|")):
-        return f"<p>{html.escape(head)}</p>" + _html_block(rest)
-    if body.startswith("```"):
-        return f"<pre>{html.escape(body.strip().strip('`').strip())}</pre>"
-    lines = [line for line in body.strip().splitlines() if line.strip()]
-    if lines and lines[0].startswith("|"):
-        cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines if not line.startswith("| ---")]
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in cells[0])
-        rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in cells[1:])
-        return f"<table><tr>{head}</tr>{rows}</table>"
-    return "".join(f"<p>{html.escape(p)}</p>" for p in body.strip().split("\n\n"))
+    return Report(render_markdown(sections, figures), render_html(sections, figures), figures, board)
 
 
 def write_report(source: str | None, out: str | None = None, stores: Sequence[str] = ()) -> Location:

@@ -20,9 +20,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from gre_ray.bench.config import TASK_METRICS
 from gre_ray.data.storage import Location
 from gre_ray.errors import DataError
+from gre_ray.recsys.metric_table import task_metrics
 
 ID_COLUMNS = ["trial", "dataset", "scenario", "task", "model", "embedding", "fusion", "seed", "lr", "dim"]
 RESULT_COLUMNS = ID_COLUMNS + [
@@ -64,7 +64,7 @@ def results_table(records: list[dict[str, Any]]) -> pd.DataFrame:
         status, error = trial_status(record)
         ident = {c: spec[c] for c in ID_COLUMNS[1:]}
         ident["trial"] = spec["name"]
-        names = [k[5:] for k in metrics if k.startswith("test/")] if status == OK else TASK_METRICS[spec["task"]]
+        names = [k[5:] for k in metrics if k.startswith("test/")] if status == OK else task_metrics(spec["task"])
         for metric in names:
             ok = status == OK
             rows.append({

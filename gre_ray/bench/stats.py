@@ -19,7 +19,8 @@ from scipy import stats
 
 from gre_ray.bench.config import ID_ONLY
 from gre_ray.bench.leaderboard import ok_rows
-from gre_ray.bench.trials import headline_metric, lower_is_better, task_of
+from gre_ray.bench.trials import task_of
+from gre_ray.recsys.metric_table import headline_metric, lower_is_better
 
 MIN_PAIRS = 6
 ALL_MODELS = "all"

@@ -185,21 +185,3 @@ def search_specs(config: BenchmarkConfig, datasets: list[DatasetInputs]) -> list
                     specs.append(make_spec(config, data, model, search.embedding, fusion, search.seed,
                                            {"lr": lr, "dim": dim}, tag=tag))
     return specs
-
-
-def headline_metric(task: str, metrics: list[str]) -> str:
-    """The first metric of ``metrics`` that belongs to ``task`` (``ndcg@10`` / ``auc`` by default)."""
-    for metric in metrics:
-        if metric_task(metric) == task:
-            return metric
-    return "ndcg@10" if task == Task.RETRIEVAL.value else "auc"
-
-
-def metric_task(metric: str) -> str:
-    """The task whose models report ``metric``."""
-    return Task.RANKING.value if metric in ("auc", "gauc", "logloss") else Task.RETRIEVAL.value
-
-
-def lower_is_better(metric: str) -> bool:
-    """Whether smaller values of ``metric`` are better (Logloss)."""
-    return metric == "logloss"

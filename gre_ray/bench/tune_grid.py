@@ -22,6 +22,7 @@ from gre_ray.bench import tune_seal
 from gre_ray.bench.config import ResourceSettings
 from gre_ray.bench.trial import Report, run_trial
 from gre_ray.data.storage import Location
+from gre_ray.errors import innermost_cause
 from gre_ray.runner import autoscale
 
 log = logging.getLogger("gre_ray")
@@ -169,12 +170,7 @@ def trial_record(result: Any) -> dict[str, Any]:
 
 def error_text(exc: BaseException) -> str:
     """``Type: message`` of the innermost cause of a trial error, on one line."""
-    seen = 0
-    while seen < 8:
-        inner = getattr(exc, "cause", None) or exc.__cause__
-        if inner is None or inner is exc:
-            break
-        exc, seen = inner, seen + 1
+    exc = innermost_cause(exc)
     message = " ".join(str(exc).split())
     text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     return text[:500]

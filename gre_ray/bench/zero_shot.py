@@ -3,7 +3,7 @@
 For each dataset and embedding model, every test user of the retrieval split (the users
 SASRec and DSSM are tested on) is scored by the cosine between their last item before the
 test target and every item of the catalogue: full ranking, the user's earlier items masked
-(as in :func:`gre_ray.recsys.evaluate.retrieval_ranks`), NDCG@10 and Recall@10. No
+(as in :func:`gre_ray.recsys.evaluation.retrieval_ranks`), NDCG@10 and Recall@10. No
 parameter is trained, so it takes seconds per dataset, measures the embedding alone, and
 catches a broken embedding (constant vectors, a wrong prompt) before hours of training;
 an item-to-item text-similarity recommender of this kind is the classic content-based

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gre_ray.bench.bench import bench
-from gre_ray.config.root import load_config
+from gre_ray.root_config import load_config
 
 DEFAULT_CONFIG = "configs/gre_b.yaml"
 

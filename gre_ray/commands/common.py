@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gre_ray.config.root import GreConfig, load_config
+from gre_ray.root_config import GreConfig, load_config
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:

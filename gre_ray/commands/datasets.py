@@ -11,9 +11,9 @@ from gre_ray.data.storage import Location
 from gre_ray.errors import DataError
 from gre_ray.ingest.config import Scenario
 from gre_ray.ingest.published import KEYS
+from gre_ray.ingest.registry import RegistryEntry, load_registry
 from gre_ray.ingest.sources import candidates
-from gre_ray.registry import RegistryEntry, load_registry
-from gre_ray.registry.download import download_entries, select
+from gre_ray.ingest.registry.download import download_entries, select
 from gre_ray.runner.manifest import read_manifest
 
 

@@ -13,11 +13,11 @@ import argparse
 from types import SimpleNamespace
 
 from gre_ray.config.loader import apply_overrides, build
-from gre_ray.config.root import RunSection
 from gre_ray.data.storage import Location
 from gre_ray.embed.config import DType, EmbedConfig
 from gre_ray.embed.index import IndexKind
 from gre_ray.embed.pooling import Pooling
+from gre_ray.root_config import RunSection
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

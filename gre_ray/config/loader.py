@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import functools
 import types
 import typing
 from pathlib import Path
@@ -155,6 +156,37 @@ def build(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
         return cls(**kwargs)
     except (ValueError, TypeError) as exc:  # raised by __post_init__ validation
         raise ConfigError(f"{prefix or cls.__name__}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=None)
+def _coercions(cls: type) -> tuple[tuple[str, Any], ...]:
+    """(field, enum type or ``tuple``) for every field of ``cls`` that :func:`coerce_fields` converts."""
+    out = []
+    for name, tp in typing.get_type_hints(cls).items():
+        if isinstance(tp, type) and issubclass(tp, enum.Enum):
+            out.append((name, tp))
+        elif typing.get_origin(tp) is tuple or tp is tuple:
+            out.append((name, tuple))
+    return tuple(out)
+
+
+def coerce_fields(obj: Any) -> None:
+    """Give a (frozen) dataclass built in code the types the loader would give it.
+
+    Called first in ``__post_init__``: a field annotated with an enum that holds the
+    enum's value becomes the member, and a field annotated ``tuple[...]`` that holds a
+    list (any iterable) becomes a tuple, so ``SASRecConfig(loss="bce")`` equals ``SASRecConfig(loss=SASRecLoss.BCE)``.
+
+    Raises:
+        ValueError: a value that is not one of its enum's values.
+    """
+    for name, tp in _coercions(type(obj)):
+        value = getattr(obj, name)
+        if tp is tuple:
+            if not isinstance(value, tuple):
+                object.__setattr__(obj, name, tuple(value))
+        elif not isinstance(value, tp):
+            object.__setattr__(obj, name, tp(value))
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

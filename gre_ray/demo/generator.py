@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import enum
 import json
-import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -39,6 +38,7 @@ import pyarrow as pa
 import yaml
 
 from gre_ray.data.schema import INTERACTIONS_SCHEMA, ITEMS_SCHEMA
+from gre_ray.data.seeds import domain_seed
 
 DAY = 86_400
 START_TIME = 1_577_836_800  # 2020-01-01 UTC
@@ -135,11 +135,6 @@ class DomainData:
     item_category: np.ndarray  # (n_items,) category index of each item
     partner: np.ndarray  # (n_items,) index of each item's complementary partner
     categories: list[str]
-
-
-def domain_seed(seed: int, domain: str) -> int:
-    """A seed for ``domain`` that does not depend on the other domains generated."""
-    return (seed * 1_000_003 + zlib.crc32(domain.encode())) % (2**32)
 
 
 def generate_domain(config: DemoDataConfig, domain: str) -> DomainData:

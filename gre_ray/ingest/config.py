@@ -1,7 +1,7 @@
 """Settings of the ``ingest`` stage: which raw datasets to read and how to filter them.
 
 A dataset comes either from the registry (``ingest.datasets: [Arts, Yelp]``, resolved
-through ``gre_ray/registry/datasets.yaml``) or from an explicit :class:`SourceSpec`
+through ``gre_ray/ingest/registry/datasets.yaml``) or from an explicit :class:`SourceSpec`
 (``ingest.sources``). Filters and text settings are set once for the stage; a registry
 entry or a source may override single filter keys (``filters: {min_user_interactions: 5}``).
 """
@@ -14,6 +14,7 @@ from typing import Any
 
 from gre_ray.config.loader import build, to_dict
 from gre_ray.errors import ConfigError
+from gre_ray.shipped import SHIPPED
 
 MAX_TIMESTAMP = 4_102_444_800  # 2100-01-01 UTC: a fixed bound keeps the output independent of "now"
 
@@ -206,7 +207,7 @@ class IngestConfig:
         filters: interaction and item filters (see :class:`FilterSettings`).
         text: item text template and cleaning (see :class:`TextSettings`).
         token_tokenizer: tokenizer for the ``#tokens`` statistics: an HF folder or name,
-            ``all-MiniLM-L6-v2`` for the shipped one, empty to skip counting.
+            ``minilm`` for the shipped one (:mod:`gre_ray.shipped`), empty to skip counting.
         chunk_mb: uncompressed files are split into byte ranges of this size, read in
             parallel (``.gz`` files are read whole by one task each).
         block_lines: lines parsed per output block.
@@ -228,7 +229,7 @@ class IngestConfig:
     allow_empty: bool = False
     filters: FilterSettings = field(default_factory=FilterSettings)
     text: TextSettings = field(default_factory=TextSettings)
-    token_tokenizer: str = "all-MiniLM-L6-v2"
+    token_tokenizer: str = SHIPPED
     chunk_mb: float = 64.0
     block_lines: int = 20_000
     table1_tolerance: float = 0.05

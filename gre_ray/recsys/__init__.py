@@ -1,69 +1,31 @@
 """GRE-B downstream recommenders: splits, SASRec/DSSM/DIN/DeepFM, text fusion, metrics, training.
 
-Pure torch/numpy/pandas (Ray wiring lives in the Tune layer). A trial is::
+Pure torch/numpy/pandas (Ray wiring lives in the Tune layer). Names are imported on first
+use (PEP 562), so the torch-free settings modules (``fusion_config``, ``train_config``,
+``models.config``, ``metric_table``) load without torch. A trial is::
 
     split = make_split(interactions, SplitConfig(kind="retrieval"), dataset="beauty")
     text = load_text_vectors("embeddings.parquet", split.item_ids, dataset="beauty")
     result = train_and_evaluate(split, model_config("sasrec"), FusionConfig(mode="add"), TrainConfig(), text)
 """
 
-from gre_ray.recsys.evaluate import evaluate, popularity_metrics
-from gre_ray.recsys.fusion import FusionConfig, FusionMode, ItemEmbedding, ItemFeatures
-from gre_ray.recsys.metrics import (
-    KS,
-    Ties,
-    auc,
-    full_ranking_ranks,
-    grouped_auc,
-    log_loss,
-    naive_ranks,
-    ranking_metrics,
-)
-from gre_ray.recsys.models import ModelName, build_model, model_config
-from gre_ray.recsys.split_io import load_split, save_split
-from gre_ray.recsys.splits import Split, SplitConfig, SplitKind, Stage, make_split
-from gre_ray.recsys.text_vectors import (
-    MissingPolicy,
-    Reduction,
-    TextVectors,
-    align_text_vectors,
-    load_text_vectors,
-)
-from gre_ray.recsys.train import Result, TrainConfig, fit, popularity_baseline, train_and_evaluate
+from __future__ import annotations
 
-__all__ = [
-    "KS",
-    "FusionConfig",
-    "FusionMode",
-    "ItemEmbedding",
-    "ItemFeatures",
-    "MissingPolicy",
-    "ModelName",
-    "Reduction",
-    "Result",
-    "Split",
-    "SplitConfig",
-    "SplitKind",
-    "Stage",
-    "TextVectors",
-    "Ties",
-    "TrainConfig",
-    "align_text_vectors",
-    "auc",
-    "build_model",
-    "evaluate",
-    "fit",
-    "full_ranking_ranks",
-    "grouped_auc",
-    "load_split",
-    "load_text_vectors",
-    "log_loss",
-    "make_split",
-    "model_config",
-    "naive_ranks",
-    "popularity_baseline",
-    "popularity_metrics",
-    "ranking_metrics",
-    "save_split",
-    "train_and_evaluate",
-]
+from gre_ray.lazy import lazy_exports
+
+_HOMES = {
+    "gre_ray.recsys.evaluation": ("evaluate", "popularity_metrics"),
+    "gre_ray.recsys.fusion": ("ItemEmbedding", "ItemFeatures"),
+    "gre_ray.recsys.fusion_config": ("FusionConfig", "FusionMode"),
+    "gre_ray.recsys.metric_table": ("KS", "Ties"),
+    "gre_ray.recsys.metrics": ("auc", "full_ranking_ranks", "grouped_auc", "log_loss", "naive_ranks", "ranking_metrics"),
+    "gre_ray.recsys.models.config": ("ModelName", "model_config"),
+    "gre_ray.recsys.models.registry": ("build_model",),
+    "gre_ray.recsys.split_io": ("load_split", "save_split"),
+    "gre_ray.recsys.splits": ("Split", "SplitConfig", "SplitKind", "Stage", "make_split"),
+    "gre_ray.recsys.text_vectors": ("MissingPolicy", "Reduction", "TextVectors", "align_text_vectors", "load_text_vectors"),
+    "gre_ray.recsys.train": ("Result", "fit", "popularity_baseline", "train_and_evaluate"),
+    "gre_ray.recsys.train_config": ("TrainConfig",),
+}
+
+__getattr__, __all__ = lazy_exports(__name__, _HOMES)

@@ -23,7 +23,6 @@ model and fusion sees the same stream).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from enum import Enum
 
 import numpy as np
 import torch
@@ -32,6 +31,7 @@ from gre_ray.recsys.models.base import HIST, ITEM, LABEL, NEG, POS, SEQ, USER
 from gre_ray.recsys.samples import SeenItems, sample_negatives
 from gre_ray.recsys.sequences import left_pad_windows
 from gre_ray.recsys.splits import Samples, Split, Stage
+from gre_ray.recsys.train_config import TrainPositions
 
 NumpyBatch = dict[str, np.ndarray]
 
@@ -43,11 +43,6 @@ def concat_ranges(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.
     np.cumsum(lengths, out=indptr[1:])
     idx = np.arange(indptr[-1], dtype=np.int64) - np.repeat(indptr[:-1] - starts, lengths)
     return indptr, idx
-
-
-class TrainPositions(str, Enum):
-    LAST = "last"
-    ALL = "all"
 
 
 def train_windows(

@@ -24,31 +24,15 @@ fusion (DeepFM's first-order item weight) as one more output column.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import Enum
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from gre_ray.errors import ConfigError
-from gre_ray.recsys.text_vectors import (
-    MissingPolicy,
-    Reduction,
-    TextVectors,
-    items_digest,
-    reduce_text_vectors,
-)
+from gre_ray.recsys.fusion_config import FusionConfig, FusionMode
+from gre_ray.recsys.text_vectors import TextVectors, items_digest, reduce_text_vectors
 
 INIT_STD = 0.02
-
-
-class FusionMode(str, Enum):
-    NONE = "none"
-    ADD = "add"
-    CONCAT = "concat"
-    TEXT_ONLY = "text_only"
-    UNISREC = "unisrec"
 
 
 class MoEAdaptor(nn.Module):
@@ -84,40 +68,6 @@ class MoEAdaptor(nn.Module):
         if self.gate_noise is not None and self.training:
             logits = logits + torch.randn_like(logits) * F.softplus(x @ self.gate_noise)
         return (torch.softmax(logits, -1).unsqueeze(-1) * experts).sum(-2)  # (..., W)
-
-
-@dataclass(frozen=True)
-class FusionConfig:
-    """How text vectors enter the item representation.
-
-    Attributes:
-        mode: the fusion (see module docstring).
-        missing: ``error`` or ``zero`` for split items absent from the embeddings table
-            (applied when the vectors are loaded).
-        reduce: ``none``, ``pca`` or ``whiten`` before the projection.
-        reduce_dim: components kept by ``pca``/``whiten`` (None: all, at most the number of items).
-        adaptor_experts: experts of the ``unisrec`` adaptor.
-        adaptor_dropout: dropout on the text vector inside the ``unisrec`` adaptor.
-        adaptor_noise: noisy gating of the ``unisrec`` adaptor in training.
-    """
-
-    mode: FusionMode = FusionMode.NONE
-    missing: MissingPolicy = MissingPolicy.ERROR
-    reduce: Reduction = Reduction.NONE
-    reduce_dim: int | None = None
-    adaptor_experts: int = 8
-    adaptor_dropout: float = 0.0
-    adaptor_noise: bool = False
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "mode", FusionMode(self.mode))
-        if self.adaptor_experts < 1 or not 0.0 <= self.adaptor_dropout < 1.0:
-            raise ConfigError(
-                f"fusion adaptor_experts must be >= 1 and adaptor_dropout in [0, 1), "
-                f"got {self.adaptor_experts} and {self.adaptor_dropout}"
-            )
-        object.__setattr__(self, "missing", MissingPolicy(self.missing))
-        object.__setattr__(self, "reduce", Reduction(self.reduce))
 
 
 class ItemFeatures:

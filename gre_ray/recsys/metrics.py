@@ -20,25 +20,21 @@ From a 0-based rank r: NDCG@K = 1/log2(r + 2) if r < K else 0; Recall@K = HR@K =
 (one relevant item); MRR@K = 1/(r + 1) if r < K else 0 (RecBole's MRR@K); MRR = 1/(r + 1)
 with no cut-off.
 
-AUC counts tied scores as one half (Mann-Whitney), equal to ``sklearn.metrics.roc_auc_score``;
+AUC (ties counted as one half) and Logloss come from scikit-learn;
 grouped AUC is the per-user AUC weighted by the user's sample count, over users with both
 labels (DIN, Zhou et al. 2018); Logloss clips probabilities to ``[eps, 1 - eps]``.
 """
 
 from __future__ import annotations
 
-from enum import Enum
-
 import numpy as np
 import torch
+from sklearn.metrics import log_loss as sk_log_loss
+from sklearn.metrics import roc_auc_score
 
-KS = (5, 10, 20, 50)
+from gre_ray.recsys.metric_table import KS, Ties  # noqa: F401 (KS: the default cut-offs, re-exported)
+
 COUNT_BLOCK = 1 << 22  # entries compared at once: 4M x (1 bool + 8 int64 bytes) = 36 MiB
-
-
-class Ties(str, Enum):
-    PESSIMISTIC = "pessimistic"
-    AVERAGE = "average"
 
 
 def _mask_entries(mask_indptr: np.ndarray, mask_items: np.ndarray, targets: np.ndarray, a: int, b: int):
@@ -179,20 +175,23 @@ def _group_aucs(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray):
 
 
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """ROC AUC with ties counted as one half; equals ``sklearn.metrics.roc_auc_score``.
+    """ROC AUC with ties counted as one half (``sklearn.metrics.roc_auc_score``).
 
     Raises:
         ValueError: the labels contain one class only.
     """
-    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
-    values, _, both = _group_aucs(labels, scores, np.zeros(len(labels), dtype=np.int64))
-    if not both[0]:
+    labels = np.asarray(labels)
+    if np.unique(labels).size < 2:  # scikit-learn warns and returns NaN
         raise ValueError("AUC is undefined when the labels contain one class only")
-    return float(values[0])
+    return float(roc_auc_score(labels, np.asarray(scores, dtype=np.float64)))
 
 
 def grouped_auc(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray) -> float:
     """Per-group (user) AUC averaged with weights = group sample counts, over groups with both labels.
+
+    scikit-learn has no grouped AUC and one ``roc_auc_score`` call per user is a Python
+    loop over every user, so the per-group Mann-Whitney sums are computed at once here
+    (tests check each group against ``roc_auc_score``).
 
     Returns:
         The weighted mean, or NaN if no group has both labels.
@@ -206,7 +205,10 @@ def grouped_auc(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray) -> f
 
 
 def log_loss(labels: np.ndarray, probs: np.ndarray, eps: float = 1e-7) -> float:
-    """Mean binary cross-entropy with probabilities clipped to [eps, 1 - eps]."""
-    y = np.asarray(labels, dtype=np.float64)
+    """Mean binary cross-entropy (``sklearn.metrics.log_loss``) with probabilities clipped to [eps, 1 - eps].
+
+    The clip is done here, in float64, so it does not depend on scikit-learn's own
+    (dtype-dependent) clipping.
+    """
     p = np.clip(np.asarray(probs, dtype=np.float64), eps, 1.0 - eps)
-    return float(-(y * np.log(p) + (1.0 - y) * np.log1p(-p)).mean())
+    return float(sk_log_loss(np.asarray(labels, dtype=np.float64), p, labels=[0.0, 1.0]))

@@ -37,6 +37,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from gre_ray.config.loader import coerce_fields
 from gre_ray.errors import ConfigError, DataError
 from gre_ray.recsys.samples import SeenItems, sample_negatives
 from gre_ray.recsys.sequences import Sequences, build_sequences, dataset_name
@@ -82,7 +83,7 @@ class SplitConfig:
     test_frac: float = 0.1
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "kind", SplitKind(self.kind))
+        coerce_fields(self)
         if self.max_len < 1:
             raise ConfigError(f"split.max_len must be >= 1, got {self.max_len}")
         if self.n_negatives < 1:

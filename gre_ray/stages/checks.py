@@ -15,8 +15,8 @@ from typing import Any
 from gre_ray.data.storage import Location
 from gre_ray.errors import ConfigError, DataError
 from gre_ray.ingest.config import IngestConfig
+from gre_ray.ingest.registry import load_registry
 from gre_ray.ingest.sources import resolve
-from gre_ray.registry import load_registry
 
 
 def check_ingest(settings: IngestConfig) -> None:

@@ -12,12 +12,13 @@ from typing import Any
 
 from gre_ray.data.schema import PAIRS
 from gre_ray.data.storage import read_table
+from gre_ray.embed.model_folder import model_fingerprint
 from gre_ray.errors import DataError
 from gre_ray.runner.stage import Stage, StageContext
 from gre_ray.stages import register
 from gre_ray.train.config import ContrastiveConfig, LossName, resolve_model
 from gre_ray.train.rows import check_pair_texts, split_pairs
-from gre_ray.train.run import local_folder, model_fingerprint, train_and_export
+from gre_ray.train.run import local_folder, train_and_export
 from gre_ray.train.tasks import ContrastiveTask, check_encoder
 
 OBJECTIVES = {

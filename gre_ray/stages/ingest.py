@@ -46,7 +46,7 @@ import pyarrow.parquet as pq
 
 from gre_ray.config.loader import to_dict
 from gre_ray.data.storage import Location, fingerprint_files, write_table
-from gre_ray.errors import DataError, UserError
+from gre_ray.errors import DataError, find_user_error
 from gre_ray.ingest.assemble import Outputs, assemble
 from gre_ray.ingest.config import IngestConfig
 from gre_ray.ingest.files import Chunk, Piece, gzip_pieces
@@ -124,20 +124,6 @@ def _token_counts(items: Location, tokenizer: str) -> np.ndarray:
     return np.concatenate([b["tokens"] for b in counted.iter_batches(batch_format="numpy", batch_size=None)] or [np.empty(0, np.int64)])
 
 
-def _user_error(exc: BaseException) -> UserError | None:
-    """The user error inside an exception Ray raised for a failed task, if any."""
-    seen = 0
-    while exc is not None and seen < 8:
-        cause = getattr(exc, "cause", None)
-        if isinstance(cause, UserError):
-            return cause
-        if isinstance(exc, UserError):
-            return exc
-        exc = cause or exc.__cause__ or exc.__context__
-        seen += 1
-    return None
-
-
 def _launch(dataset: Dataset, settings: IngestConfig, staging: Location, in_flight: int) -> list[Any]:
     """Submit the parse tasks of ``dataset``; their object refs."""
     staging.mkdir()
@@ -163,7 +149,7 @@ def _wait(refs: list[Any], others: Any = ()) -> None:
     try:
         ray.get(refs)
     except Exception as exc:  # noqa: BLE001 - a DataError from a task (strict mode) becomes one line
-        error = _user_error(exc)
+        error = find_user_error(exc)
         if error is None:
             raise
         pending = [*refs, *(ref for _, more, _ in others for ref in more)]

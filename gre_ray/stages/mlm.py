@@ -15,12 +15,13 @@ import pyarrow as pa
 
 from gre_ray.data.schema import Contract
 from gre_ray.data.storage import read_table
+from gre_ray.embed.model_folder import model_fingerprint
 from gre_ray.errors import DataError
 from gre_ray.runner.stage import Stage, StageContext
 from gre_ray.stages import register
 from gre_ray.train.config import MLMConfig, resolve_model
 from gre_ray.train.rows import split_corpus
-from gre_ray.train.run import model_fingerprint, train_and_export
+from gre_ray.train.run import train_and_export
 from gre_ray.train.tasks import MLMTask, check_encoder
 
 # The columns MLM reads from the coreset's corpus (which carries more: selection order, ...).

@@ -22,6 +22,7 @@ import enum
 from dataclasses import dataclass, field
 
 from gre_ray.embed.pooling import Pooling  # one pooling selector for embedding and training
+from gre_ray.shipped import SHIPPED
 
 
 class Precision(str, enum.Enum):
@@ -197,7 +198,7 @@ class SamplerSettings:
 class TrainSettings:
     """What both training stages share (embedded in their sections)."""
 
-    model: str = "minilm"
+    model: str = SHIPPED
     max_length: int = 64
     scaling: ScalingSettings = field(default_factory=ScalingSettings)
     deepspeed: DeepSpeedSettings = field(default_factory=DeepSpeedSettings)

@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import tempfile
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -21,6 +20,7 @@ import pyarrow.fs as pafs
 
 from gre_ray.config.loader import to_dict
 from gre_ray.data.storage import Location, fingerprint_files
+from gre_ray.embed.model_folder import model_fingerprint
 from gre_ray.errors import DataError
 from gre_ray.runner.stage import StageContext
 from gre_ray.train.export import write_model_card
@@ -31,13 +31,6 @@ from gre_ray.train.tasks.base import Task
 log = logging.getLogger("gre_ray")
 
 TRAIN_DIR = "_train"
-
-
-def model_fingerprint(path: str) -> str:
-    """Hash of the bytes of a local model folder's weights and configs; a hub name stands for itself."""
-    from gre_ray.embed.model_folder import model_fingerprint as folder_fingerprint
-
-    return folder_fingerprint(Path(path)) if Path(path).is_dir() else path
 
 
 def local_folder(loc: Location) -> str:

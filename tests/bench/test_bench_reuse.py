@@ -14,10 +14,10 @@ from ray import tune
 
 from gre_ray.bench.bench import bench, resolve_model
 from gre_ray.bench.store import ResultsStore
-from gre_ray.config.root import load_config
 from gre_ray.data.storage import Location, read_table
 from gre_ray.errors import ConfigError, DataError
 from gre_ray.pipeline import run_config
+from gre_ray.root_config import load_config
 from tests.bench.fakes import keyed_trial
 
 DATASETS = ["kitchen", "footwear"]

@@ -8,8 +8,8 @@ import pytest
 from gre_ray.bench.config import BenchmarkConfig, EmbeddingModel
 from gre_ray.bench.prepare import check_resources, select_datasets
 from gre_ray.bench.trials import DatasetInputs, grid_specs
-from gre_ray.config.root import load_config
 from gre_ray.errors import ConfigError
+from gre_ray.root_config import load_config
 
 DOMAINS = pd.DataFrame({"domain": ["kitchen", "outdoor", "cafes"], "scenario": ["e-commerce", "e-commerce", "catering"],
                         "role": ["benchmark", "train", "benchmark"]})
@@ -32,6 +32,11 @@ def test_no_datasets_means_every_benchmark_domain():
     "override, message",
     [
         ("benchmark.models_params={sasrec: {dims: 3}}", "unknown key(s) dims for model sasrec"),
+        ("benchmark.models_params={deepfm: {dim: '16'}}",
+         "benchmark.models_params.deepfm.dim: expected an integer, got str '16'"),
+        ("benchmark.models_params={dssm: {scoring: cosin}}", "benchmark.models_params.dssm.scoring: 'cosin' is not one of"),
+        ("benchmark.models_params={sasrec: {dim: 10, n_heads: 3}}",
+         "benchmark.models_params.sasrec: dim 10 is not divisible by n_heads 3"),
         ("benchmark.embeddings=[{name: a}, {name: a}]", "embedding names must be unique"),
         ("benchmark.embeddings=[{name: id}]", "not 'id'"),
         ("benchmark.base_embedding=gre", "base_embedding 'gre' is not one of the embeddings"),

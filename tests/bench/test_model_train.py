@@ -6,8 +6,8 @@ import pytest
 
 from gre_ray.bench.config import BenchmarkConfig, EmbeddingModel
 from gre_ray.bench.trials import DatasetInputs, grid_specs
-from gre_ray.config.root import load_config
 from gre_ray.errors import ConfigError
+from gre_ray.root_config import load_config
 
 
 def test_models_train_overrides_only_its_model():

@@ -10,10 +10,10 @@ import pytest
 from gre_ray.bench.config import BenchmarkConfig
 from gre_ray.bench.leaderboard import leaderboard, scenario_gains
 from gre_ray.bench.results import read_results
-from gre_ray.config.root import load_config
 from gre_ray.data.storage import Location, write_table
 from gre_ray.errors import ConfigError
 from gre_ray.pipeline import run_config
+from gre_ray.root_config import load_config
 from gre_ray.runner.stage import StageContext
 from gre_ray.stages.benchmark import WORK_DIR, BenchmarkStage
 

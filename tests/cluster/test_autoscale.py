@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gre_ray.config.root import load_config
 from gre_ray.errors import ConfigError
+from gre_ray.root_config import load_config
 from gre_ray.runner import autoscale
 from gre_ray.runner.accelerator import SIMULATED_GPUS_ENV, NoCudaDeviceError, gpu_device
 from gre_ray.runner.autoscale import ClusterLimits, Need, NodeType, ResourceWaitError, ScalingStatus, parse_limits

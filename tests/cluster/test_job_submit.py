@@ -11,8 +11,8 @@ import uuid
 
 import pytest
 
-from gre_ray.config.root import load_config
 from gre_ray.data.storage import Location, read_json
+from gre_ray.root_config import load_config
 from tests.cluster.ray_head import head_processes, local_head
 
 SMOKE = "configs/demo.smoke.yaml"

@@ -14,7 +14,7 @@ from tests.coreset.coreset_planted import FakeDomains, FakeUpstream
 @pytest.fixture
 def coreset_config(tmp_path):
     """A config running ``fake_upstream`` then ``coreset``, with every filter switched on."""
-    from gre_ray.config.root import load_config
+    from gre_ray.root_config import load_config
 
     config = load_config(None, [
         "coreset.quality.min_tokens=3",

@@ -91,7 +91,7 @@ def test_config_mistakes_raise(kwargs, match):
 
 
 def test_config_mistakes_name_the_key_through_the_loader():
-    from gre_ray.config.root import load_config
+    from gre_ray.root_config import load_config
 
     with pytest.raises(ConfigError, match="coreset.budget: alpha must be in"):
         load_config(None, ["coreset.budget.alpha=2"])

@@ -33,7 +33,7 @@ def test_normalisation_and_signals():
 def test_token_counts_match_transformers(minilm_path):
     from transformers import AutoTokenizer
 
-    fast = load_tokenizer("")  # the shipped MiniLM through ``tokenizers`` alone
+    fast = load_tokenizer("minilm")  # the shipped MiniLM through ``tokenizers`` alone
     reference = AutoTokenizer.from_pretrained(minilm_path)
     long_text = " ".join(["word"] * 300)  # beyond the 128-token truncation stored in tokenizer.json
     texts = TEXTS + [long_text]
@@ -44,7 +44,7 @@ def test_token_counts_match_transformers(minilm_path):
 
 
 def test_annotator_adds_columns():
-    out = QualityAnnotator("")(pa.table({"text": TEXTS}))
+    out = QualityAnnotator("minilm")(pa.table({"text": TEXTS}))
     assert out.column_names == ["text", "token_count", "text_hash", "distinct_words", "alpha_fraction"]
     assert out.column("token_count")[3].as_py() == 0
     assert out.column("text_hash")[0].as_py() == out.column("text_hash")[0].as_py()

@@ -11,7 +11,8 @@ from tests.coreset.coreset_planted import planted_items
 from gre_ray.coreset.budget import allocate
 from gre_ray.coreset.config import DedupScope
 from gre_ray.coreset.dedup import normalize_rows
-from gre_ray.coreset.select import CORPUS_SCHEMA, domain_seed, select_domain
+from gre_ray.coreset.select import CORPUS_SCHEMA, select_domain
+from gre_ray.data.seeds import domain_seed
 from gre_ray.errors import DataError
 from gre_ray.runner.runner import run_pipeline
 

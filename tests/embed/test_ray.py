@@ -56,8 +56,8 @@ def test_ray_pipeline_equals_plain_encoder_and_is_cached(
 
 def test_embed_stage_through_the_runner_and_cli(ray_session, tiny_bert_path, tmp_path, capsys):
     from gre_ray.cli import main as cli_main
-    from gre_ray.config.root import load_config
     from gre_ray.pipeline import run_config
+    from gre_ray.root_config import load_config
 
     config = load_config(None, [f"run.root={tmp_path / 'run'}", "run.stages=[demo_data, embed]",
                                 "demo_data.size=tiny", "demo_data.domains=[fiction, videogames]",

@@ -10,9 +10,9 @@ from typing import Literal
 import pytest
 
 from gre_ray.config.loader import apply_overrides, build, read_yaml, to_dict
-from gre_ray.config.root import GreConfig, StageName, load_config
 from gre_ray.demo.generator import DemoSize
 from gre_ray.errors import ConfigError
+from gre_ray.root_config import GreConfig, StageName, load_config
 
 CONFIGS = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
 

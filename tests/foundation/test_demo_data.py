@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gre_ray.config.root import load_config
 from gre_ray.data.schema import INTERACTIONS, ITEMS, validate_table
 from gre_ray.data.storage import Location, read_json, read_table
 from gre_ray.demo.generator import DemoDataConfig, DemoSize, generate_domain, ground_truth_table, vocabulary
 from gre_ray.demo.properties import measure
 from gre_ray.pipeline import run_config
+from gre_ray.root_config import load_config
 
 TINY = DemoDataConfig(size=DemoSize.TINY)
 

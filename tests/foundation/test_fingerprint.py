@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gre_ray.config.loader import to_dict
-from gre_ray.config.root import GreConfig, load_config
+from gre_ray.root_config import GreConfig, load_config
 from gre_ray.runner.manifest import content_settings, stage_fingerprint
 from gre_ray.stages import registry
 

@@ -123,8 +123,8 @@ def test_strict_mode_quarantine_is_one_line_without_ray_tracebacks(ray_session, 
 
 
 def test_zero_byte_raw_file_with_allow_empty_is_a_warning_and_a_count(ray_session, tmp_path):
-    from gre_ray.config.root import load_config
     from gre_ray.pipeline import run_config
+    from gre_ray.root_config import load_config
 
     (tmp_path / "raw" / "zero").mkdir(parents=True)
     good = write_yelp(tmp_path / "raw")

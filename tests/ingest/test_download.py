@@ -15,8 +15,8 @@ from tests.ingest.conftest import write_ninerec
 from gre_ray.cli import main
 from gre_ray.ingest.config import IngestConfig
 from gre_ray.ingest.local import ingest_locally
-from gre_ray.registry import DownloadFile, load_registry
-from gre_ray.registry.download import DownloadError, download_entries, fetch
+from gre_ray.ingest.registry import DownloadFile, load_registry
+from gre_ray.ingest.registry.download import DownloadError, download_entries, fetch
 
 
 class Files(BaseHTTPRequestHandler):

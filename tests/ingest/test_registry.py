@@ -11,8 +11,8 @@ from gre_ray.cli import main
 from gre_ray.errors import ConfigError
 from gre_ray.ingest.config import IngestConfig
 from gre_ray.ingest.local import ingest_locally
+from gre_ray.ingest.registry import load_registry
 from gre_ray.ingest.sources import resolve
-from gre_ray.registry import load_registry
 
 
 def test_registry_holds_gre_b_and_training_domains():

@@ -10,13 +10,13 @@ import pytest
 from tests.ingest.conftest import write_all, write_ninerec, write_ninerec_behaviors, write_yelp
 from gre_ray.cli import main
 from gre_ray.config.loader import build
-from gre_ray.config.root import load_config
 from gre_ray.data.schema import INTERACTIONS, ITEMS
 from gre_ray.data.storage import Location, read_table
 from gre_ray.errors import DataError
 from gre_ray.ingest.config import IngestConfig
 from gre_ray.ingest.local import ingest_locally
 from gre_ray.pipeline import run_config
+from gre_ray.root_config import load_config
 from gre_ray.stages.ingest import IngestStage
 
 ARTIFACTS = ("items", "interactions", "id_maps", "quarantine")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gre_ray.config.root import load_config
 from gre_ray.errors import ConfigError
 from gre_ray.pairs.config import CoocScore, PairsConfig, ThresholdConfig, ThresholdMode
+from gre_ray.root_config import load_config
 
 
 @pytest.mark.parametrize(

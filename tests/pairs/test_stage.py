@@ -14,13 +14,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from gre_ray.config.root import GreConfig, load_config
 from gre_ray.data.schema import ITEMS, PAIRS
 from gre_ray.data.storage import Location, read_table, write_table
 from gre_ray.demo.generator import DemoDataConfig, DemoSize
 from gre_ray.pairs.config import CoocScore, PairsConfig, ThresholdConfig, ThresholdMode
 from gre_ray.pairs.domain import domain_items
 from gre_ray.pairs.mine import mine_domain
+from gre_ray.root_config import GreConfig, load_config
 from gre_ray.runner.runner import run_pipeline
 from gre_ray.runner.stage import Stage, StageContext
 from gre_ray.stages.demo_data import DemoDataStage

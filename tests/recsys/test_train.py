@@ -21,7 +21,7 @@ from gre_ray.recsys import (
     popularity_baseline,
     train_and_evaluate,
 )
-from gre_ray.recsys.evaluate import retrieval_ranks
+from gre_ray.recsys.evaluation import retrieval_ranks
 from gre_ray.recsys.train import fit
 from tests.recsys.synthetic import clustered, text_for
 

@@ -6,9 +6,9 @@ import pyarrow as pa
 import pytest
 
 from gre_ray.config.loader import build
-from gre_ray.config.root import load_config
 from gre_ray.data.schema import PAIRS_SCHEMA
 from gre_ray.errors import ConfigError, DataError
+from gre_ray.root_config import load_config
 from gre_ray.stages.contrastive import ContrastiveStage
 from gre_ray.stages.mlm import MLMStage
 from gre_ray.train.config import MLMConfig

@@ -14,29 +14,14 @@ probabilities 0.6-0.9 best); embedding 16 (the paper uses 10).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from gre_ray.recsys.fusion import INIT_STD, ItemFeatures
 from gre_ray.recsys.models.base import HIST, ITEM, USER, Batch, RankingModel
-from gre_ray.recsys.models.layers import Activation, mlp
-
-
-@dataclass(frozen=True)
-class DeepFMConfig:
-    """DeepFM hyper-parameters."""
-
-    dim: int = 16
-    mlp: tuple[int, ...] = (400, 400, 400)
-    activation: Activation = Activation.RELU
-    dropout: float = 0.2
-    use_user: bool = True
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "activation", Activation(self.activation))
-        object.__setattr__(self, "mlp", tuple(self.mlp))
+from gre_ray.recsys.models.config import DeepFMConfig
+from gre_ray.recsys.models.layers import mlp
 
 
 class DeepFM(RankingModel):

@@ -15,31 +15,14 @@ are taken over all (B x L) history slots, padded ones included.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from gre_ray.recsys.fusion import INIT_STD, ItemFeatures
 from gre_ray.recsys.models.base import HIST, ITEM, USER, Batch, RankingModel
-from gre_ray.recsys.models.layers import Activation, mlp
-
-
-@dataclass(frozen=True)
-class DINConfig:
-    """DIN hyper-parameters (defaults from the paper's Amazon setup, embedding 16)."""
-
-    dim: int = 16
-    attention: tuple[int, ...] = (80, 40)
-    mlp: tuple[int, ...] = (200, 80)
-    activation: Activation = Activation.DICE
-    dropout: float = 0.0
-    use_user: bool = True
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "activation", Activation(self.activation))
-        object.__setattr__(self, "attention", tuple(self.attention))
-        object.__setattr__(self, "mlp", tuple(self.mlp))
+from gre_ray.recsys.models.config import DINConfig
+from gre_ray.recsys.models.layers import mlp
 
 
 class DIN(RankingModel):

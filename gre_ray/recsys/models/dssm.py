@@ -18,8 +18,6 @@ Cosine logits are divided by ``temperature`` (the paper's smoothing factor gamma
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import Enum
 
 import torch
 import torch.nn.functional as F
@@ -27,36 +25,8 @@ from torch import nn
 
 from gre_ray.recsys.fusion import ItemFeatures
 from gre_ray.recsys.models.base import NEG, POS, SEQ, Batch, RetrievalModel
-from gre_ray.recsys.models.layers import Activation, mlp
-
-
-class Scoring(str, Enum):
-    DOT = "dot"
-    COSINE = "cosine"
-
-
-class DSSMNegatives(str, Enum):
-    SAMPLED = "sampled"
-    IN_BATCH = "in_batch"
-
-
-@dataclass(frozen=True)
-class DSSMConfig:
-    """DSSM hyper-parameters; ``tower`` lists the hidden widths, the last is the output."""
-
-    dim: int = 64
-    tower: tuple[int, ...] = (128, 64)
-    activation: Activation = Activation.TANH
-    scoring: Scoring = Scoring.COSINE
-    temperature: float = 0.1
-    negatives: DSSMNegatives = DSSMNegatives.SAMPLED
-    n_negatives: int = 4
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "activation", Activation(self.activation))
-        object.__setattr__(self, "scoring", Scoring(self.scoring))
-        object.__setattr__(self, "negatives", DSSMNegatives(self.negatives))
-        object.__setattr__(self, "tower", tuple(self.tower))
+from gre_ray.recsys.models.config import Activation, DSSMConfig, DSSMNegatives, Scoring
+from gre_ray.recsys.models.layers import mlp
 
 
 def _tower(dim: int, widths: tuple[int, ...], act: Activation) -> nn.Sequential:

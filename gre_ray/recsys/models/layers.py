@@ -9,17 +9,10 @@ inference (a ``BatchNorm1d`` without affine parameters).
 
 from __future__ import annotations
 
-from enum import Enum
-
 import torch
 from torch import nn
 
-
-class Activation(str, Enum):
-    DICE = "dice"
-    PRELU = "prelu"
-    RELU = "relu"
-    TANH = "tanh"
+from gre_ray.recsys.models.config import Activation
 
 
 class Dice(nn.Module):

@@ -44,8 +44,6 @@ attend to zeroed padding), and heads default to 2 as in the GRE-B setup (the pap
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from enum import Enum
 
 import torch
 import torch.nn.functional as F
@@ -53,23 +51,8 @@ from torch import nn
 
 from gre_ray.recsys.fusion import INIT_STD, ItemFeatures
 from gre_ray.recsys.models.base import NEG, POS, SEQ, Batch, RetrievalModel
-
-
-class SASRecLoss(str, Enum):
-    BCE = "bce"
-    SAMPLED_SOFTMAX = "sampled_softmax"
-    FULL_CE = "full_ce"
-    GBCE = "gbce"
-
-
-class Activation(str, Enum):
-    RELU = "relu"
-    GELU = "gelu"
-
-
-class NegativeSampling(str, Enum):
-    UNSEEN = "unseen"  # never an item of the user's training history
-    UNIFORM = "uniform"  # any of the N items (gSASRec; may include seen items and the positive)
+from gre_ray.recsys.models.config import NegativeSampling, SASRecConfig, SASRecLoss
+from gre_ray.recsys.models.config import SASRecActivation as Activation
 
 
 def gbce_beta(n_negatives: int, n_items: int, t: float) -> float:
@@ -94,52 +77,6 @@ def gbce_loss(pos_logit: torch.Tensor, neg_logit: torch.Tensor, beta: float) -> 
         (...,) losses; ``softplus(-x) = -log s(x)`` keeps it finite for large logits.
     """
     return beta * F.softplus(-pos_logit) + F.softplus(neg_logit).sum(-1)
-
-
-@dataclass(frozen=True)
-class SASRecConfig:
-    """SASRec hyper-parameters (defaults: the paper's, with hidden 64 and 2 heads).
-
-    Attributes:
-        dim: hidden width D.
-        n_blocks: self-attention blocks.
-        n_heads: attention heads (divides ``dim``).
-        dropout: dropout of embeddings, attention and FFN.
-        loss: see the module docstring.
-        n_negatives: sampled negatives per position (``bce``, ``sampled_softmax``, ``gbce``).
-        gbce_t: gSASRec's calibration t in [0, 1] (``gbce`` only).
-        negatives: ``unseen`` or ``uniform`` (see the module docstring).
-        ffn_dim: width of the point-wise FFN (None: ``dim``).
-        activation: the FFN's activation.
-        tied_output: score items with the input item embedding (the paper); False gives
-            the output its own item embedding, under the same fusion (gSASRec's default,
-            ``reuse_item_embeddings=False``).
-    """
-
-    dim: int = 64
-    n_blocks: int = 2
-    n_heads: int = 2
-    dropout: float = 0.2
-    loss: SASRecLoss = SASRecLoss.BCE
-    n_negatives: int = 1
-    gbce_t: float = 0.75
-    negatives: NegativeSampling = NegativeSampling.UNSEEN
-    ffn_dim: int | None = None
-    activation: Activation = Activation.RELU
-    tied_output: bool = True
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "loss", SASRecLoss(self.loss))
-        object.__setattr__(self, "negatives", NegativeSampling(self.negatives))
-        object.__setattr__(self, "activation", Activation(self.activation))
-        if self.dim % self.n_heads:
-            raise ValueError(f"dim {self.dim} is not divisible by n_heads {self.n_heads}")
-        if not 0.0 <= self.gbce_t <= 1.0:
-            raise ValueError(f"gbce_t must be in [0, 1], got {self.gbce_t}")
-        if self.n_negatives < 1 and self.loss != SASRecLoss.FULL_CE:
-            raise ValueError(f"loss {self.loss.value} needs n_negatives >= 1, got {self.n_negatives}")
-        if self.ffn_dim is not None and self.ffn_dim < 1:
-            raise ValueError(f"ffn_dim must be >= 1, got {self.ffn_dim}")
 
 
 class CausalBlock(nn.Module):

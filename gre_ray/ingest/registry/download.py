@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from gre_ray.errors import DataError, UserError
-from gre_ray.registry import DownloadFile, RegistryEntry
+from gre_ray.ingest.registry import DownloadFile, RegistryEntry
 
 READ_BYTES = 1 << 20
 ARCHIVES = "_archives"  # archives are kept here, unpacked into the target folder

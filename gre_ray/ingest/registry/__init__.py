@@ -128,7 +128,7 @@ def load_registry(path: str | Path | None = None) -> dict[str, RegistryEntry]:
         except OSError as exc:
             raise ConfigError(f"registry {source}: cannot read: {exc.strerror}") from None
     else:
-        source = f"gre_ray/registry/{PACKAGED}"
+        source = f"gre_ray/ingest/registry/{PACKAGED}"
         text = resources.files(__package__).joinpath(PACKAGED).read_text(encoding="utf-8")
     try:
         data = yaml.safe_load(text) or {}
