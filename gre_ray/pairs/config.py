@@ -82,6 +82,10 @@ class PairsConfig:
         rows_per_shard: interactions per Ray task when counting (users are never split).
         pair_shards: shards that sum, score and write the counted pairs, each owning the
             pairs of a hash range (None: one per user shard, 2 to 64).
+        heldout_users: share of each domain's users (a hash of domain, user and ``seed``)
+            whose interactions are never mined: stage ``contrastive`` scores next-item
+            retrieval on them (:mod:`gre_ray.train.signal`) to select epochs and the
+            WiSE-FT mix without benchmark data.
     """
 
     seed: int = 0
@@ -106,6 +110,7 @@ class PairsConfig:
     negative_nprobe: int = 8
     rows_per_shard: int = 1_000_000
     pair_shards: int | None = None
+    heldout_users: float = 0.0
 
     def __post_init__(self) -> None:
         if self.window is not None and self.window < 1:
@@ -132,5 +137,7 @@ class PairsConfig:
             raise ValueError("negative_exact_max_items and negative_nprobe must be at least 1")
         if self.rows_per_shard < 1:
             raise ValueError(f"rows_per_shard must be at least 1, got {self.rows_per_shard}")
+        if not 0.0 <= self.heldout_users < 1.0:
+            raise ValueError(f"heldout_users must be in [0, 1), got {self.heldout_users}")
         if self.pair_shards is not None and self.pair_shards < 1:
             raise ValueError(f"pair_shards must be at least 1 (or null for automatic), got {self.pair_shards}")

@@ -233,6 +233,19 @@ class ContrastiveConfig(TrainSettings):
         pooling: mean or cls pooling of token states (``gre_ray.embed.pooling``); vectors
             are L2-normalised.
         recall_k: cut-off of the held-out text-to-text Recall@K.
+        uniformity: weight of the uniformity term (Wang & Isola 2020) added to the loss,
+            which keeps unrelated items apart (:mod:`gre_ray.train.losses.uniformity`).
+        center: fold the mean vector of training-domain item texts out of the exported
+            model's last LayerNorm bias (mean pooling only; :mod:`gre_ray.train.center`,
+            Mu & Viswanath 2018), removing the shared direction fine-tuning adds.
+        heldout_signal: measure next-item retrieval and pair AUC on the held-out users of
+            the training domains (``pairs.heldout_users``) every epoch
+            (:mod:`gre_ray.train.signal`) and select the best epoch and the WiSE-FT mix on
+            its NDCG; without held-out users the held-out pairs' Recall@K selects.
+        signal_max_users: held-out users scored per domain.
+        wise_alphas: WiSE-FT mixes ``alpha`` (fine-tuned share of the weights, Wortsman
+            et al. 2022, :mod:`gre_ray.train.wise`) tried after training; the best on the
+            held-out signal is exported. ``[1.0]``: the fine-tuned weights as they are.
     """
 
     loss: LossName = LossName.GTE
@@ -243,9 +256,22 @@ class ContrastiveConfig(TrainSettings):
     guide_model: str = ""
     pooling: Pooling = Pooling.MEAN
     recall_k: int = 10
+    uniformity: float = 0.0
+    center: bool = False
+    heldout_signal: bool = True
+    signal_max_users: int = 2000
+    wise_alphas: list[float] = field(default_factory=lambda: [1.0])
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if not self.wise_alphas or any(not 0.0 <= a <= 1.0 for a in self.wise_alphas):
+            raise ValueError(f"wise_alphas must be a non-empty list of numbers in [0, 1], got {self.wise_alphas}")
+        if self.center and self.pooling is not Pooling.MEAN:
+            raise ValueError("center: true needs pooling: mean (the mean is folded into the last LayerNorm bias)")
+        if self.uniformity < 0:
+            raise ValueError(f"uniformity must not be negative, got {self.uniformity}")
+        if self.signal_max_users < 1:
+            raise ValueError(f"signal_max_users must be at least 1, got {self.signal_max_users}")
         if not self.temperature > 0:
             raise ValueError(f"temperature must be positive, got {self.temperature}")
         if self.hard_negatives < 0 or self.recall_k < 1:

@@ -5,6 +5,11 @@ hard negatives; the encoder learns to place them close. The loss is chosen by na
 (:mod:`gre_ray.train.losses`). Held-out metrics: the same loss on held-out pairs with in-batch
 negatives only (held-out pairs need no mined negatives) and without gathering (so it does
 not depend on the number of workers), and text-to-text Recall@K (:mod:`gre_ray.train.heldout`).
+With ``signal`` tasks (held-out users of the training domains, :mod:`gre_ray.train.signal`)
+it also measures next-item retrieval, pair AUC and the unrelated-item cosine every epoch,
+and the next-item NDCG selects the best epoch: held-out pairs share users and counts with
+the training pairs, so their Recall@K rewards memorising the relation however the rest of
+the space bends.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from gre_ray.train.config import ContrastiveConfig, LossName
 from gre_ray.train.heldout import recall_at_k, retrieval_task, stable_id
 from gre_ray.train.losses import build_loss
 from gre_ray.train.pooling import TextEncoder, embed_texts, tokenize
+from gre_ray.train.signal import SIGNAL_METRIC, DomainSignal, measure
 from gre_ray.train.tasks.base import Task, enable_activation_checkpointing, to_device
 
 
@@ -34,15 +40,22 @@ class ContrastiveTask(Task):
         settings: the ``contrastive`` section.
         model_path: the model to fine-tune (the ``backbone`` artifact or ``settings.model``).
         guide_path: the frozen guide of the gist loss.
+        signal: held-out users of the training domains (plain data; empty: none), whose
+            next-item NDCG then selects the best epoch.
     """
 
     metric = "recall_at_k"
     mode = "max"
 
-    def __init__(self, settings: ContrastiveConfig, model_path: str, guide_path: str = "") -> None:
+    def __init__(
+        self, settings: ContrastiveConfig, model_path: str, guide_path: str = "", signal: list[DomainSignal] | None = None
+    ) -> None:
         self.settings = settings
         self.model_path = model_path
         self.guide_path = guide_path or model_path
+        self.signal = list(signal or [])
+        if self.signal:
+            self.metric = SIGNAL_METRIC
         self.tokenizer = None
         self.guide_tokenizer = None
         self.guide: TextEncoder | None = None
@@ -73,7 +86,8 @@ class ContrastiveTask(Task):
         s = self.settings
         guide = (lambda f: self.guide(**f)) if self.guide is not None else None
         return build_loss(
-            s.loss, temperature=s.temperature, gather_negatives=gather, mask_duplicates=s.mask_duplicates, guide=guide
+            s.loss, temperature=s.temperature, gather_negatives=gather, mask_duplicates=s.mask_duplicates, guide=guide,
+            uniformity=s.uniformity,
         )
 
     def collate(self, rows: pa.Table, rank: int = 0, *, hard_negatives: int | None = None) -> dict[str, Any]:
@@ -142,7 +156,17 @@ class ContrastiveTask(Task):
         c_emb = embed_texts(embed, tok, [text[c] for c in corpus], s.max_length, s.loop.batch_size, device)
         where = {c: i for i, c in enumerate(corpus)}
         recall = recall_at_k(q_emb, c_emb, relevant, s.recall_k, exclude=[where.get(q) for q in queries])
-        return {"heldout_loss": float(sum(losses) / max(len(losses), 1)), "recall_at_k": recall}
+        out = {"heldout_loss": float(sum(losses) / max(len(losses), 1)), "recall_at_k": recall}
+        if self.signal:
+            out.update(self.measure_signal(embed, device))
+        return out
+
+    def measure_signal(self, embed, device: torch.device) -> dict[str, float]:
+        """Next-item retrieval, pair AUC and unrelated cosine of ``embed`` on the held-out users."""
+        s = self.settings
+        tok = self._tokenizer()
+        found = measure(self.signal, lambda texts: embed_texts(embed, tok, texts, s.max_length, 128, device).numpy())
+        return {k: float(v) for k, v in found.items() if k != "heldout_users"}
 
     def save(self, module: nn.Module, state_dict: dict[str, Tensor], folder: str) -> None:
         from gre_ray.train.export import save_encoder
