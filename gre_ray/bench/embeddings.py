@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from gre_ray.bench.config import BenchmarkConfig, EmbeddingModel
 from gre_ray.data.schema import ITEMS
+from gre_ray.data.shared import shared_uri
 from gre_ray.data.storage import Location, read_table
 from gre_ray.errors import ConfigError
 
@@ -29,7 +30,10 @@ CACHE_DIR = "cache/embeddings"
 
 
 def encoder_for(model: EmbeddingModel, artifacts: dict[str, Location]) -> Any:
-    """The encoder settings of ``model``, with ``encoder.model`` set to its artifact's folder.
+    """The encoder settings of ``model``, with ``encoder.model`` set to its artifact's URI.
+
+    The URI, not a driver copy, goes to the embedding actors: each resolves it on its own
+    node (:mod:`gre_ray.embed.node_cache`).
 
     Raises:
         ConfigError: ``artifact`` names an artifact no stage of the run provides.
@@ -41,9 +45,7 @@ def encoder_for(model: EmbeddingModel, artifacts: dict[str, Location]) -> Any:
             f"benchmark.embeddings: {model.name!r} uses artifact {model.artifact!r}, which no stage of this run "
             f"provides (add stage contrastive to run.stages, or give encoder.model instead)"
         )
-    from gre_ray.train.run import local_folder
-
-    return dataclasses.replace(model.encoder, model=local_folder(artifacts[model.artifact]))
+    return dataclasses.replace(model.encoder, model=shared_uri(artifacts[model.artifact]))
 
 
 def embedding_fingerprints(config: BenchmarkConfig) -> dict[str, str]:
@@ -66,9 +68,9 @@ def embedding_fingerprints(config: BenchmarkConfig) -> dict[str, str]:
 
 @dataclasses.dataclass(frozen=True)
 class EmbeddingEntry:
-    """One (dataset, embedding model)'s vectors: the cached folder and its content fingerprint
-    (the cache key: weights, encoder settings and item texts; or the vectors file's bytes;
-    or the endpoint, prompt and texts)."""
+    """One (dataset, embedding model)'s vectors: the cached folder's URI (trials on any node
+    read it) and its content fingerprint (the cache key: weights, encoder settings and item
+    texts; or the vectors file's bytes; or the endpoint, prompt and texts)."""
 
     uri: str
     fingerprint: str
@@ -85,7 +87,7 @@ def _embed_one(model: EmbeddingModel, encoder: Any, rows: Any, dataset: str, cac
         ids, matrix, key = read_vectors(model.vectors, dataset, rows.column("item_id").to_pylist(),
                                         dim=encoder.dim, normalize=bool(encoder.normalize))
         entry = store_vectors(cache, key, ids, matrix, {"source": model.vectors, "dataset": dataset})
-        return EmbeddingEntry(entry.uri, key)
+        return EmbeddingEntry(shared_uri(entry), key)
     if model.endpoint.url:
         from gre_ray.embed.endpoint import embed_texts, endpoint_fingerprint
 
@@ -95,12 +97,12 @@ def _embed_one(model: EmbeddingModel, encoder: Any, rows: Any, dataset: str, cac
             matrix = embed_texts(model.endpoint, texts, encoder.prefix, encoder.dim, normalize)
             store_vectors(cache, key, rows.column("item_id").to_pylist(), matrix,
                           {"endpoint": model.endpoint.url, "model": model.endpoint.model, "dataset": dataset})
-        return EmbeddingEntry((cache / key / "embeddings").uri, key)
+        return EmbeddingEntry(shared_uri(cache / key / "embeddings"), key)
     hit = cached_entry(rows, encoder, cache)
     if hit is None:
         ensure_ray()
         hit = embed_items(rows, encoder, cache, settings)
-    return EmbeddingEntry(hit.uri, hit.parent.name)
+    return EmbeddingEntry(shared_uri(hit), hit.parent.name)
 
 
 def prepare_embeddings(

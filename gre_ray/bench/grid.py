@@ -37,8 +37,10 @@ from gre_ray.bench.results import FAILED, HISTORY_COLUMNS, RESULT_COLUMNS, histo
 from gre_ray.bench.reuse import PROTOCOL_COLUMNS, protocol_columns, reused_tables, split_by_store, with_keys
 from gre_ray.bench.store import ResultsStore
 from gre_ray.bench.trial import Report, run_trial
+from gre_ray.bench.trial_spec import checked
 from gre_ray.bench.trials import DatasetInputs, grid_specs
 from gre_ray.config.loader import to_dict
+from gre_ray.data.shared import shared_uri
 from gre_ray.data.storage import Location, read_json, read_table
 
 log = logging.getLogger("gre_ray")
@@ -104,16 +106,17 @@ def prepare_splits(
             dest = run_root / SPLIT_CACHE / split_key(inputs.interactions_fingerprint, name, split_cfg)
             if (dest / "meta.json").exists():
                 saved = read_json(dest / "meta.json")
-                out[(name, task)] = (dest.uri, {"fingerprint": saved["fingerprint"], "kind": saved.get("kind", ""),
-                                                **saved["stats"]})
+                out[(name, task)] = (shared_uri(dest), {"fingerprint": saved["fingerprint"],
+                                                        "kind": saved.get("kind", ""), **saved["stats"]})
             else:
-                missing[(name, task)] = (dest.uri, split_cfg)
+                missing[(name, task)] = (shared_uri(dest), split_cfg)
     if missing:
         ensure_ray()
         import ray
 
         remote = ray.remote(num_cpus=1)(build_split)
-        refs = {k: remote.remote(inputs.interactions.uri, k[0], cfg, dest) for k, (dest, cfg) in missing.items()}
+        source = shared_uri(inputs.interactions)  # a task argument: a URI every node opens
+        refs = {k: remote.remote(source, k[0], cfg, dest) for k, (dest, cfg) in missing.items()}
         for k, ref in refs.items():
             stats = ray.get(ref)
             out[k] = (missing[k][0], {**stats, "kind": missing[k][1].kind.value})
@@ -193,7 +196,7 @@ def run_benchmark(
     if config.search.enabled:
         ensure_ray()
         chosen, _ = run_search(config, data, (work / "tune").uri)
-    specs = with_keys(grid_specs(config, data, chosen), store)
+    specs = [checked(s) for s in with_keys(grid_specs(config, data, chosen), store)]  # URIs only, typed
     done, todo = split_by_store(specs, store.read())
     log.info("benchmark: %d trials, %d already in the store %s, %d to run", len(specs), len(done), store.root.uri,
              len(todo))

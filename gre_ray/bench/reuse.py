@@ -21,6 +21,7 @@ import pandas as pd
 from gre_ray.bench.keys import settings_key, trial_key
 from gre_ray.bench.results import HISTORY_COLUMNS, OK, RESULT_COLUMNS, results_table, trial_status
 from gre_ray.bench.store import ResultsStore
+from gre_ray.data.shared import shared_uri
 
 PROTOCOL_COLUMNS = ["protocol", "split_kind", "history_masked"]
 STORE_COLUMNS = ["key", "settings_key", "embedding_fingerprint", *PROTOCOL_COLUMNS, "history"]
@@ -32,7 +33,7 @@ def with_keys(specs: list[dict[str, Any]], store: ResultsStore | None) -> list[d
     for spec in specs:
         extra = {"key": trial_key(spec)}
         if store is not None:
-            extra["store"] = store.root.uri
+            extra["store"] = shared_uri(store.root)  # trials append from any node
         out.append({**spec, **extra})
     return out
 

@@ -19,6 +19,7 @@ import pandas as pd
 from gre_ray.bench.config import BenchmarkConfig, SearchScheduler
 from gre_ray.bench.trial import run_trial
 from gre_ray.bench.trials import DatasetInputs, search_specs, slug
+from gre_ray.bench.trial_spec import checked
 from gre_ray.bench.tune_grid import TrialFn, best_valid_score, run_grid
 
 SEARCH_COLUMNS = ["trial", "dataset", "model", "lr", "dim", "valid_score", "epochs", "error", "chosen"]
@@ -59,7 +60,7 @@ def run_search(
         failed are left out, so the grid falls back to the configured values), and the
         table of every search trial.
     """
-    specs = search_specs(config, list(datasets))
+    specs = [checked(s) for s in search_specs(config, list(datasets))]  # URIs only, typed
     if config.search.scheduler == SearchScheduler.ASHA:
         records = []
         groups: dict[tuple[str, str], list[dict[str, Any]]] = {}

@@ -3,7 +3,8 @@
 Everything here reads files only (no weights are loaded), so the ``embed`` stage can
 reject a wrong model before any actor starts. A model is named by a local folder, a
 Hugging Face Hub id (fetched through the Hub cache; ``HF_HUB_OFFLINE=1`` uses only what
-is cached) or the alias ``minilm``.
+is cached), the alias ``minilm``, or a URI of a folder in storage (copied once per node into
+the node's model cache, :mod:`gre_ray.embed.node_cache`).
 
 The fingerprint hashes the *bytes* of the files that determine the vectors (weights,
 model and tokenizer configs, Sentence-Transformers module configs), never the name: the
@@ -50,6 +51,10 @@ def resolve_model_dir(name: str) -> Path:
     """
     if is_shipped(name):
         return Path(shipped_folder())
+    if "://" in name:  # a folder in storage: this node's copy (gre_ray.embed.node_cache)
+        from gre_ray.embed.node_cache import fetch_model
+
+        name = str(fetch_model(name))
     path = Path(name).expanduser()
     if path.exists():
         if not path.is_dir():

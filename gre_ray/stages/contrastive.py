@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from gre_ray.data.schema import PAIRS
+from gre_ray.data.shared import model_name, shared_uri
 from gre_ray.data.storage import read_table
 from gre_ray.embed.model_folder import model_fingerprint
 from gre_ray.errors import DataError
@@ -18,7 +19,7 @@ from gre_ray.runner.stage import Stage, StageContext
 from gre_ray.stages import register
 from gre_ray.train.config import ContrastiveConfig, LossName, resolve_model
 from gre_ray.train.rows import check_pair_texts, split_pairs
-from gre_ray.train.run import local_folder, train_and_export
+from gre_ray.train.run import train_and_export
 from gre_ray.train.tasks import ContrastiveTask, check_encoder
 
 OBJECTIVES = {
@@ -46,15 +47,17 @@ class ContrastiveStage(Stage):
 
     def run(self, ctx: StageContext) -> None:
         settings: ContrastiveConfig = ctx.settings
+        # Names, not driver folders: each training worker resolves them on its own node.
         if ctx.has_input("backbone"):
-            model = local_folder(ctx.input("backbone"))
+            model = shared_uri(ctx.input("backbone"))
         else:
-            model = resolve_model(settings.model, "contrastive.model")
-        check_encoder(model, "contrastive.model" if not ctx.has_input("backbone") else "backbone")
+            model = model_name(settings.model, "contrastive.model")
+        check_encoder(resolve_model(model, "contrastive.model"),
+                      "contrastive.model" if not ctx.has_input("backbone") else "backbone")
         guide = model
         if settings.loss is LossName.GIST:
-            guide = resolve_model(settings.guide_model, "contrastive.guide_model") if settings.guide_model else model
-            check_encoder(guide, "contrastive.guide_model")
+            guide = model_name(settings.guide_model, "contrastive.guide_model") if settings.guide_model else model
+            check_encoder(resolve_model(guide, "contrastive.guide_model"), "contrastive.guide_model")
         source = ctx.input("pairs")
         table = read_table(source, PAIRS)
         if table.num_rows == 0:

@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from gre_ray.data.schema import Contract
+from gre_ray.data.shared import model_name
 from gre_ray.data.storage import read_table
 from gre_ray.embed.model_folder import model_fingerprint
 from gre_ray.errors import DataError
@@ -45,8 +46,8 @@ class MLMStage(Stage):
 
     def run(self, ctx: StageContext) -> None:
         settings: MLMConfig = ctx.settings
-        model = resolve_model(settings.model, "mlm.model")
-        check_encoder(model, "mlm.model")
+        model = model_name(settings.model, "mlm.model")  # resolved by each training worker on its node
+        check_encoder(resolve_model(model, "mlm.model"), "mlm.model")
         source = ctx.input("corpus")
         table = read_table(source, CORPUS_TEXTS)
         if table.num_rows == 0:

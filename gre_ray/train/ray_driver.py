@@ -24,6 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from gre_ray.data.shared import shared_uri
 from gre_ray.data.storage import Location
 from gre_ray.errors import ConfigError, DataError
 from gre_ray.runner.accelerator import simulated_gpus
@@ -31,6 +32,7 @@ from gre_ray.train.config import TrainSettings
 from gre_ray.train.rows import TRAIN, select_rows
 from gre_ray.train.tasks.base import Task
 from gre_ray.train.worker import MODEL_DIR, STATE_FILE, train_loop_per_worker
+from gre_ray.train.worker_spec import SPEC_KEY, WorkerSpec
 
 log = logging.getLogger("gre_ray")
 
@@ -168,16 +170,15 @@ def fit(
     scaling, loop = settings.scaling, settings.loop
     local_mode = scaling.num_workers == 0
     run_dir = storage / name
-    config: dict[str, Any] = {
-        "task": task, "global_counts": global_counts, "steps_per_epoch": steps, "heldout": heldout
-    }
+    config: dict[str, Any] = {"task": task, "global_counts": global_counts, "steps_per_epoch": steps,
+                              "heldout": heldout}
     if loop.fail_at_step is not None and storage.is_local:
-        config["fail_marker"] = (run_dir / "injected_failure.txt").path
+        config["fail_marker"] = shared_uri(run_dir / "injected_failure.txt")
     if local_mode:
         if not storage.is_local:
             raise ConfigError("scaling.num_workers: 0 (in-process training) needs a local run folder")
         run_dir.mkdir()
-        config["local_checkpoints"] = run_dir.path
+        config["local_checkpoints"] = shared_uri(run_dir)
     resume = Location.of(loop.resume_from) if loop.resume_from else (run_dir if local_mode else None)
     found = latest_checkpoint(resume) if resume is not None and resume.exists() else None
     if loop.resume_from and found is None:
@@ -185,10 +186,11 @@ def fit(
     if found is not None:
         config["resume_from"] = Checkpoint(path=found.path, filesystem=found.fs)
         log.info("resuming from %s", found.uri)
+    spec = WorkerSpec.of(**config)  # refuses a driver-local model path before any worker starts
 
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config=config,
+        train_loop_config={SPEC_KEY: spec},
         scaling_config=ScalingConfig(
             num_workers=scaling.num_workers,
             use_gpu=scaling.use_gpu,

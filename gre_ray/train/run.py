@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import tempfile
 from typing import Any
 
 import pyarrow as pa
@@ -23,6 +22,7 @@ from gre_ray.data.storage import Location, fingerprint_files
 from gre_ray.embed.model_folder import model_fingerprint
 from gre_ray.errors import DataError
 from gre_ray.runner.stage import StageContext
+from gre_ray.train.config import resolve_model
 from gre_ray.train.export import write_model_card
 from gre_ray.train.ray_driver import FitResult, fit, preflight, read_train_rows, steps_per_epoch
 from gre_ray.train.rows import RowSplit, domain_counts
@@ -31,15 +31,6 @@ from gre_ray.train.tasks.base import Task
 log = logging.getLogger("gre_ray")
 
 TRAIN_DIR = "_train"
-
-
-def local_folder(loc: Location) -> str:
-    """A local path holding the folder ``loc`` (copied from object storage when remote)."""
-    if loc.is_local:
-        return loc.path
-    target = tempfile.mkdtemp(prefix="gre-backbone-")
-    pafs.copy_files(loc.path, target, source_filesystem=loc.fs, destination_filesystem=pafs.LocalFileSystem())
-    return target
 
 
 def heldout_rows(table: pa.Table, split: RowSplit, limit: int, what: str) -> pa.Table:
@@ -91,7 +82,7 @@ def train_and_export(
         {
             "settings": to_dict(settings),
             "input": fingerprint_files(source),
-            "model": model_fingerprint(task.model_path),
+            "model": model_fingerprint(resolve_model(task.model_path)),
         },
         sort_keys=True,
     )

@@ -28,9 +28,11 @@ import pyarrow as pa
 import torch
 import torch.distributed as dist
 
+from gre_ray.data.storage import Location
 from gre_ray.runner.accelerator import gpu_device, node_id
 from gre_ray.train.sampling import DomainBatchSampler
 from gre_ray.train.tasks.base import Task, to_device
+from gre_ray.train.worker_spec import SPEC_KEY, WorkerSpec
 
 log = logging.getLogger("gre_ray")
 
@@ -84,9 +86,10 @@ def _over_workers(value: float, device: torch.device, op: str = "mean") -> float
     return float(t.item() / (dist.get_world_size() if op == "mean" else 1))
 
 
-def _maybe_fail(marker: str | None, at_step: int | None, step: int, rank: int) -> None:
+def _maybe_fail(marker_uri: str, at_step: int | None, step: int, rank: int) -> None:
     """The test-only failure: raise once (a marker file remembers the first attempt)."""
-    if at_step is None or marker is None or step != at_step or rank != 0 or os.path.exists(marker):
+    marker = Location.of(marker_uri).path if marker_uri else ""
+    if at_step is None or not marker or step != at_step or rank != 0 or os.path.exists(marker):
         return
     os.makedirs(os.path.dirname(marker), exist_ok=True)
     with open(marker, "w") as fh:
@@ -95,7 +98,8 @@ def _maybe_fail(marker: str | None, at_step: int | None, step: int, rank: int) -
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
-    """Ray Train entry point; ``config`` is built by :func:`gre_ray.train.ray_driver.fit`.
+    """Ray Train entry point; ``config[SPEC_KEY]`` is the :class:`WorkerSpec` built by
+    :func:`gre_ray.train.ray_driver.fit`.
 
     Returns:
         (worker 0) the final :class:`TrainState` as a dict.
@@ -103,7 +107,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
     import ray.train
     import ray.train.torch
 
-    task: Task = config["task"]
+    spec: WorkerSpec = config[SPEC_KEY]
+    task: Task = spec.task_on_node()  # model names resolved on this worker's node
     settings = task.settings
     loop = settings.loop
     torch.set_num_threads(settings.scaling.cpus_per_worker)
@@ -118,19 +123,19 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
     rows = _shard_rows("train")
     sampler = DomainBatchSampler(
         rows.column("domain").to_pylist(),
-        config["global_counts"],
+        spec.global_counts,
         loop.batch_size,
-        config["steps_per_epoch"],
+        spec.steps_per_epoch,
         mode=settings.sampler.mode,
         weights=settings.sampler.domain_weights,
         seed=loop.seed,
         rank=rank,
     )
-    total_steps = max(1, loop.epochs * config["steps_per_epoch"] // settings.optim.grad_accumulation)
+    total_steps = max(1, loop.epochs * spec.steps_per_epoch // settings.optim.grad_accumulation)
     engine_ = _engine(task, settings, total_steps, device)
     task.setup(device)
     state = TrainState()
-    checkpoint = ray.train.get_checkpoint() or config.get("resume_from")  # a restart's own, else the explicit one
+    checkpoint = ray.train.get_checkpoint() or spec.resume_from  # a restart's own, else the explicit one
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             engine_.load(os.path.join(folder, ENGINE_DIR))
@@ -138,7 +143,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
         state.resumed_from_epoch = state.epochs_done
         log.info("worker %d resumed after epoch %d from %s", rank, state.epochs_done, checkpoint.path)
 
-    heldout: pa.Table = config["heldout"]
+    heldout: pa.Table = spec.heldout
     if state.epochs_done == 0 and not state.initial_metrics:
         engine_.eval()
         state.initial_metrics = {k: round(float(v), 6) for k, v in task.evaluate(engine_, heldout, device).items()}
@@ -149,7 +154,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
         engine_.train()
         losses, t0, cpu0 = [], time.perf_counter(), time.process_time()
         for idx in sampler.epoch(epoch):
-            _maybe_fail(config.get("fail_marker"), loop.fail_at_step, state.global_step, rank)
+            _maybe_fail(spec.fail_marker, loop.fail_at_step, state.global_step, rank)
             batch = to_device(task.collate(rows.take(idx), rank), device)
             loss = task.loss(engine_, batch)
             engine_.backward(loss)
@@ -171,7 +176,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
             "peak_rss_mb": round(_over_workers(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, device, "max"), 1),
         }
         _update(state, task, metrics, loop.patience)
-        _report(engine_, task, state, metrics, rank, config)
+        _report(engine_, task, state, metrics, rank, spec)
     return {**asdict(state), "worker_nodes": _worker_nodes(world)}
 
 
@@ -204,13 +209,13 @@ def _update(state: TrainState, task: Task, metrics: dict[str, float], patience: 
 
 
 def _report(
-    engine_, task: Task, state: TrainState, metrics: dict[str, float], rank: int, config: dict[str, Any]
+    engine_, task: Task, state: TrainState, metrics: dict[str, float], rank: int, spec: WorkerSpec
 ) -> None:
     """Write this epoch's checkpoint (every worker its shard) and report it to Ray Train."""
     import ray.train
     from ray.train import Checkpoint
 
-    local_dir = config.get("local_checkpoints")
+    local_dir = Location.of(spec.local_checkpoints).path if spec.local_checkpoints else ""
     if local_dir:  # in-process run: Ray does not copy checkpoints, so write them in place
         folder = os.path.join(local_dir, f"checkpoint_epoch_{state.epochs_done:04d}")
         shutil.rmtree(folder, ignore_errors=True)

@@ -10,14 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
-import boto3
 import pyarrow as pa
 import pytest
 
@@ -30,40 +27,12 @@ from tests.cluster.lease_runs import GATED, LeaseConfig, LeaseRunSettings
 REPO = Path(__file__).parents[2]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    """An S3-compatible server (moto) on a free port of 127.0.0.1 for this module's tests."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"127.0.0.1:{port}"
-    server.stop()
-
-
 @pytest.fixture(params=["local", "s3"])
 def run_root(request, tmp_path, monkeypatch) -> str:
     """A fresh run folder: a local path, or a key prefix in a new bucket of the moto server."""
     if request.param == "local":
         return str(tmp_path / "run")
-    endpoint = request.getfixturevalue("s3_endpoint")
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true", "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-        "AWS_CONFIG_FILE": str(tmp_path / "none"),
-    }.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
-    bucket = f"gre-{uuid.uuid4().hex[:10]}"
-    boto3.client("s3", endpoint_url=f"http://{endpoint}", region_name="us-east-1").create_bucket(Bucket=bucket)
-    return f"s3://{bucket}/runs/x?endpoint_override={endpoint}&scheme=http&region=us-east-1"
+    return request.getfixturevalue("s3_root")  # tests/cluster/conftest.py: a new bucket on the moto server
 
 
 def start_run(root: str, n: int, wait_s: float, gate: Path, log: Path) -> subprocess.Popen:

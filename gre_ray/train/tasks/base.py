@@ -48,10 +48,14 @@ class Task(abc.ABC):
     Attributes:
         metric: held-out metric that selects the best epoch and drives early stopping.
         mode: ``max`` or ``min`` for ``metric``.
+        model_fields: the attributes that name models. The driver sets them to names every
+            node resolves (URI, Hub id, shipped name); each worker resolves them to folders
+            on its own node (:meth:`gre_ray.train.worker_spec.WorkerSpec.task_on_node`).
     """
 
     metric: str
     mode: Literal["max", "min"]
+    model_fields: tuple[str, ...] = ("model_path", "guide_path")
 
     @abc.abstractmethod
     def build_model(self) -> nn.Module:
