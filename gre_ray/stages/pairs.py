@@ -6,7 +6,8 @@ against the demo generator's planted partners). Writes ``pairs`` in ``PAIRS_SCHE
 
 Cosine and PMI run sharded by user and by item pair (:mod:`gre_ray.stages.pairs_sharded`):
 the driver never holds interactions, pairs or vectors. Swing keeps the per-domain layout
-below, because it samples every item's users in one place. The Swing layout: one task per domain prepares its sequences; each domain's users are cut
+below, because it samples every item's users in one place. The Swing layout: one task
+per domain prepares its sequences; each domain's users are cut
 into shards of about ``rows_per_shard`` interactions, one task per shard counts a partial
 sparse matrix (Swing: one task per range of first users), the partials are summed; one
 task per domain scores, filters and finds negatives. All the maths is the pure
@@ -32,25 +33,12 @@ from gre_ray.pairs.scores import swing_partial
 from gre_ray.stages.pairs_sharded import mine_sharded
 from gre_ray.runner.stage import Stage, StageContext
 from gre_ray.stages import register
+from gre_ray.stages.domains import choose_train_domains
+from gre_ray.data.heldout_users import drop_heldout_users
 
 
 def _prepare(domain: str, items: pa.Table, embeddings: pa.Table, interactions: pa.Table, config: PairsConfig) -> PreparedDomain:
     return prepare_domain(interactions, domain_items(domain, items, embeddings), config)
-
-
-def choose_domains(ctx: StageContext, present: list[str]) -> list[str]:
-    """The domains to mine: all present ones, or only role ``train`` when the config asks for it."""
-    config: PairsConfig = ctx.settings
-    if not config.train_domains_only:
-        return present
-    if not ctx.has_input("domains"):
-        ctx.warn("pairs: train_domains_only is set but no stage provides 'domains'; mining every domain")
-        return present
-    table = read_table(ctx.input("domains"), columns=["domain", "role"])
-    roles = dict(zip(table.column("domain").to_pylist(), table.column("role").to_pylist()))
-    chosen = [d for d in present if roles.get(d) == "train"]
-    ctx.stats["skipped_domains"] = {d: roles.get(d, "unknown") for d in present if d not in chosen}
-    return chosen
 
 
 @register
@@ -65,7 +53,8 @@ class PairsStage(Stage):
     def run(self, ctx: StageContext) -> None:
         config: PairsConfig = ctx.settings
         if config.score != CoocScore.SWING:
-            per_domain = mine_sharded(ctx, config, lambda present: choose_domains(ctx, present))
+            per_domain = mine_sharded(
+                ctx, config, lambda present: choose_train_domains(ctx, present, config.train_domains_only, "pairs"))
             self._record(ctx, per_domain, sum(s["kept"] for s in per_domain.values()))
             return
         self._run_per_domain(ctx, config)
@@ -76,11 +65,13 @@ class PairsStage(Stage):
 
         items = read_table(ctx.input("items"), ITEMS)
         interactions = read_table(ctx.input("interactions"), INTERACTIONS)
+        interactions, ctx.stats["heldout_user_rows"] = drop_heldout_users(interactions, config.heldout_users, config.seed)
         raw_embeddings = read_table(ctx.input("embeddings"))
         dim = embedding_dim(raw_embeddings.schema, ctx.input("embeddings").uri)
         embeddings = validate_table(raw_embeddings, embeddings_contract(dim), ctx.input("embeddings").uri)
 
-        domains = choose_domains(ctx, sorted(set(interactions.column("domain").to_pylist())))
+        present = sorted(set(interactions.column("domain").to_pylist()))
+        domains = choose_train_domains(ctx, present, config.train_domains_only, "pairs")
         known_domains = set(items.column("domain").to_pylist())
         for d in domains:
             if d not in known_domains:

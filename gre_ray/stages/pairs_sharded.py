@@ -14,8 +14,8 @@ full), never the driver:
    local per-item top-k to the item shards (:mod:`gre_ray.pairs.shards`), which send back
    the globally selected pairs;
 5. **thresholds**: per domain, by exact distributed selection over the pair shards
-   (:mod:`gre_ray.pairs.quantiles`): bit-identical to ``np.quantile`` over the joined
-   candidates;
+   (:mod:`gre_ray.stages.pairs_thresholds`, :mod:`gre_ray.pairs.quantiles`): bit-identical
+   to ``np.quantile`` over the joined candidates;
 6. **negatives**: one task per domain, where its vectors are, searches neighbours and asks
    the pair shards whether a neighbour co-occurs with the anchor;
 7. **write**: each pair shard writes its kept pairs, with texts and negatives, as one Parquet part.
@@ -37,11 +37,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
+from gre_ray.data.heldout_users import drop_heldout_users
 from gre_ray.data.schema import INTERACTIONS, ITEMS, PAIRS, embedding_dim, embeddings_contract, validate_table
 from gre_ray.data.storage import Location, read_table
-from gre_ray.pairs import quantiles as qt
 from gre_ray.pairs import shards as sh
-from gre_ray.pairs.config import PairsConfig, ThresholdConfig, ThresholdMode
+from gre_ray.pairs.config import PairsConfig
 from gre_ray.pairs.cooccurrence import cooccurrence_counts
 from gre_ray.pairs.domain import DomainItems, domain_items
 from gre_ray.pairs.evaluate import planted_counts, planted_keys, planted_summary
@@ -49,8 +49,8 @@ from gre_ray.pairs.mine import pair_similarity, pairs_table
 from gre_ray.pairs.negatives import Cooccurring, SearchSettings, hard_negatives, normalized_text_keys
 from gre_ray.pairs.scores import score_pairs
 from gre_ray.pairs.sequences import SequenceStats, build_sequences, cap_sequences, item_index
-from gre_ray.pairs.thresholds import QUANTILES, ChosenThresholds
-from gre_ray.data.heldout_users import drop_heldout_users
+from gre_ray.pairs.thresholds import ChosenThresholds
+from gre_ray.stages.pairs_thresholds import choose_thresholds, kept_distributions
 
 MAX_PAIR_SHARDS = 64
 _COLUMNS = ["domain", "user_id", "item_id", "timestamp"]
@@ -78,17 +78,21 @@ def _file_rows(file: Location) -> int:
 
 
 def _read_file(file: Location, user_shards: int, heldout_users: float = 0.0, seed: int = 0) -> list[Any]:
-    """[rows per domain, then the file's rows of each user shard]; held-out users' rows are
-    counted, never mined (``heldout_users``: :mod:`gre_ray.train.signal` scores them)."""
+    """[(rows per domain, held-out rows), then the file's rows of each user shard]; held-out
+    users' rows are counted, never mined (``heldout_users``: :mod:`gre_ray.train.signal` scores them)."""
     table = validate_table(pq.read_table(file.path, filesystem=file.fs), INTERACTIONS, file.uri).select(_COLUMNS)
     counts = pc.value_counts(table.column("domain")).to_pylist()
-    table = drop_heldout_users(table, heldout_users, seed)[0]
+    table, held = drop_heldout_users(table, heldout_users, seed)
     shard = sh.shard_of(sh.string_hash(table.column("user_id")), user_shards)
     parts = [table.take(pa.array(rows)) for rows in sh.split_by_shard(shard, user_shards)]
-    return [{c["values"]: int(c["counts"]) for c in counts}, *parts]
+    return [({c["values"]: int(c["counts"]) for c in counts}, held), *parts]
 
 
 # ---------------------------------------------------------------- 2. items per domain
+
+
+def _item_domains(items: Location) -> set[str]:
+    return set(pc.unique(read_table(items, columns=["domain"]).column("domain")).to_pylist())
 
 
 def _domain_items(items: Location, embeddings: Location, domain: str) -> tuple[pa.Array, DomainItems, dict]:
@@ -134,11 +138,9 @@ def _user_shard(domains: list[str], vocab_refs: list[Any], config: PairsConfig, 
         extra[d] = history.user_item_matrix()[long] if len(long) else None
         keys, counts = _keys(cooccurrence_counts(capped, config.window))
         together = _keys(cooccurrence_counts(capped))[0] if config.window is not None else None
+        t_at = sh.split_by_shard(sh.pair_shard(together, pair_shards), pair_shards) if together is not None else None
         for p, at in enumerate(sh.split_by_shard(sh.pair_shard(keys, pair_shards), pair_shards)):
-            t = None
-            if together is not None:
-                t = together[sh.pair_shard(together, pair_shards) == p]
-            payloads[p][d] = (keys[at], counts[at], t)
+            payloads[p][d] = (keys[at], counts[at], together[t_at[p]] if together is not None else None)
     return [stats, item_users, extra, *payloads]
 
 
@@ -200,7 +202,7 @@ def _item_shard(domains: list[str], n_items: dict[str, int], k: int, pair_shards
             else np.zeros(0, np.int64)
         for p, at in enumerate(sh.split_by_shard(sh.pair_shard(keys, pair_shards), pair_shards)):
             out[p][d] = keys[at]
-    return out
+    return out[0] if pair_shards == 1 else out  # one return value for one pair shard
 
 
 def _apply_top_k(state: dict, n_items: dict[str, int], *selected: dict) -> dict:
@@ -210,145 +212,6 @@ def _apply_top_k(state: dict, n_items: dict[str, int], *selected: dict) -> dict:
         chosen = np.concatenate([x[d] for x in selected if d in x] or [np.zeros(0, np.int64)])
         keep = np.isin(sh.pair_keys(s["rows"], s["cols"], n_items[d]), chosen)
         out[d] = {**{c: v[keep] for c, v in s.items() if c != "support_keys"}, "support_keys": s["support_keys"]}
-    return out
-
-
-# ---------------------------------------------------------------- 5. exact quantiles over shards
-
-
-@dataclass(frozen=True)
-class Series:
-    """Values of one domain's candidates: a column, optionally only where ``text >= text_min``
-    (and ``score >= cooc_min``)."""
-
-    domain: str
-    column: str
-    text_min: float | None = None
-    cooc_min: float | None = None
-
-
-def _values(state: dict, s: Series) -> np.ndarray:
-    st = state[s.domain]
-    v = st[s.column].astype(np.float64)
-    mask = np.ones(len(v), dtype=bool)
-    if s.text_min is not None:
-        mask &= st["text"] >= s.text_min
-    if s.cooc_min is not None:
-        mask &= st["score"] >= s.cooc_min
-    return v[mask]
-
-
-def _ranges(state: dict, series: list[Series]) -> list[tuple[qt.Range, float]]:
-    return [(qt.value_range(v), float(v.sum())) for v in (_values(state, s) for s in series)]
-
-
-def _hists(state: dict, series: list[Series], ranges: list[qt.Range]) -> list[np.ndarray]:
-    return [qt.histogram(_values(state, s), r) for s, r in zip(series, ranges)]
-
-
-def _bin_values(state: dict, series: list[Series], ranges: list[qt.Range], wanted: list[np.ndarray]) -> list:
-    return [qt.bin_values(_values(state, s), r, w) for s, r, w in zip(series, ranges, wanted)]
-
-
-def select_ranks(states: list[Any], series: list[Series], ranks_of) -> list[tuple[int, float, dict[int, float]]]:
-    """Exact values at ranks of each series over the shard ``states`` (refs), in three passes.
-
-    Args:
-        states: object refs of the pair shards' states.
-        series: what to read from each state.
-        ranks_of: (series index, count) → the ascending ranks wanted.
-
-    Returns:
-        Per series: (count, sum, {rank: value}).
-    """
-    import ray
-
-    if not series:
-        return []
-    rng, hist, vals = (ray.remote(num_cpus=1)(f) for f in (_ranges, _hists, _bin_values))
-    first = ray.get([rng.remote(s, series) for s in states])
-    ranges = [qt.merge_ranges([f[i][0] for f in first]) for i in range(len(series))]
-    sums = [float(sum(f[i][1] for f in first)) for i in range(len(series))]
-    ranks = [np.asarray(ranks_of(i, r.n), dtype=np.int64) for i, r in enumerate(ranges)]
-    hists = ray.get([hist.remote(s, series, ranges) for s in states])
-    merged = [np.sum([h[i] for h in hists], axis=0) for i in range(len(series))]
-    wanted = [np.unique(qt.bins_of_ranks(m, k)) for m, k in zip(merged, ranks)]
-    parts = ray.get([vals.remote(s, series, ranges, wanted) for s in states])
-    out = []
-    for i, r in enumerate(ranges):
-        at = qt.values_at_ranks(merged[i], r, ranks[i], [p[i] for p in parts]) if len(ranks[i]) else []
-        out.append((r.n, sums[i], {int(k): float(v) for k, v in zip(ranks[i], at)}))
-    return out
-
-
-def _distribution(n: int, total: float, at: dict[int, float]) -> dict[str, float] | None:
-    """:func:`gre_ray.pairs.thresholds.distribution` from the selected ranks."""
-    if n == 0:
-        return None
-    qs = qt.linear_quantile(n, np.asarray(QUANTILES), at)
-    out = {f"q{int(q * 100)}": round(float(v), 6) for q, v in zip(QUANTILES, qs)}
-    out["mean"] = round(total / n, 6)
-    return out
-
-
-def _single(spec: ThresholdConfig, domain: str, n: int, at: dict[int, float]) -> tuple[float, str]:
-    """:func:`gre_ray.pairs.thresholds._single` from the selected ranks."""
-    if domain in spec.per_domain:
-        return float(spec.per_domain[domain]), "per_domain"
-    if spec.mode == ThresholdMode.FIXED:
-        return float(spec.value), "fixed"
-    if n == 0:
-        return float("inf"), f"quantile {spec.value} of no candidates"
-    return float(qt.linear_quantile(n, np.asarray([spec.value]), at)[0]), f"quantile {spec.value}"
-
-
-def choose_thresholds(states: list[Any], domains: list[str], config: PairsConfig) -> dict[str, tuple]:
-    """Per domain: (ChosenThresholds, candidate stats) from the shards, as the one-process path chooses them."""
-    def quantile_ranks(spec: ThresholdConfig, n: int) -> np.ndarray:
-        extra = [spec.value] if spec.mode == ThresholdMode.QUANTILE else []
-        return qt.quantile_ranks(n, np.asarray(list(QUANTILES) + extra)) if n else np.zeros(0, np.int64)
-
-    first = [Series(d, c) for d in domains for c in ("text", "score")]
-    specs = [config.text_threshold if s.column == "text" else config.cooc_threshold for s in first]
-    got = select_ranks(states, first, lambda i, n: quantile_ranks(specs[i], n))
-    chosen: dict[str, tuple] = {}
-    target = [d for d in domains
-              if config.cooc_threshold.mode == ThresholdMode.TARGET_COUNT and d not in config.cooc_threshold.per_domain]
-    text_min: dict[str, tuple[float, str]] = {}
-    for j, d in enumerate(domains):
-        (n, ts, tat), (_, cs, cat) = got[2 * j], got[2 * j + 1]
-        text_min[d] = _single(config.text_threshold, d, n, tat)
-        dists = {"text": _distribution(n, ts, tat), "score": _distribution(n, cs, cat), "candidates": n}
-        if d not in target:
-            cooc = _single(config.cooc_threshold, d, n, cat)
-            chosen[d] = (ChosenThresholds(cooc[0], text_min[d][0], cooc[1], text_min[d][1]), dists)
-        else:
-            chosen[d] = (None, dists)
-    k = config.cooc_threshold.target_pairs
-    passing = select_ranks(states, [Series(d, "score", text_min=text_min[d][0]) for d in target],
-                           lambda i, n: [max(0, n - k)] if n else [])
-    for d, (n, _, at) in zip(target, passing):
-        if n == 0:
-            cooc = (float("inf"), f"target {k}: no candidate")
-        elif n <= k:
-            cooc = (at[0], f"target {k}: all {n}")
-        else:
-            cooc = (at[n - k], f"target {k}")
-        chosen[d] = (ChosenThresholds(cooc[0], text_min[d][0], cooc[1], text_min[d][1]), chosen[d][1])
-    return chosen
-
-
-def kept_distributions(states: list[Any], chosen: dict[str, ChosenThresholds]) -> dict[str, dict]:
-    """Per domain: kept count and the distributions of score, text and support of the kept pairs."""
-    series = [Series(d, c, text_min=t.text_min, cooc_min=t.cooc_min) for d, t in chosen.items()
-              for c in ("score", "text", "support")]
-    got = select_ranks(states, series,
-                       lambda i, n: qt.quantile_ranks(n, np.asarray(QUANTILES)) if n else np.zeros(0, np.int64))
-    out = {}
-    for j, d in enumerate(chosen):
-        (n, ss, sat), (_, ts, tat), (_, us, uat) = got[3 * j : 3 * j + 3]
-        out[d] = {"kept": n, "score": _distribution(n, ss, sat), "text": _distribution(n, ts, tat),
-                  "support": _distribution(n, us, uat)}
     return out
 
 
@@ -488,11 +351,14 @@ def mine_sharded(ctx: Any, config: PairsConfig, choose_domains) -> dict[str, dic
     read = task(_read_file).options(num_returns=U + 1)
     cut = [read.remote(f, U, config.heldout_users, config.seed) for f in files]
     domain_rows: dict[str, int] = {}
-    for counts in ray.get([c[0] for c in cut]):
+    held = 0
+    for counts, held_rows in ray.get([c[0] for c in cut]):
+        held += held_rows
         for d, n in counts.items():
             domain_rows[d] = domain_rows.get(d, 0) + n
+    ctx.stats["heldout_user_rows"] = held
     domains = choose_domains(sorted(domain_rows))
-    known = set(pc.unique(read_table(items_loc, columns=["domain"]).column("domain")).to_pylist())
+    known = ray.get(task(_item_domains).remote(items_loc))
     for d in domains:
         ctx.count(rows_in=domain_rows[d])
         if d not in known:
