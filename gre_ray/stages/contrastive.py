@@ -8,7 +8,11 @@ a model card (:mod:`gre_ray.train.export`).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from gre_ray.data.schema import PAIRS
 from gre_ray.data.shared import model_name, shared_uri
@@ -20,7 +24,9 @@ from gre_ray.stages import register
 from gre_ray.train.config import ContrastiveConfig, LossName, resolve_model
 from gre_ray.train.rows import check_pair_texts, split_pairs
 from gre_ray.train.run import train_and_export
+from gre_ray.train.signal import SIGNAL_METRIC, DomainSignal, measure, signal_tasks
 from gre_ray.train.tasks import ContrastiveTask, check_encoder
+from gre_ray.train.wise import wise_ft_folder
 
 OBJECTIVES = {
     LossName.INFONCE: "bidirectional InfoNCE (van den Oord et al. 2018; symmetric as in CLIP, Radford et al. 2021)",
@@ -35,7 +41,7 @@ class ContrastiveStage(Stage):
     name = "contrastive"
     provides = ("model",)
     requires = ("pairs",)
-    optional = ("backbone",)
+    optional = ("backbone", "items", "interactions", "domains")
     uses_ray = True
 
     def external_inputs(self, config: Any) -> dict[str, str]:
@@ -68,7 +74,13 @@ class ContrastiveStage(Stage):
             raise DataError(
                 f"{source.uri}: no pair has {settings.hard_negatives} hard negatives (contrastive.hard_negatives)"
             )
-        task = ContrastiveTask(settings, model, guide)
+        signal = signal_inputs(ctx, sorted(set(table.column("domain").to_pylist())))
+        task = ContrastiveTask(settings, model, guide, signal)
+        finalize = None
+        if (signal and settings.wise_alphas != [1.0]) or settings.center:
+            texts = _center_texts(signal, table) if settings.center else []
+            finalize = partial(_finish, settings=settings, base=resolve_model(model, "contrastive.model"),
+                               signal=signal, center_texts=texts)
         train_and_export(
             ctx,
             task,
@@ -78,6 +90,7 @@ class ContrastiveStage(Stage):
             table=table,
             split=split,
             artifact="model",
+            finalize=finalize,
             card={
                 "title": "GRE text embedding model",
                 "base_model": model,
@@ -89,9 +102,30 @@ class ContrastiveStage(Stage):
                     f"across {max(1, settings.scaling.num_workers)} worker(s), same-item duplicates masked: "
                     f"{settings.mask_duplicates}.",
                     "Recall@K: held-out pairs as text-to-text retrieval (item_a text -> item_b texts).",
+                    "next_item_ndcg / pair_auc / unrelated_cosine: next-item retrieval on held-out users of the "
+                    "training domains (never mined into pairs), the signal that selects the epoch and the WiSE-FT mix.",
                 ],
             },
         )
+
+    def summarize_signal(self, stats: dict) -> list[str]:
+        """The held-out users' signal before, per epoch and after WiSE-FT."""
+        lines = []
+        rows = [("before", stats.get("initial_metrics") or {})]
+        rows += [(f"epoch {h['epoch']}", h) for h in stats.get("history") or []]
+        for label, m in rows:
+            if SIGNAL_METRIC in m:
+                lines.append(f"{label}: held-out users next-item ndcg@10 {m[SIGNAL_METRIC]:.4f}, "
+                             f"pair auc {m['pair_auc']:.4f}, unrelated cosine {m['unrelated_cosine']:.3f}")
+        wise = stats.get("wise_ft")
+        if wise and len(wise["scores"]) > 1:
+            chosen = next(r for r in wise["scores"] if r["alpha"] == wise["alpha"])
+            lines.append(f"WiSE-FT alpha {wise['alpha']} (of {[r['alpha'] for r in wise['scores']]}): "
+                         f"ndcg@10 {chosen[SIGNAL_METRIC]:.4f}, unrelated cosine {chosen['unrelated_cosine']:.3f}")
+        if stats.get("centered"):
+            lines.append(f"centered: the mean of {stats['centered']['texts']} training-domain texts folded out "
+                         f"(norm {stats['centered']['mean_norm']})")
+        return lines
 
     def summarize(self, manifest: dict) -> list[str]:
         stats = manifest.get("stats", {})
@@ -106,4 +140,75 @@ class ContrastiveStage(Stage):
                 f"epoch {h['epoch']}: train loss {h['train_loss']:.4f}, held-out loss {h['heldout_loss']:.4f}, "
                 f"recall@k {h['recall_at_k']:.4f}"
             )
-        return lines
+        return lines + self.summarize_signal(stats)
+
+
+def signal_inputs(ctx: StageContext, pair_domains: list[str]) -> list[DomainSignal]:
+    """The held-out users of the domains the pairs came from, restricted to role ``train``.
+
+    Reads ``items`` and ``interactions`` of those domains only; with a ``domains`` artifact,
+    a domain whose role is not ``train`` is never read, even if pairs name it. Empty when
+    ``heldout_signal`` is off, ``pairs.heldout_users`` is 0 or the inputs are absent.
+    """
+    settings: ContrastiveConfig = ctx.settings
+    pairs_config = ctx.config.pairs
+    if not settings.heldout_signal:
+        return []
+    if pairs_config.heldout_users <= 0 or not (ctx.has_input("items") and ctx.has_input("interactions")):
+        ctx.warn("contrastive: no held-out users (pairs.heldout_users is 0 or no items/interactions); "
+                 "the held-out pairs' recall@k selects the epoch and WiSE-FT is skipped")
+        return []
+    domains = list(pair_domains)
+    if ctx.has_input("domains"):
+        roles = read_table(ctx.input("domains"), columns=["domain", "role"])
+        role = dict(zip(roles.column("domain").to_pylist(), roles.column("role").to_pylist()))
+        domains = [d for d in domains if role.get(d) == "train"]
+    if not domains:
+        return []
+    def of_domains(table: pa.Table) -> pa.Table:
+        return table.filter(pc.is_in(table.column("domain"), pa.array(domains, pa.string())))
+
+    items = of_domains(read_table(ctx.input("items"), columns=["domain", "item_id", "text"]))
+    interactions = of_domains(read_table(ctx.input("interactions"), columns=["domain", "user_id", "item_id", "timestamp"]))
+    tasks = signal_tasks(items, interactions, domains, pairs_config.heldout_users, pairs_config.seed,
+                         settings.signal_max_users)
+    ctx.stats["signal_domains"] = [t.domain for t in tasks]
+    ctx.stats["signal_users"] = int(sum(len(t.queries) for t in tasks))
+    return [t for t in tasks if len(t.queries)]
+
+
+def _center_texts(signal: list[DomainSignal], pairs: pa.Table, limit: int = 20_000) -> list[str]:
+    """Training-domain item texts whose mean is folded out: the held-out users' catalogues, else the pairs' texts."""
+    texts = [t for task in signal for t in task.texts]
+    if not texts:
+        texts = sorted(set(pairs.column("text_a").to_pylist()) | set(pairs.column("text_b").to_pylist()))
+    step = max(1, len(texts) // limit)
+    return texts[::step][:limit]
+
+
+def _finish(
+    folder: str, *, settings: ContrastiveConfig, base: str, signal: list[DomainSignal], center_texts: list[str]
+) -> dict[str, Any]:
+    """WiSE-FT (Wortsman et al. 2022) with the base, alpha chosen on the held-out users, then
+    (``center``) the training-domain mean folded out of the last bias (:mod:`gre_ray.train.center`)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from gre_ray.train.center import fold_center, pooled_fn
+    from gre_ray.train.pooling import TextEncoder, embed_texts
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+
+    def score(backbone) -> dict[str, float]:
+        if not signal:
+            return {SIGNAL_METRIC: 0.0}
+        encoder = TextEncoder(backbone, settings.pooling).eval()
+        embed = lambda texts: embed_texts(encoder, tokenizer, texts, settings.max_length, 128, torch.device("cpu")).numpy()  # noqa: E731
+        return {k: float(v) for k, v in measure(signal, embed).items() if k != "heldout_users"}
+
+    def center(backbone) -> dict[str, Any]:
+        mean = fold_center(backbone, pooled_fn(backbone, tokenizer, settings.max_length), center_texts)
+        return {"centered": {"texts": len(center_texts), "mean_norm": round(float(mean.norm()), 4)}}
+
+    alphas = settings.wise_alphas if signal else [1.0]
+    return wise_ft_folder(folder, base, alphas, score, SIGNAL_METRIC, post=center if settings.center else None)

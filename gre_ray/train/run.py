@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import Any
+from typing import Any, Callable
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -52,6 +52,7 @@ def train_and_export(
     split: RowSplit,
     artifact: str,
     card: dict[str, Any],
+    finalize: Callable[[str], dict[str, Any]] | None = None,
 ) -> FitResult:
     """Run the training of a stage and write its model to ``ctx.out(artifact)``.
 
@@ -65,6 +66,8 @@ def train_and_export(
         split: the row split of ``table``.
         artifact: the output artifact name.
         card: model-card fields (title, base model, objective, notes, pooling).
+        finalize: called with the best epoch's local model folder before it is exported; may
+            rewrite its weights (WiSE-FT); what it returns joins the model card and the stats.
 
     Returns:
         The training result.
@@ -93,6 +96,7 @@ def train_and_export(
     train = read_train_rows(source, kind, settings, hard)
     result = fit(task, train, heldout, global_counts=counts, steps=steps, storage=storage, name=name, what=stage)
     state = result.state
+    final = finalize(result.model_dir) if finalize is not None else {}
     write_model_card(
         result.model_dir,
         {
@@ -106,6 +110,7 @@ def train_and_export(
             "hyperparameters": to_dict(settings),
             "history": state.get("history", []),
             "best_epoch": state.get("best_epoch"),
+            **final,
         },
     )
     out = ctx.out(artifact)
@@ -123,6 +128,7 @@ def train_and_export(
             "best_epoch": state.get("best_epoch"),
             "stopped_early": state.get("stopped_early"),
             "resumed_from_epoch": state.get("resumed_from_epoch"),
+            **final,
             "train_run": result.run_dir,
             "worker_nodes": state.get("worker_nodes"),
         }
