@@ -76,7 +76,9 @@ def keyed_trial(spec: dict[str, Any], report) -> dict[str, Any]:
     ``KEYED_SLEEP`` seconds so a test can interrupt the grid mid-way."""
     import hashlib
 
-    folder = os.path.join(os.path.dirname(spec["store"]), "marks")
+    from gre_ray.data.storage import Location
+
+    folder = os.path.join(os.path.dirname(Location.of(spec["store"]).path), "marks")  # the store is a URI
     os.makedirs(folder, exist_ok=True)
     open(os.path.join(folder, f"{spec['name']}-{uuid.uuid4().hex[:8]}"), "w").close()
     seed = f"{spec.get('embedding_fingerprint', '')}/{spec['dataset']}/{spec['seed']}".encode()
