@@ -151,10 +151,11 @@ def signal_inputs(ctx: StageContext, pair_domains: list[str]) -> list[DomainSign
     ``heldout_signal`` is off, ``pairs.heldout_users`` is 0 or the inputs are absent.
     """
     settings: ContrastiveConfig = ctx.settings
-    pairs_config = ctx.config.pairs
+    pairs_config = getattr(ctx.config, "pairs", None)  # the pairs stage's split of users
     if not settings.heldout_signal:
         return []
-    if pairs_config.heldout_users <= 0 or not (ctx.has_input("items") and ctx.has_input("interactions")):
+    fraction = pairs_config.heldout_users if pairs_config is not None else 0.0
+    if fraction <= 0 or not (ctx.has_input("items") and ctx.has_input("interactions")):
         ctx.warn("contrastive: no held-out users (pairs.heldout_users is 0 or no items/interactions); "
                  "the held-out pairs' recall@k selects the epoch and WiSE-FT is skipped")
         return []
@@ -170,7 +171,7 @@ def signal_inputs(ctx: StageContext, pair_domains: list[str]) -> list[DomainSign
 
     items = of_domains(read_table(ctx.input("items"), columns=["domain", "item_id", "text"]))
     interactions = of_domains(read_table(ctx.input("interactions"), columns=["domain", "user_id", "item_id", "timestamp"]))
-    tasks = signal_tasks(items, interactions, domains, pairs_config.heldout_users, pairs_config.seed,
+    tasks = signal_tasks(items, interactions, domains, fraction, pairs_config.seed,
                          settings.signal_max_users)
     ctx.stats["signal_domains"] = [t.domain for t in tasks]
     ctx.stats["signal_users"] = int(sum(len(t.queries) for t in tasks))
@@ -201,7 +202,7 @@ def _finish(
 
     def score(backbone) -> dict[str, float]:
         if not signal:
-            return {SIGNAL_METRIC: 0.0}
+            return {settings.select_metric: 0.0}
         encoder = TextEncoder(backbone, settings.pooling).eval()
         embed = lambda texts: embed_texts(encoder, tokenizer, texts, settings.max_length, 128, torch.device("cpu")).numpy()  # noqa: E731
         return {k: float(v) for k, v in measure(signal, embed).items() if k != "heldout_users"}
@@ -211,4 +212,4 @@ def _finish(
         return {"centered": {"texts": len(center_texts), "mean_norm": round(float(mean.norm()), 4)}}
 
     alphas = settings.wise_alphas if signal else [1.0]
-    return wise_ft_folder(folder, base, alphas, score, SIGNAL_METRIC, post=center if settings.center else None)
+    return wise_ft_folder(folder, base, alphas, score, settings.select_metric, post=center if settings.center else None)

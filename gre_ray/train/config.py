@@ -216,6 +216,9 @@ class TrainSettings:
             )
 
 
+SELECT_METRICS = ("next_item_ndcg", "next_item_recall", "pair_auc")  # keys of gre_ray.train.signal.score_signal
+
+
 @dataclass
 class ContrastiveConfig(TrainSettings):
     """Settings of stage ``contrastive`` (fine-tuning on collaborative pairs).
@@ -243,6 +246,9 @@ class ContrastiveConfig(TrainSettings):
             (:mod:`gre_ray.train.signal`) and select the best epoch and the WiSE-FT mix on
             its NDCG; without held-out users the held-out pairs' Recall@K selects.
         signal_max_users: held-out users scored per domain.
+        select_metric: the held-out users' metric that selects the epoch and the WiSE-FT
+            mix: ``next_item_ndcg``, ``next_item_recall`` or ``pair_auc`` (the least noisy
+            on a few hundred held-out users).
         wise_alphas: WiSE-FT mixes ``alpha`` (fine-tuned share of the weights, Wortsman
             et al. 2022, :mod:`gre_ray.train.wise`) tried after training; the best on the
             held-out signal is exported. ``[1.0]``: the fine-tuned weights as they are.
@@ -260,6 +266,7 @@ class ContrastiveConfig(TrainSettings):
     center: bool = False
     heldout_signal: bool = True
     signal_max_users: int = 2000
+    select_metric: str = "next_item_ndcg"
     wise_alphas: list[float] = field(default_factory=lambda: [1.0])
 
     def __post_init__(self) -> None:
@@ -270,6 +277,8 @@ class ContrastiveConfig(TrainSettings):
             raise ValueError("center: true needs pooling: mean (the mean is folded into the last LayerNorm bias)")
         if self.uniformity < 0:
             raise ValueError(f"uniformity must not be negative, got {self.uniformity}")
+        if self.select_metric not in SELECT_METRICS:
+            raise ValueError(f"select_metric must be one of {', '.join(SELECT_METRICS)}, got {self.select_metric!r}")
         if self.signal_max_users < 1:
             raise ValueError(f"signal_max_users must be at least 1, got {self.signal_max_users}")
         if not self.temperature > 0:

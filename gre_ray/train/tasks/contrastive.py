@@ -7,7 +7,7 @@ negatives only (held-out pairs need no mined negatives) and without gathering (s
 not depend on the number of workers), and text-to-text Recall@K (:mod:`gre_ray.train.heldout`).
 With ``signal`` tasks (held-out users of the training domains, :mod:`gre_ray.train.signal`)
 it also measures next-item retrieval, pair AUC and the unrelated-item cosine every epoch,
-and the next-item NDCG selects the best epoch: held-out pairs share users and counts with
+and one of them (``select_metric``) selects the best epoch: held-out pairs share users and counts with
 the training pairs, so their Recall@K rewards memorising the relation however the rest of
 the space bends.
 """
@@ -24,7 +24,7 @@ from gre_ray.train.config import ContrastiveConfig, LossName
 from gre_ray.train.heldout import recall_at_k, retrieval_task, stable_id
 from gre_ray.train.losses import build_loss
 from gre_ray.train.pooling import TextEncoder, embed_texts, tokenize
-from gre_ray.train.signal import SIGNAL_METRIC, DomainSignal, measure
+from gre_ray.train.signal import DomainSignal, measure
 from gre_ray.train.tasks.base import Task, enable_activation_checkpointing, to_device
 
 
@@ -55,7 +55,7 @@ class ContrastiveTask(Task):
         self.guide_path = guide_path or model_path
         self.signal = list(signal or [])
         if self.signal:
-            self.metric = SIGNAL_METRIC
+            self.metric = settings.select_metric
         self.tokenizer = None
         self.guide_tokenizer = None
         self.guide: TextEncoder | None = None
