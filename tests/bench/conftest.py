@@ -38,5 +38,7 @@ def tiny_inputs(tmp_path_factory) -> list[DatasetInputs]:
             save_split(make_split(data.interactions.to_pandas(), split_config, dataset=name), splits[task])
         path = str(root / name / "rand.parquet")
         pq.write_table(embeddings_table(data.items.column("item_id").to_pylist()), path)
-        out.append(DatasetInputs(name, scenario, splits, {"rand": path}))
+        # trial specs name files by URI (gre_ray.bench.trial_spec): file:// for this machine's folders
+        uris = {task: f"file://{folder}" for task, folder in splits.items()}
+        out.append(DatasetInputs(name, scenario, uris, {"rand": f"file://{path}"}))
     return out

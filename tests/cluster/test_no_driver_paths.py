@@ -100,6 +100,7 @@ def test_ingest_reads_its_raw_files_from_a_uri_data_root(ray_session, s3_root, t
     from gre_ray.root_config import load_config
     from tests.ingest.conftest import write_amazon2023, write_yelp
 
+    (tmp_path / "raw").mkdir()
     sources = [write_yelp(tmp_path / "raw"), write_amazon2023(tmp_path / "raw")]
     raw = Location.of(s3_root.replace("runs/x", "raw"))
     pafs.copy_files(str(tmp_path / "raw"), raw.path, source_filesystem=pafs.LocalFileSystem(),

@@ -39,4 +39,4 @@ def test_mlm_lowers_heldout_loss_and_its_backbone_feeds_contrastive(ray_session,
     base = AutoModel.from_pretrained(backbone)
     word = "embeddings.word_embeddings.weight"
     assert not (tuned.state_dict()[word] == base.state_dict()[word]).all()  # fine-tuning moved the weights
-    assert f"`{backbone}`" in open(f"{ctx.out('model').path}/README.md", encoding="utf-8").read()  # base: the backbone
+    assert f"`file://{backbone}`" in open(f"{ctx.out('model').path}/README.md", encoding="utf-8").read()  # base: the backbone
