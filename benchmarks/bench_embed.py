@@ -28,6 +28,22 @@ on a shared machine measure the share of the CPUs each process got.
 Padding (padded tokens / real tokens) is also computed, without running the model, for the
 token counts of ``--n-padding`` texts: input order in batches of 32, one global sort, and
 sorting within calls of 64, 256 and 1,024 rows (what the Ray stage does per actor call).
+
+``--backends`` runs the backend comparison instead (issue #22), on ``--n`` review-like texts
+(:mod:`review_texts`), side by side in one run::
+
+    .venv/bin/python benchmarks/bench_embed.py --n 4000 --backends transformers:float32 \
+        transformers:bfloat16 openvino:float32 openvino:bfloat16 --json out.json
+
+* ``sentence_transformers``: ``SentenceTransformer.encode`` in this process, batch 32,
+  2 torch threads (the baseline);
+* each ``backend:dtype``: ``gre-ray embed`` in a fresh process (Python start, local Ray with
+  2 CPUs, 2 actors of one thread, model load, embedding, Parquet write, faiss index), so its
+  wall time is what a user waits; the manifest gives the actor stage's time (actor start
+  included) and the actors' busy seconds (embedding only).
+
+Each run's vectors are compared with the float32 ``transformers`` run's (the first backend
+must be it): the minimum and mean cosine over all texts.
 """
 
 from __future__ import annotations
@@ -48,6 +64,7 @@ import pyarrow as pa
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gre_ray.data.storage import Location  # noqa: E402
 from gre_ray.demo.generator import vocabulary  # noqa: E402
@@ -90,7 +107,16 @@ def main() -> None:
     parser.add_argument("--n-batching", type=int, default=200, help="texts for sorted vs unsorted batching")
     parser.add_argument("--n-padding", type=int, default=5000, help="texts whose token counts feed the padding model")
     parser.add_argument("--json", help="write the figures here as JSON")
+    parser.add_argument("--backends", nargs="+", metavar="BACKEND:DTYPE",
+                        help="compare these encoder settings through gre-ray embed (the first: transformers:float32)")
+    parser.add_argument("--st-threads", type=int, default=2, help="torch threads of the SentenceTransformer baseline")
     args = parser.parse_args()
+    if args.backends:
+        results = compare_backends(args)
+        print(json.dumps(results, indent=2))
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        return
 
     import ray
     import torch
@@ -183,6 +209,85 @@ def main() -> None:
     print(json.dumps(results, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+
+
+def compare_backends(args: argparse.Namespace) -> dict:
+    """SentenceTransformer.encode against ``gre-ray embed`` with each backend, on the same review texts."""
+    import subprocess
+
+    import pyarrow.parquet as pq
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from gre_ray.embed.model_folder import resolve_model_dir
+    from gre_ray.embed.vectors import read_embeddings
+    from review_texts import review_texts
+
+    texts = review_texts(args.n)
+    ids = [f"r{i:06d}" for i in range(len(texts))]
+    results: dict = {"n": len(texts), "mean_words": round(float(np.mean([len(t.split()) for t in texts])), 1),
+                     "load_before": os.getloadavg(), "runs": {}}
+    work = Path(tempfile.mkdtemp(prefix="bench_embed_"))
+    pq.write_table(pa.table({"item_id": ids, "text": texts}), work / "items.parquet")
+
+    torch.set_num_threads(args.st_threads)
+    st = SentenceTransformer(str(resolve_model_dir("minilm")), device="cpu")
+    st.encode(texts[:64], batch_size=32)
+    seconds, st_vectors = timed(lambda: st.encode(texts, batch_size=32, convert_to_numpy=True))
+    results["sentence_transformers"] = {"threads": args.st_threads, "batch": 32, "seconds": round(seconds[0], 2),
+                                        "texts_per_s": round(len(texts) / seconds[0], 1)}
+    del st
+
+    # OpenVINO converts each model once per node; convert before timing and report it apart
+    from gre_ray.embed.config import EncoderConfig as Config
+    from gre_ray.embed.encoder import resolve_spec
+    from gre_ray.embed.openvino_encoder import cache_root, converted_graph
+
+    spec = resolve_spec(Config(backend="openvino"))
+    name = next(iter(cache_root().glob(f"*-{spec.pooling.value}-types/model.xml")), None)
+    start = time.perf_counter()
+    converted_graph(spec, with_types=True)
+    results["openvino_conversion_s"] = None if name else round(time.perf_counter() - start, 2)
+
+    reference = None
+    for setting in args.backends:
+        backend, dtype = setting.split(":")
+        out = work / setting.replace(":", "-")
+        command = [sys.executable, "-m", "gre_ray.cli", "embed", "--items", str(work / "items.parquet"), "--out",
+                   str(out), "--backend", backend, "--dtype", dtype, "--num-cpus", str(args.actors),
+                   "--actors", str(args.actors), "--set", f"rows_per_call={args.rows_per_call}"]
+        start = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        total = time.perf_counter() - start
+        manifest = json.loads((out / "manifest.json").read_text())
+        out_ids, matrix = read_embeddings(Location.of(out / "embeddings"))
+        matrix = matrix[np.argsort(out_ids)]
+        if reference is None:
+            reference = matrix
+            st_cos = (reference * st_vectors).sum(1)
+            results["sentence_transformers"].update(cosine_min=float(st_cos.min()), cosine_mean=float(st_cos.mean()))
+        cos = (matrix * reference).sum(1)
+        busiest = max(w["busy_s"] for w in manifest["workers"].values())
+        results["runs"][setting] = {
+            "end_to_end_s": round(total, 2), "end_to_end_texts_per_s": round(len(texts) / total, 1),
+            "stage_s": manifest["wall_s"], "stage_texts_per_s": manifest["texts_per_s"],
+            "embedding_s": round(busiest, 2), "embedding_texts_per_s": round(len(texts) / busiest, 1),
+            "index_and_write_s": round(manifest["total_s"] - manifest["wall_s"], 2),
+            "cosine_min": float(cos.min()), "cosine_mean": float(cos.mean()),
+            "texts_below_0.99": int((cos < 0.99).sum()),
+            "tokens": manifest["tokens"], "padding": round(manifest["padded_tokens"] / manifest["tokens"], 3),
+            "per_actor": manifest["workers"],
+        }
+        print(setting, json.dumps(results["runs"][setting]), flush=True)
+    base = results["sentence_transformers"]["texts_per_s"]
+    results["ratios_to_sentence_transformers"] = {
+        name: {key: round(run[f"{key}_texts_per_s"] / base, 3) for key in ("end_to_end", "stage", "embedding")}
+        for name, run in results["runs"].items()
+    }
+    results["load_after"] = os.getloadavg()
+    results["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(), "torch": torch.__version__,
+                          "cpu": _cpu_model()}
+    return results
 
 
 def _cpu_model() -> str:

@@ -9,7 +9,9 @@ it gives the vectors of ``SentenceTransformer.encode``.
 Deviations, on purpose: batches are formed by a token budget over length-sorted texts
 (:mod:`gre_ray.embed.batching`) rather than a fixed row count, and empty texts are embedded
 as the bare prefix. Half precision is refused on CPU rather than silently slowed down
-(CPU bf16 matmuls are slower than fp32 on most CPUs and change the vectors).
+(bf16 matmuls are slower than fp32 on CPUs without native bf16), except bfloat16 on a CPU
+with AVX512-BF16 or AMX, where oneDNN runs it about 1.8x faster (``benchmarks/RESULTS.md``).
+Backend ``openvino`` loads :class:`~gre_ray.embed.openvino_encoder.OpenVinoEncoder`.
 """
 
 from __future__ import annotations
@@ -87,9 +89,9 @@ def resolve_spec(config: EncoderConfig) -> EncoderSpec:
     backend = config.backend
     if backend is Backend.AUTO:
         backend = Backend.SENTENCE_TRANSFORMERS if (meta.foreign or reason) else Backend.TRANSFORMERS
-    if backend is Backend.TRANSFORMERS and meta.foreign:
+    if backend in (Backend.TRANSFORMERS, Backend.OPENVINO) and meta.foreign:
         raise ConfigError(
-            f"encoder.model {config.model!r}: unsupported module for backend transformers ({meta.foreign}); "
+            f"encoder.model {config.model!r}: unsupported module for backend {backend.value} ({meta.foreign}); "
             "it reproduces Transformer + Pooling [+ Normalize] only: use encoder.backend: sentence_transformers"
         )
     normalize = next(v for v in (config.normalize, meta.normalize, True) if v is not None)
@@ -115,6 +117,7 @@ def resolve_spec(config: EncoderConfig) -> EncoderSpec:
         max_length=int(max_length),
         prefix=config.prefix or meta.prefix or "",
         dtype=config.dtype,
+        backend=backend,
         dim=config.dim,
         trust_remote_code=config.trust_remote_code,
     )
@@ -142,14 +145,28 @@ def _tokenizer_limit(folder: Path) -> int | None:
     return int(limit) if isinstance(limit, (int, float)) and limit < 1e9 else None  # HF uses 1e30 for "none"
 
 
+def native_bf16() -> bool:
+    """Whether this machine's CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16 on Linux)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return bool({"avx512_bf16", "amx_bf16"} & set(line.split()))
+    except OSError:
+        pass
+    return False
+
+
 def resolve_device(device: Device, dtype: DType) -> torch.device:
-    """The torch device for ``device``; half precision on CPU is a ConfigError."""
+    """The torch device for ``device``; half precision on CPU is a ConfigError, except
+    bfloat16 on a CPU that computes it natively."""
     if device is Device.AUTO:
         device = Device.CUDA if torch.cuda.is_available() else Device.CPU
     if device is Device.CUDA and not torch.cuda.is_available():
         raise ConfigError("encoder.device is cuda but this process sees no GPU (set num_gpus > 0 or device: cpu)")
-    if device is Device.CPU and dtype is not DType.FLOAT32:
-        raise ConfigError(f"encoder.dtype {dtype.value} needs a GPU; on CPU use dtype: float32")
+    if device is Device.CPU and dtype is not DType.FLOAT32 and not (dtype is DType.BFLOAT16 and native_bf16()):
+        raise ConfigError(f"encoder.dtype {dtype.value} needs a GPU or, for bfloat16, a CPU with native bf16 "
+                          "(AVX512-BF16/AMX); on this CPU use dtype: float32")
     return torch.device(device.value)
 
 
@@ -176,17 +193,14 @@ class Encoder:
     """A loaded text encoder. Build with :meth:`from_config` or :meth:`load`."""
 
     def __init__(self, spec: EncoderSpec, device: Device = Device.AUTO) -> None:
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
 
         self.spec = spec
         self.device = resolve_device(device, spec.dtype)
-        self.tokenizer = AutoTokenizer.from_pretrained(spec.model_dir)
-        if self.tokenizer.pad_token_id is None:  # decoder-only tokenizers often have no pad token
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self._load_tokenizer()
         self.model = AutoModel.from_pretrained(
             spec.model_dir, dtype=_TORCH_DTYPES[spec.dtype], trust_remote_code=spec.trust_remote_code
         ).to(self.device).eval()
-        self._with_types = "token_type_ids" in self.tokenizer.model_input_names
         self.dim = int(getattr(self.model.config, "hidden_size", 0)) or self._probe_dim()
         if spec.dim is not None:
             if spec.dim > self.dim:
@@ -203,6 +217,10 @@ class Encoder:
             from gre_ray.embed.st_encoder import StEncoder
 
             return StEncoder(spec, config.device)  # type: ignore[return-value]
+        if spec.backend is Backend.OPENVINO:
+            from gre_ray.embed.openvino_encoder import OpenVinoEncoder
+
+            return OpenVinoEncoder(spec, config.device)
         return cls(spec, config.device)
 
     @classmethod
@@ -212,6 +230,20 @@ class Encoder:
 
     def _probe_dim(self) -> int:
         return int(self._forward(pad_rows([[self.tokenizer.pad_token_id]], None, pad_id=0)).shape[1])
+
+    def _load_tokenizer(self) -> None:
+        from transformers import AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(self.spec.model_dir)
+        if self.tokenizer.pad_token_id is None:  # decoder-only tokenizers often have no pad token
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self._with_types = "token_type_ids" in self.tokenizer.model_input_names
+
+    def _finish(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Normalise and truncate pooled (rows, hidden) float32 vectors as the spec says."""
+        if self.spec.normalize:
+            pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
+        return truncate_dim(pooled, self.spec.dim, self.spec.normalize)
 
     def tokenize(self, texts: Sequence[str]) -> tuple[list[list[int]], list[list[int]] | None, np.ndarray]:
         """Token ids (truncated to ``max_length``), token type ids, and which texts were truncated.
@@ -241,10 +273,7 @@ class Encoder:
         if batch.token_type_ids is not None:
             inputs["token_type_ids"] = torch.from_numpy(batch.token_type_ids).to(self.device)
         hidden = self.model(**inputs)[0]  # (rows, width, hidden)
-        vectors = pool(hidden, inputs["attention_mask"], self.spec.pooling)  # (rows, dim) float32
-        if self.spec.normalize:
-            vectors = torch.nn.functional.normalize(vectors, p=2, dim=-1)
-        return truncate_dim(vectors, self.spec.dim, self.spec.normalize)
+        return self._finish(pool(hidden, inputs["attention_mask"], self.spec.pooling))  # (rows, dim) float32
 
     def encode_with_stats(
         self, texts: Sequence[str], *, token_budget: int = 4096, max_batch_rows: int = 128, sort: bool = True
@@ -297,7 +326,7 @@ class Encoder:
 
     def with_spec(self, **changes: object) -> "Encoder":
         """The same loaded model with other pooling/normalisation/prefix/max_length (no reload)."""
-        clone = object.__new__(Encoder)
+        clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
         clone.spec = replace(self.spec, **changes)
         return clone

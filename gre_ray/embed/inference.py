@@ -102,6 +102,8 @@ class EmbedBatch:
         if gpu:
             device = Device.CUDA if gpu_device("embed actor").type == "cuda" else Device.CPU
             encoder = dataclasses.replace(encoder, device=device)
+        else:
+            torch.set_num_threads(cpu_threads)  # before loading: graph runtimes read it once
         self.encoder = Encoder.from_config(encoder)
         if self.encoder.device.type == "cpu":
             torch.set_num_threads(cpu_threads)

@@ -12,10 +12,12 @@ The pipeline, in three steps:
    an autoscaling cluster for the GPU nodes). Splitting first keeps every actor busy, and
    it leaves no CPU task queued behind actors that hold every CPU (on a 2-CPU Ray a read
    task behind two 1-CPU actors never runs).
-3. **Write** ``item_id`` + ``embedding`` with the pyarrow batch format, so the column stays
-   ``fixed_size_list<float32>[dim]``; the per-row bookkeeping columns become the report.
-   The embedded dataset is materialised once so that both reads see the same rows; at
-   1.5 GB per million 384-d vectors, Ray's object store spills to disk beyond memory.
+3. **Write** ``item_id`` + ``embedding`` (``fixed_size_list<float32>[dim]``) from the
+   driver: the embedded blocks are fetched once, the per-row bookkeeping columns become
+   the report, and the vectors are written with pyarrow and handed to the index build
+   as they are. The index needs every vector in the driver anyway (1.5 GB per million
+   384-d vectors), so this costs no memory beyond that, and it saves the second Ray Data
+   job (write tasks) and the read back that the write used to cost (issue #22).
 """
 
 from __future__ import annotations
@@ -36,11 +38,11 @@ import pyarrow.parquet as pq
 
 from gre_ray.data.schema import check_unique
 from gre_ray.data.storage import Location, write_json, write_table
-from gre_ray.embed.config import DType, EmbedConfig
-from gre_ray.embed.encoder import EncoderSpec, resolve_spec
+from gre_ray.embed.config import Backend, DType, EmbedConfig
+from gre_ray.embed.encoder import EncoderSpec, native_bf16, resolve_spec
 from gre_ray.embed.inference import STAT_COLUMNS, EmbedBatch
 from gre_ray.embed.index import EmbeddingIndex
-from gre_ray.embed.vectors import embeddings_table, read_embeddings
+from gre_ray.embed.vectors import embeddings_table, matrix_of
 from gre_ray.errors import ConfigError, DataError
 from gre_ray.runner import autoscale
 
@@ -84,9 +86,13 @@ class EmbedReport:
 def check_settings(settings: EmbedConfig) -> EncoderSpec:
     """Resolve the encoder and reject settings that cannot run, before any work starts."""
     spec = resolve_spec(settings.encoder)
-    if spec.dtype is not DType.FLOAT32 and settings.num_gpus <= 0:
+    if spec.backend is Backend.OPENVINO and settings.num_gpus > 0:
+        raise ConfigError("embed.encoder.backend openvino runs on CPUs: set embed.num_gpus: 0 or backend: transformers")
+    cpu_bf16 = spec.dtype is DType.BFLOAT16 and native_bf16()
+    if spec.dtype is not DType.FLOAT32 and settings.num_gpus <= 0 and not cpu_bf16:
         raise ConfigError(
-            f"embed.encoder.dtype {spec.dtype.value} needs GPUs: set embed.num_gpus > 0 or dtype: float32"
+            f"embed.encoder.dtype {spec.dtype.value} needs GPUs (or, for bfloat16, CPUs with native bf16): "
+            "set embed.num_gpus > 0 or dtype: float32"
         )
     return spec
 
@@ -136,13 +142,24 @@ def _default_actors(settings: EmbedConfig, blocks: int) -> int:
 def embed_items_to(items: Location | pa.Table, settings: EmbedConfig, out: Location) -> EmbedReport:
     """Embed every item of ``items`` and write the embeddings Parquet folder ``out``.
 
+    See :func:`embed_vectors_to`, which also returns the vectors.
+    """
+    return embed_vectors_to(items, settings, out)[0]
+
+
+def embed_vectors_to(
+    items: Location | pa.Table, settings: EmbedConfig, out: Location
+) -> tuple[EmbedReport, np.ndarray, np.ndarray]:
+    """Embed every item of ``items``, write the embeddings Parquet folder ``out``, return the vectors.
+
     Args:
         items: a Parquet file/folder or an Arrow table with ``item_id`` and ``text``.
         settings: encoder and Ray settings.
         out: the folder to write (it should not exist yet).
 
     Returns:
-        The report of the run.
+        ``(report, item_ids, matrix)``: the report of the run, and the ids and (rows, dim)
+        float32 vectors as written.
 
     Raises:
         ConfigError, DataError: a bad model or setting, missing columns or a repeated
@@ -156,7 +173,7 @@ def embed_items_to(items: Location | pa.Table, settings: EmbedConfig, out: Locat
     if rows == 0:
         dim = int(json.loads((Path(spec.model_dir) / "config.json").read_text())["hidden_size"])
         write_table(embeddings_table([], np.zeros((0, dim), np.float32)), out)
-        return EmbedReport(dim=dim)
+        return EmbedReport(dim=dim), np.array([], dtype=object), np.zeros((0, dim), np.float32)
 
     blocks = -(-rows // settings.rows_per_call)
     need = autoscale.embed_need(min(settings.actors, blocks) if settings.actors else 1, settings.num_gpus)
@@ -182,15 +199,16 @@ def embed_items_to(items: Location | pa.Table, settings: EmbedConfig, out: Locat
         ).materialize()
         wall = time.perf_counter() - started
 
-    stats = pa.concat_tables(ray.get(embedded.select_columns(list(STAT_COLUMNS)).to_arrow_refs()))
+    blocks_out = pa.concat_tables(ray.get(embedded.to_arrow_refs()))
+    stats = blocks_out.select(list(STAT_COLUMNS))
     raise_decode_errors(stats, source)
-    embedded.select_columns(["item_id", "embedding"]).write_parquet(
-        out.path, filesystem=out.fs, min_rows_per_file=settings.min_rows_per_file
-    )
+    vectors = blocks_out.select(["item_id", "embedding"])
+    write_table(vectors, out, max_rows_per_file=max(settings.min_rows_per_file, 1_000_000))
     report = _report(stats, wall, actors)
-    report.dim = int(embedded.schema().base_schema.field("embedding").type.list_size)
+    report.dim = int(vectors.schema.field("embedding").type.list_size)
     log.info("embedded %d texts in %.1fs (%.0f texts/s, %d actors)", report.rows, wall, report.texts_per_s, actors)
-    return report
+    ids = np.asarray(vectors.column("item_id").to_pylist(), dtype=object)
+    return report, ids, matrix_of(vectors.column("embedding"), report.dim)
 
 
 def raise_decode_errors(stats: pa.Table, source: str) -> None:
@@ -238,8 +256,7 @@ def embed_and_index(
         Manifest figures: the run report, the resolved encoder settings and the index size.
     """
     started = time.perf_counter()
-    report = embed_items_to(items, settings, embeddings_out)
-    ids, vectors = read_embeddings(embeddings_out)
+    report, ids, vectors = embed_vectors_to(items, settings, embeddings_out)
     EmbeddingIndex.build(ids, vectors, settings.index).save(index_out)
     spec = check_settings(settings)
     return {

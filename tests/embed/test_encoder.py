@@ -111,7 +111,7 @@ def test_max_length_beyond_the_model(tiny_bert_path):
 
 def test_half_precision_on_cpu_is_refused(tiny_bert_path):
     with pytest.raises(ConfigError, match="needs a GPU"):
-        Encoder.from_config(EncoderConfig(model=tiny_bert_path, dtype=DType.BFLOAT16, device=Device.CPU))
+        Encoder.from_config(EncoderConfig(model=tiny_bert_path, dtype=DType.FLOAT16, device=Device.CPU))
     with pytest.raises(ConfigError, match="set embed.num_gpus > 0"):
         check_settings(EmbedConfig(encoder=EncoderConfig(model=tiny_bert_path, dtype=DType.FLOAT16)))
 
