@@ -95,8 +95,12 @@ def _item_domains(items: Location) -> set[str]:
     return set(pc.unique(read_table(items, columns=["domain"]).column("domain")).to_pylist())
 
 
-def _domain_items(items: Location, embeddings: Location, domain: str) -> tuple[pa.Array, DomainItems, dict]:
-    """(vocabulary, items with unit vectors, stats) of one domain, read from the artifacts."""
+def _domain_items(items: Location, embeddings: Location, domain: str) -> list[Any]:
+    """[vocabulary, items with unit vectors, stats, vectors, has-vector mask, texts] of one domain.
+
+    The vectors, mask and Arrow columns are separate objects so that shard tasks read them
+    zero-copy from the object store instead of unpickling the whole :class:`DomainItems`.
+    """
     table = pq.read_table(items.path, filesystem=items.fs, filters=[("domain", "=", domain)])
     table = validate_table(table, ITEMS, items.uri)
     dim = embedding_dim(pq.read_schema(embeddings.files()[0].path, filesystem=embeddings.fs), embeddings.uri)
@@ -105,23 +109,22 @@ def _domain_items(items: Location, embeddings: Location, domain: str) -> tuple[p
     emb = validate_table(emb, embeddings_contract(dim), embeddings.uri)
     di = domain_items(domain, table, emb)
     vocab = pa.array(di.item_ids.tolist(), pa.string())
-    return vocab, di, {"items": di.n_items, "items_without_vector": int((~di.has_vector).sum())}
+    stats = {"items": di.n_items, "items_without_vector": int((~di.has_vector).sum())}
+    return [vocab, di, stats, di.vectors, di.has_vector, pa.array(di.texts.tolist(), pa.string())]
 
 
 # ---------------------------------------------------------------- 3. user shards
 
 
-def _user_shard(domains: list[str], vocab_refs: list[Any], config: PairsConfig, pair_shards: int,
-                *parts: pa.Table) -> list[Any]:
+def _user_shard(domains: list[str], config: PairsConfig, pair_shards: int, *args: Any) -> list[Any]:
     """Count one user shard; returns [stats, item users, capped histories, then one payload per pair shard].
 
+    ``args``: each domain's vocabulary, then this shard's rows of every interactions file.
     A payload maps domain → (pair keys, counts, keys of pairs together in a whole history
     or None when they are the counted keys).
     """
-    import ray
-
+    vocabs, parts = args[: len(domains)], args[len(domains):]
     table = pa.concat_tables(parts)
-    vocabs = ray.get(list(vocab_refs))
     stats: dict[str, dict] = {}
     item_users: dict[str, np.ndarray] = {}
     extra: dict[str, sp.csr_matrix | None] = {}
@@ -160,28 +163,30 @@ def _pick(by_domain: dict, domain: str) -> Any:
 # ---------------------------------------------------------------- 4. pair shards and top-k
 
 
-def _pair_shard(domains: list[str], config: PairsConfig, n_users: dict[str, int], item_refs: list[Any],
-                user_refs: list[Any], pair_shards: int, *payloads: dict) -> list[Any]:
-    """Sum, filter and score one pair shard; returns [state, together keys, stats, top-k entries per item shard]."""
-    import ray
+def _pair_shard(domains: list[str], config: PairsConfig, n_users: dict[str, int], pair_shards: int,
+                *args: Any) -> list[Any]:
+    """Sum, filter and score one pair shard; returns [state, together keys, stats, top-k entries per item shard].
 
-    items: list[DomainItems] = ray.get(list(item_refs))
-    item_users: list[np.ndarray] = ray.get(list(user_refs))
+    ``args``: per domain its vectors, then per domain its has-vector mask, then per domain
+    its |U_i|, then one payload from every user shard.
+    """
+    n = len(domains)
+    vectors, has, item_users, payloads = args[:n], args[n : 2 * n], args[2 * n : 3 * n], args[3 * n :]
     state: dict[str, dict] = {}
     together: dict[str, np.ndarray] = {}
     stats: dict[str, dict] = {}
     out: list[dict] = [{} for _ in range(pair_shards)]
-    for d, di, users in zip(domains, items, item_users):
+    for d, vec, has_vector, users in zip(domains, vectors, has, item_users):
         got = [p[d] for p in payloads if d in p]
         keys, counts = sh.reduce_counts([g[0] for g in got], [g[1] for g in got])
         together[d] = keys if config.window is None else np.unique(np.concatenate([g[2] for g in got] or [keys]))
         support = counts >= config.min_support
         support_keys = keys[support]
-        rows, cols = sh.key_parts(support_keys, di.n_items)
-        usable = di.has_vector[rows] & di.has_vector[cols]
+        rows, cols = sh.key_parts(support_keys, len(has_vector))
+        usable = has_vector[rows] & has_vector[cols]
         rows, cols, sup = rows[usable], cols[usable], counts[support][usable]
         score = score_pairs(config.score, rows, cols, sup, users, n_users[d])
-        text = pair_similarity(di.vectors, rows, cols)
+        text = pair_similarity(vec, rows, cols)
         state[d] = {"rows": rows, "cols": cols, "support": sup, "score": score, "text": text,
                     "support_keys": support_keys}
         stats[d] = {"cooccurring_pairs": int(len(keys)), "support_pairs": int(len(support_keys)),
@@ -271,13 +276,15 @@ class ShardedCooccurring(Cooccurring):
         return out
 
 
-def _negatives(domain: str, di: DomainItems, config: PairsConfig, together_refs: list[Any],
-               extras: list[Any], *anchor_parts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(anchors ascending, (A, num_negatives) negatives) of one domain."""
-    import ray
+def _negatives(domain: str, di: DomainItems, config: PairsConfig, together_refs: list[Any], n_extras: int,
+               *args: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(anchors ascending, (A, num_negatives) negatives) of one domain.
 
+    ``args``: every user shard's capped histories, then every pair shard's anchors.
+    """
+    extras, anchor_parts = args[:n_extras], args[n_extras:]
     anchors = np.unique(np.concatenate(anchor_parts)).astype(np.int64) if anchor_parts else np.zeros(0, np.int64)
-    rows = [e[domain] for e in ray.get(list(extras)) if e.get(domain) is not None]
+    rows = [e[domain] for e in extras if e.get(domain) is not None]
     extra = sp.vstack(rows).tocsr() if rows else None
     negatives = hard_negatives(
         anchors, di.vectors, di.has_vector, ShardedCooccurring(together_refs, domain, di.n_items, extra),
@@ -291,23 +298,30 @@ def _negatives(domain: str, di: DomainItems, config: PairsConfig, together_refs:
 # ---------------------------------------------------------------- 7. write
 
 
-def _write(state: dict, out: Location, part: int, domains: list[str], item_refs: list[Any], neg_refs: list[Any],
-           num_negatives: int, planted: dict[str, Any]) -> dict[str, dict]:
-    """Write the shard's kept pairs as ``part-NNNNN.parquet``; returns per-domain counts."""
-    import ray
+def _write(state: dict, out: Location, part: int, domains: list[str], num_negatives: int, *args: Any) -> dict[str, dict]:
+    """Write the shard's kept pairs as ``part-NNNNN.parquet``; returns per-domain counts.
 
-    items: list[DomainItems] = ray.get(list(item_refs))
-    negs = ray.get(list(neg_refs))
+    ``args``: per domain its ids, its texts (Arrow), its (anchors, negatives), its planted
+    keys (or None). Only the rows of the ids and texts that the pairs use are converted.
+    """
+    n = len(domains)
+    ids, texts, negs, planted = args[:n], args[n : 2 * n], args[2 * n : 3 * n], args[3 * n :]
     tables, stats = [], {}
-    for d, di, (anchors, negatives) in sorted(zip(domains, items, negs), key=lambda x: x[0]):
-        s = state[d]
+    for j in sorted(range(n), key=lambda i: domains[i]):
+        d, s, (anchors, negatives) = domains[j], state[domains[j]], negs[j]
         neg = negatives[np.searchsorted(anchors, s["rows"])] if len(s["rows"]) else np.zeros((0, num_negatives), np.int64)
-        tables.append(pairs_table(d, di.item_ids, di.texts, s["rows"], s["cols"], s["score"], s["text"], neg))
+        used = np.unique(np.r_[s["rows"].astype(np.int64), s["cols"].astype(np.int64), neg[neg >= 0]])
+        take = pa.array(used, pa.int64())
+        sub_ids = np.asarray(ids[j].take(take).to_pylist(), dtype=object)
+        sub_texts = np.asarray(texts[j].take(take).to_pylist(), dtype=object)
+        local = np.where(neg >= 0, np.searchsorted(used, neg), -1)
+        tables.append(pairs_table(d, sub_ids, sub_texts, np.searchsorted(used, s["rows"]),
+                                  np.searchsorted(used, s["cols"]), s["score"], s["text"], local))
         found = (neg >= 0).sum(axis=1)
         stats[d] = {"rows": len(s["rows"]), "found": int(found.sum()), "short": int((found < num_negatives).sum())}
-        keys = ray.get(planted[d]) if d in planted else None
-        if keys is not None:
-            stats[d]["planted"] = planted_counts(sh.pair_keys(s["rows"], s["cols"], di.n_items), s["support_keys"], keys)
+        if planted[j] is not None:
+            keys = sh.pair_keys(s["rows"], s["cols"], len(ids[j]))
+            stats[d]["planted"] = planted_counts(keys, s["support_keys"], planted[j])
     table = validate_table(pa.concat_tables(tables) if tables else PAIRS.schema.empty_table(), PAIRS, "pairs")
     out.mkdir()
     pq.write_table(table, (out / f"part-{part:05d}.parquet").path, filesystem=out.fs, compression="zstd")
@@ -366,13 +380,14 @@ def mine_sharded(ctx: Any, config: PairsConfig, choose_domains) -> dict[str, dic
     if not domains:
         return {}
 
-    prep = [task(_domain_items).options(num_returns=3).remote(items_loc, emb_loc, d) for d in domains]
+    prep = [task(_domain_items).options(num_returns=6).remote(items_loc, emb_loc, d) for d in domains]
     vocab_refs, item_refs = [p[0] for p in prep], [p[1] for p in prep]
+    vec_refs, has_refs, text_refs = [p[3] for p in prep], [p[4] for p in prep], [p[5] for p in prep]
     item_stats = dict(zip(domains, ray.get([p[2] for p in prep])))
     n_items = {d: s["items"] for d, s in item_stats.items()}
 
     user = task(_user_shard).options(num_returns=P + 3)
-    counted = [user.remote(domains, vocab_refs, config, P, *[c[1 + u] for c in cut]) for u in range(U)]
+    counted = [user.remote(domains, config, P, *vocab_refs, *[c[1 + u] for c in cut]) for u in range(U)]
     del cut
     seq_stats = ray.get([c[0] for c in counted])
     merged = {d: _merge_stats([s[d] for s in seq_stats]) for d in domains}
@@ -382,7 +397,7 @@ def mine_sharded(ctx: Any, config: PairsConfig, choose_domains) -> dict[str, dic
     extras = [c[2] for c in counted]
 
     shard = task(_pair_shard).options(num_returns=P + 3)
-    reduced = [shard.remote(domains, config, n_users, item_refs, user_refs, P, *[c[3 + p] for c in counted])
+    reduced = [shard.remote(domains, config, n_users, P, *vec_refs, *has_refs, *user_refs, *[c[3 + p] for c in counted])
                for p in range(P)]
     del counted
     states, together = [r[0] for r in reduced], [r[1] for r in reduced]
@@ -400,18 +415,17 @@ def mine_sharded(ctx: Any, config: PairsConfig, choose_domains) -> dict[str, dic
     kept = [task(_keep).remote(s, thresholds) for s in states]
     del states
     anchors = task(_anchors)
-    negs = [task(_negatives).remote(d, item_refs[j], config, together, extras,
+    negs = [task(_negatives).remote(d, item_refs[j], config, together, len(extras), *extras,
                                     *[anchors.remote(k, d) for k in kept]) for j, d in enumerate(domains)]
-    planted = {}
+    planted: list[Any] = [None] * len(domains)
     if ctx.has_input("ground_truth"):
-        planted = {d: task(_planted_keys).remote(item_refs[j], ctx.input("ground_truth"), d)
-                   for j, d in enumerate(domains)}
+        planted = [task(_planted_keys).remote(item_refs[j], ctx.input("ground_truth"), d) for j, d in enumerate(domains)]
     out = ctx.out("pairs")
-    written = ray.get([task(_write).remote(k, out, p, domains, item_refs, negs, config.num_negatives, planted)
-                       for p, k in enumerate(kept)])
+    written = ray.get([task(_write).remote(k, out, p, domains, config.num_negatives, *vocab_refs, *text_refs, *negs,
+                                          *planted) for p, k in enumerate(kept)])
 
     per_domain: dict[str, dict] = {}
-    for d in domains:
+    for j, d in enumerate(domains):
         pairs_written = sum(w[d]["rows"] for w in written)
         found = sum(w[d]["found"] for w in written)
         stats: dict[str, Any] = {
@@ -428,7 +442,7 @@ def mine_sharded(ctx: Any, config: PairsConfig, choose_domains) -> dict[str, dic
                           "pairs_short": sum(w[d]["short"] for w in written)},
             "layout": {"user_shards": U, "pair_shards": P},
         }
-        keys = ray.get(planted[d]) if d in planted else None
+        keys = ray.get(planted[j]) if planted[j] is not None else None
         if keys is not None:
             stats["planted"] = planted_summary([w[d]["planted"] for w in written], n_items[d], len(keys))
         per_domain[d] = stats
