@@ -93,7 +93,10 @@ def wise_ft_folder(
         mixed(alpha)
         return score(model)
 
-    best, rows = choose_alpha(alphas, at, metric)
+    if len(set(alphas)) == 1:  # nothing to choose: no scoring
+        best, rows = float(alphas[0]), [{"alpha": float(alphas[0])}]
+    else:
+        best, rows = choose_alpha(alphas, at, metric)
     extra = mixed(best)
     model.save_pretrained(folder)
     rounded = [{k: round(v, 6) if isinstance(v, float) else v for k, v in r.items()} for r in rows]
