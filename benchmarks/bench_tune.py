@@ -5,7 +5,7 @@ Usage::
     .venv/bin/python benchmarks/bench_tune.py [--domains 2] [--epochs 2] [--noop 40] [--repeats 2] [--json out.json]
 
 1. **Scheduling overhead per trial**: ``--noop`` trials that only report once, through
-   the real Tune wiring (:func:`gre_ray.bench.tune_grid.run_grid`), with ``reuse_actors``
+   the real Tune wiring (:func:`gre_ray.wiring.tune_grid.run_grid`), with ``reuse_actors``
    and (a fifth as many) without; (wall − wall of a one-trial grid) / (trials − 1), so
    the Tuner's start-up is left out.
 2. **Grid wall time**: real trials on the demo data (``--domains`` benchmark domains ×
@@ -73,7 +73,7 @@ def prepare(root: str, n_domains: int, epochs: int) -> list[dict[str, Any]]:
 
 def timed_grid(specs, storage: str, name: str, concurrent: int, reuse: bool, trial_fn) -> tuple[float, list]:
     from gre_ray.bench.config import ResourceSettings
-    from gre_ray.bench.tune_grid import run_grid
+    from gre_ray.wiring.tune_grid import run_grid
 
     resources = ResourceSettings(max_concurrent_trials=concurrent, reuse_actors=reuse, max_failures=0)
     start = time.perf_counter()

@@ -36,13 +36,3 @@ def run_config(
             for line in stages[outcome.name]().summarize(outcome.manifest):
                 echo(f"   {line}")
     return outcomes
-
-
-def ensure_ray_for(config: GreConfig) -> Callable[[], None]:
-    """A function that starts (or joins) the Ray of ``config`` when first called; for work
-    that needs Ray only when something is not cached."""
-
-    def ensure() -> None:
-        start_ray(config)
-
-    return ensure

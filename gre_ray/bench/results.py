@@ -36,7 +36,7 @@ RESULTS_FILE, CSV_FILE, HISTORY_FILE = "results.parquet", "results.csv", "histor
 
 
 def trial_status(record: dict[str, Any]) -> tuple[str, str]:
-    """(status, error) of a trial record from :func:`gre_ray.bench.tune_grid.trial_record`."""
+    """(status, error) of a trial record from :func:`gre_ray.wiring.tune_grid.trial_record`."""
     if record.get("error"):
         return FAILED, record["error"]
     metrics = record.get("metrics") or {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gre_ray.bench.bench import bench
+from gre_ray.commands.bench_run import bench
 from gre_ray.root_config import load_config
 
 DEFAULT_CONFIG = "configs/gre_b.yaml"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import Any
+from typing import Any, Callable
 
 from gre_ray.errors import UserError
 
@@ -98,3 +98,13 @@ def _check_reachable(address: str) -> None:
             f"cannot reach the Ray cluster at {address} ({reason}); start it (`ray start --head`, `ray up`) "
             "or fix RAY_ADDRESS / run.ray_address"
         ) from None
+
+
+def ensure_ray_for(config: Any) -> Callable[[], None]:
+    """A function that starts (or joins) the Ray of ``config`` when first called; for work
+    that needs Ray only when something is not cached."""
+
+    def ensure() -> None:
+        start_ray(config)
+
+    return ensure

@@ -1,6 +1,6 @@
 """Stage ``benchmark``: GRE-B, the dataset × model × embedding grid on Ray Tune.
 
-The grid runs through :func:`gre_ray.bench.grid.run_benchmark`, the same function
+The grid runs through :func:`gre_ray.wiring.bench_grid.run_benchmark`, the same function
 ``gre-ray bench`` calls: datasets resolved (a missing one stops the stage with one
 ConfigError), splits and embeddings taken from the run's content-addressed caches
 (computing what is missing), the zero-training tier scored, and only the trials whose key
@@ -23,8 +23,8 @@ import logging
 from typing import Any
 
 from gre_ray.bench.config import BenchmarkConfig
-from gre_ray.bench.embeddings import embedding_fingerprints
-from gre_ray.bench.grid import BenchInputs, run_benchmark
+from gre_ray.wiring.bench_embeddings import embedding_fingerprints
+from gre_ray.wiring.bench_grid import BenchInputs, run_benchmark
 from gre_ray.bench.prepare import upstream_fingerprint, work_key
 from gre_ray.bench.report import board_lines, build_report, save_report, write_meta, write_zero_shot, zero_shot_lines
 from gre_ray.bench.results import FAILED, write_results
@@ -54,7 +54,7 @@ class BenchmarkStage(Stage):
         return embedding_fingerprints(config.benchmark)
 
     def run(self, ctx: StageContext) -> None:
-        from gre_ray.pipeline import ensure_ray_for
+        from gre_ray.runner.ray_session import ensure_ray_for
 
         config: BenchmarkConfig = ctx.settings
         upstream = {a: upstream_fingerprint(loc) for a, loc in sorted(ctx.inputs.items())}

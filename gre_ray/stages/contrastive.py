@@ -23,10 +23,10 @@ from gre_ray.runner.stage import Stage, StageContext
 from gre_ray.stages import register
 from gre_ray.train.config import ContrastiveConfig, LossName, resolve_model
 from gre_ray.train.rows import check_pair_texts, split_pairs
-from gre_ray.train.run import train_and_export
 from gre_ray.train.signal import SIGNAL_METRIC, DomainSignal, measure, signal_tasks
 from gre_ray.train.tasks import ContrastiveTask, check_encoder
 from gre_ray.train.wise import wise_ft_folder
+from gre_ray.wiring.train_run import train_and_export
 
 OBJECTIVES = {
     LossName.INFONCE: "bidirectional InfoNCE (van den Oord et al. 2018; symmetric as in CLIP, Radford et al. 2021)",

@@ -22,8 +22,8 @@ from gre_ray.runner.stage import Stage, StageContext
 from gre_ray.stages import register
 from gre_ray.train.config import MLMConfig, resolve_model
 from gre_ray.train.rows import split_corpus
-from gre_ray.train.run import train_and_export
 from gre_ray.train.tasks import MLMTask, check_encoder
+from gre_ray.wiring.train_run import train_and_export
 
 # The columns MLM reads from the coreset's corpus (which carries more: selection order, ...).
 CORPUS_TEXTS = Contract(

@@ -1,6 +1,6 @@
 """Settings of the two training stages, ``mlm`` and ``contrastive``, and the parts they share.
 
-Both stages run the same Ray Train driver (:mod:`gre_ray.train.ray_driver`), so the
+Both stages run the same Ray Train driver (:mod:`gre_ray.wiring.train_driver`), so the
 hardware (``scaling``), DeepSpeed (``deepspeed``), optimiser (``optim``), loop and sampler
 settings are one set of dataclasses nested under each stage's section::
 

@@ -1,6 +1,6 @@
 """What every Ray Train worker receives: one frozen, checked spec instead of a dict of strings.
 
-The driver (:func:`gre_ray.train.ray_driver.fit`) builds a :class:`WorkerSpec` through the
+The driver (:func:`gre_ray.wiring.train_driver.fit`) builds a :class:`WorkerSpec` through the
 config loader (:func:`gre_ray.config.loader.build`, so a misspelt field is an error) and
 hands it to ``TorchTrainer(train_loop_config={"spec": spec})``. Workers may run on other
 nodes, so every model and file it names is a URI, a Hub id or a shipped model name

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from ray import tune
 
-from gre_ray.bench.bench import bench, resolve_model
+from gre_ray.commands.bench_run import bench, resolve_model
 from gre_ray.bench.store import ResultsStore
 from gre_ray.data.storage import Location, read_table
 from gre_ray.errors import ConfigError, DataError

@@ -7,7 +7,7 @@ import math
 from gre_ray.bench.config import ResourceSettings
 from gre_ray.bench.leaderboard import leaderboard
 from gre_ray.bench.results import history_table, results_table
-from gre_ray.bench.tune_grid import run_grid
+from gre_ray.wiring.tune_grid import run_grid
 from tests.bench.fakes import fake_trial, marks, spec
 
 

@@ -12,8 +12,8 @@ from gre_ray.bench.config import BenchmarkConfig, EmbeddingModel, ResourceSettin
 from gre_ray.bench.leaderboard import leaderboard
 from gre_ray.bench.results import RESULT_COLUMNS, history_table, results_table
 from gre_ray.bench.trials import grid_specs
-from gre_ray.bench.tune_grid import run_grid
 from gre_ray.recsys.train import TrainConfig
+from gre_ray.wiring.tune_grid import run_grid
 
 METRICS = ["ndcg@10", "auc", "logloss"]
 

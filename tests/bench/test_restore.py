@@ -9,7 +9,7 @@ from ray import tune
 
 from gre_ray.bench.config import ResourceSettings
 from gre_ray.bench.results import results_table
-from gre_ray.bench.tune_grid import run_grid
+from gre_ray.wiring.tune_grid import run_grid
 from tests.bench.fakes import fake_trial, marks, spec
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from gre_ray.bench.config import BenchmarkConfig, ResourceSettings, SearchSettings
-from gre_ray.bench.search import run_search
 from gre_ray.bench.trials import grid_specs
 from gre_ray.recsys.train import TrainConfig
+from gre_ray.wiring.bench_search import run_search
 from tests.bench.fakes import SEARCH_BEST, search_trial
 
 

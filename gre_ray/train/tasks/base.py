@@ -1,6 +1,6 @@
 """The contract between the training loop and what it trains (MLM or contrastive pairs).
 
-The loop (:mod:`gre_ray.train.worker`) knows batches, engines, checkpoints and Ray; a
+The loop (:mod:`gre_ray.wiring.train_worker`) knows batches, engines, checkpoints and Ray; a
 task knows its model, how rows become tensors, its loss, its held-out metrics and how
 its weights are saved. Tasks are pure torch + transformers and never import Ray.
 """

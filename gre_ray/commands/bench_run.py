@@ -12,7 +12,7 @@ A model is named the way a user has it at hand:
 
 The run folder's upstream stages (those providing items, interactions and domains) are
 brought up to date through the runner, so nothing is ingested again when it is current;
-then :func:`gre_ray.bench.grid.run_benchmark` trains only the trials whose key the results
+then :func:`gre_ray.wiring.bench_grid.run_benchmark` trains only the trials whose key the results
 store lacks, and the leaderboard gathers every stored trial measured the same way.
 """
 
@@ -26,7 +26,6 @@ from typing import Any
 import pandas as pd
 
 from gre_ray.bench.config import BenchmarkConfig, EmbeddingModel
-from gre_ray.bench.grid import BenchInputs, BenchOutcome, run_benchmark
 from gre_ray.bench.leaderboard import leaderboard
 from gre_ray.bench.prepare import select_datasets, upstream_fingerprint
 from gre_ray.bench.report import board_lines, build_report, protocol_text, save_report, zero_shot_lines
@@ -40,6 +39,7 @@ from gre_ray.errors import ConfigError
 from gre_ray.recsys.fusion import FusionMode
 from gre_ray.recsys.models import ModelName
 from gre_ray.root_config import StageName
+from gre_ray.wiring.bench_grid import BenchInputs, BenchOutcome, run_benchmark
 
 UPSTREAM = ("items", "interactions", "domains")
 WORK_DIR = "_bench"
@@ -163,7 +163,7 @@ def bench(
         ConfigError, DataError: an unknown model, dataset or scenario; a model that does not
             load; bad vectors; a failing endpoint; all before the first trial.
     """
-    from gre_ray.pipeline import ensure_ray_for
+    from gre_ray.runner.ray_session import ensure_ray_for
     from gre_ray.runner.ray_session import start_ray
     from gre_ray.runner.runner import run_pipeline
     from gre_ray.stages import registry

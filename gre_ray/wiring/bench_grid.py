@@ -31,7 +31,6 @@ from typing import Any
 import pandas as pd
 
 from gre_ray.bench.config import BenchmarkConfig, SearchSettings
-from gre_ray.bench.embeddings import encoder_for, prepare_embeddings
 from gre_ray.bench.prepare import build_split, check_resources, select_datasets, split_configs
 from gre_ray.bench.results import FAILED, HISTORY_COLUMNS, RESULT_COLUMNS, history_table, results_table
 from gre_ray.bench.reuse import PROTOCOL_COLUMNS, protocol_columns, reused_tables, split_by_store, with_keys
@@ -42,6 +41,7 @@ from gre_ray.bench.trials import DatasetInputs, grid_specs
 from gre_ray.config.loader import to_dict
 from gre_ray.data.shared import shared_uri
 from gre_ray.data.storage import Location, read_json, read_table
+from gre_ray.wiring.bench_embeddings import encoder_for, prepare_embeddings
 
 log = logging.getLogger("gre_ray")
 SPLIT_CACHE = "cache/splits"
@@ -168,8 +168,8 @@ def run_benchmark(
         ConfigError, DataError: unknown datasets, a missing artifact, bad embeddings,
             all before the first trial.
     """
-    from gre_ray.bench.search import run_search
-    from gre_ray.bench.tune_grid import run_grid
+    from gre_ray.wiring.bench_search import run_search
+    from gre_ray.wiring.tune_grid import run_grid
     from gre_ray.bench.zero_shot import zero_shot_table
 
     store = store or ResultsStore.of_run(run_root)

@@ -2,7 +2,7 @@
 
 Both stages read a Parquet artifact, split it into training and held-out rows
 (:mod:`gre_ray.train.rows`), reject unusable input before any worker starts, run the
-driver (:func:`gre_ray.train.ray_driver.fit`) under ``<run>/_train`` with a run name
+driver (:func:`gre_ray.wiring.train_driver.fit`) under ``<run>/_train`` with a run name
 keyed by the settings, the input files and the model, then copy the best epoch's model
 to the stage output with a model card.
 """
@@ -24,9 +24,9 @@ from gre_ray.errors import DataError
 from gre_ray.runner.stage import StageContext
 from gre_ray.train.config import resolve_model
 from gre_ray.train.export import write_model_card
-from gre_ray.train.ray_driver import FitResult, fit, preflight, read_train_rows, steps_per_epoch
 from gre_ray.train.rows import RowSplit, domain_counts
 from gre_ray.train.tasks.base import Task
+from gre_ray.wiring.train_driver import FitResult, fit, preflight, read_train_rows, steps_per_epoch
 
 log = logging.getLogger("gre_ray")
 

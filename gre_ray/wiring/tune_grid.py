@@ -96,7 +96,7 @@ def run_grid(
     """
     from ray import tune
 
-    from gre_ray.bench.tune_callbacks import ProgressLog
+    from gre_ray.wiring.tune_callbacks import ProgressLog
 
     # TensorBoard tags cannot hold '@': tensorboardX logs every renaming (ndcg@10 -> ndcg_10) at INFO
     logging.getLogger("tensorboardX.summary").setLevel(logging.WARNING)

@@ -99,7 +99,7 @@ def _maybe_fail(marker_uri: str, at_step: int | None, step: int, rank: int) -> N
 
 def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
     """Ray Train entry point; ``config[SPEC_KEY]`` is the :class:`WorkerSpec` built by
-    :func:`gre_ray.train.ray_driver.fit`.
+    :func:`gre_ray.wiring.train_driver.fit`.
 
     Returns:
         (worker 0) the final :class:`TrainState` as a dict.

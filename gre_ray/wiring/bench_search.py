@@ -20,7 +20,7 @@ from gre_ray.bench.config import BenchmarkConfig, SearchScheduler
 from gre_ray.bench.trial import run_trial
 from gre_ray.bench.trials import DatasetInputs, search_specs, slug
 from gre_ray.bench.trial_spec import checked
-from gre_ray.bench.tune_grid import TrialFn, best_valid_score, run_grid
+from gre_ray.wiring.tune_grid import TrialFn, best_valid_score, run_grid
 
 SEARCH_COLUMNS = ["trial", "dataset", "model", "lr", "dim", "valid_score", "epochs", "error", "chosen"]
 

@@ -5,7 +5,7 @@ model's weight bytes, the resolved encoder settings, the items' ids and texts), 
 checkpoint or a changed text gets new vectors and old ones are never reused under a name.
 The benchmark asks it for every (dataset, embedding model) before the grid starts: cached
 entries are read back, missing ones are computed with the embedding pipeline, once each,
-every dataset an encoder misses in one job (:mod:`gre_ray.bench.embed_batch`). The cache
+every dataset an encoder misses in one job (:mod:`gre_ray.wiring.bench_embed_batch`). The cache
 lives in ``<run>/cache/embeddings``, beside the stages, so a forced or changed benchmark
 run reuses what an earlier one computed.
 """
@@ -126,8 +126,8 @@ def prepare_embeddings(
     Returns:
         dataset → embedding name → the cached embeddings and their fingerprint.
     """
-    from gre_ray.bench.embed_batch import embed_datasets
     from gre_ray.embed.config import EmbedConfig
+    from gre_ray.wiring.bench_embed_batch import embed_datasets
 
     out: dict[str, dict[str, EmbeddingEntry]] = {d: {} for d in datasets}
     if not config.embeddings:

@@ -31,8 +31,8 @@ from gre_ray.runner.accelerator import simulated_gpus
 from gre_ray.train.config import TrainSettings
 from gre_ray.train.rows import TRAIN, select_rows
 from gre_ray.train.tasks.base import Task
-from gre_ray.train.worker import MODEL_DIR, STATE_FILE, train_loop_per_worker
 from gre_ray.train.worker_spec import SPEC_KEY, WorkerSpec
+from gre_ray.wiring.train_worker import MODEL_DIR, STATE_FILE, train_loop_per_worker
 
 log = logging.getLogger("gre_ray")
 
