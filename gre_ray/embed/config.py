@@ -40,8 +40,8 @@ class Backend(str, enum.Enum):
     heads, other poolings, custom modules). ``auto``: ``transformers`` when the folder's
     stack is one it reproduces, else ``sentence_transformers``.
     ``openvino``: the same Transformer + Pooling stack converted once per node to an
-    OpenVINO graph and run by OpenVINO's CPU runtime, with the same batching; the fastest
-    CPU setting with ``dtype: bfloat16`` (``benchmarks/RESULTS.md``). CPU only.
+    OpenVINO graph and run by OpenVINO's CPU runtime, with the same batching; with
+    ``dtype: bfloat16`` the fastest in one process (``benchmarks/RESULTS.md``). CPU only.
     """
 
     AUTO = "auto"
