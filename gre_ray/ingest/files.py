@@ -20,6 +20,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 from typing import Iterator
+from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
 
@@ -53,7 +54,10 @@ class SourceFile:
 
     @property
     def gzip(self) -> bool:
-        return self.uri.endswith(".gz")
+        """Whether the file is gzip-compressed, judged by its name: an object store URI may end in
+        a query (``?endpoint_override=...``) that is not part of the name."""
+        name = urlsplit(self.uri).path if "://" in self.uri else self.uri
+        return name.endswith(".gz")
 
 
 @dataclass(frozen=True)

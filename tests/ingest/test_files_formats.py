@@ -89,6 +89,17 @@ def test_gzip_pieces_number_lines_like_one_stream(tmp_path, piece_bytes, cut):
         assert len(whole) == 14 and whole[-1] == (14, b'{"n": 99}', None)
 
 
+def test_gzip_is_judged_by_the_name_not_a_uri_query():
+    """An object store URI ends in its query; the ``.gz`` before it still means gzip."""
+    def is_gzip(uri):
+        return SourceFile(0, "items", uri, "x", JSON, 1).gzip
+
+    assert is_gzip("s3://bucket/raw/meta.jsonl.gz?endpoint_override=127.0.0.1:9000&scheme=http")
+    assert is_gzip("/data/raw/meta.jsonl.gz")
+    assert not is_gzip("s3://bucket/raw/meta.jsonl?scheme=http")
+    assert not is_gzip("/data/raw/meta.jsonl")
+
+
 def test_decode_errors_name_the_reason():
     assert decode_text(b"caf\xc3\xa9\r", "utf-8") == "café"
     with pytest.raises(RowError, match="invalid_utf8"):
