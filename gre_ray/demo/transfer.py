@@ -99,7 +99,8 @@ def run_report(run_root: Path) -> pd.DataFrame:
         if domain is None or vocabulary()[domain]["role"] != "benchmark":
             continue
         model = str(read_json(Location.of(str(manifest))).get("model", manifest.parent.name))
-        model = model.removeprefix(str(run_root.resolve()) + "/")  # a run artifact: relative to the run
+        # a run artifact (named by its file:// URI since models cross Ray boundaries by URI): relative to the run
+        model = model.removeprefix("file://").removeprefix(str(run_root.resolve()) + "/")
         result = separation(
             table["item_id"].tolist(), np.stack(table["embedding"].to_numpy()).astype(np.float64),
             ground_truth[ground_truth["domain"] == domain], shared_pairs(domain),
