@@ -58,13 +58,36 @@ def _user_error_in_worker_traceback(text: str) -> str | None:
     return None
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """A log handler that writes to whatever ``sys.stderr`` is when a record is emitted.
+
+    ``logging.basicConfig`` binds the stream it finds at the first call; when ``main`` runs
+    more than once in a process (tests capturing output, notebooks) that stream may since
+    have been closed, and every later record would fail with a logging error.
+    """
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def _configure_logging(verbose: bool) -> None:
+    """Timestamped log lines on stderr, installed once per process."""
+    root = logging.getLogger()
+    if not any(isinstance(handler, _CurrentStderrHandler) for handler in root.handlers):
+        handler = _CurrentStderrHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"))
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    _configure_logging(args.verbose)
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
