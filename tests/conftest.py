@@ -46,6 +46,9 @@ def ray_session():
             include_dashboard=False,
             logging_level="ERROR",
             configure_logging=False,
+            # Workers' prints would reach the driver on Ray's own thread at any later moment,
+            # into whichever test is capturing stderr then (or into a capture already closed).
+            log_to_driver=False,
         )
     yield ray
     ray.shutdown()
