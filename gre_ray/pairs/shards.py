@@ -1,6 +1,6 @@
 """The pure half of sharded pair mining: ids hashed to shards, pair keys, per-shard reduce, two-level top-k.
 
-The ``pairs`` stage (:mod:`gre_ray.stages.pairs_sharded`) cuts interactions by a hash of
+The ``pairs`` stage (:mod:`gre_ray.wiring.pairs_sharded`) cuts interactions by a hash of
 the user id, counts co-occurrence per user shard (:func:`gre_ray.pairs.cooccurrence.cooccurrence_counts`),
 sends each counted pair to the shard of a hash of the pair, and sums there
 (:func:`reduce_counts`), so no process ever holds every pair. Counts of disjoint user sets

@@ -3,7 +3,7 @@
 Reads ``items`` and ``embeddings``; writes ``corpus`` (``domain``, ``item_id``, ``text``,
 ``selection_order``, ``distance_at_selection``; :data:`gre_ray.coreset.select.CORPUS_SCHEMA`)
 for MLM pre-training. The rounds run on Ray Data and Ray tasks
-(:mod:`gre_ray.stages.coreset_data`); the driver holds per-domain counts and object refs,
+(:mod:`gre_ray.wiring.coreset_data`); the driver holds per-domain counts and object refs,
 never the items, the texts or the vectors:
 
 1. per domain, its sorted ids and their vectors (a filtered read of ``embeddings``);
@@ -89,7 +89,7 @@ class CoresetStage(Stage):
 
         from gre_ray.coreset.budget import allocate
         from gre_ray.coreset.select import CORPUS
-        from gre_ray.stages import coreset_data as cd
+        from gre_ray.wiring import coreset_data as cd
 
         cfg: CoresetConfig = ctx.settings
         items_loc, emb_loc = ctx.input("items"), ctx.input("embeddings")

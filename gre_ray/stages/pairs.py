@@ -4,7 +4,7 @@ Reads ``items``, ``interactions`` and the guide model's ``embeddings``; optional
 ``domains`` (to mine only training domains) and ``ground_truth`` (to measure precision
 against the demo generator's planted partners). Writes ``pairs`` in ``PAIRS_SCHEMA``.
 
-Cosine and PMI run sharded by user and by item pair (:mod:`gre_ray.stages.pairs_sharded`):
+Cosine and PMI run sharded by user and by item pair (:mod:`gre_ray.wiring.pairs_sharded`):
 the driver never holds interactions, pairs or vectors. Swing keeps the per-domain layout
 below, because it samples every item's users in one place. The Swing layout: one task
 per domain prepares its sequences; each domain's users are cut
@@ -30,7 +30,7 @@ from gre_ray.pairs.domain import PreparedDomain, domain_items, prepare_domain
 from gre_ray.pairs.evaluate import planted_precision
 from gre_ray.pairs.mine import DomainPairs, select_pairs, swing_input
 from gre_ray.pairs.scores import swing_partial
-from gre_ray.stages.pairs_sharded import mine_sharded
+from gre_ray.wiring.pairs_sharded import mine_sharded
 from gre_ray.runner.stage import Stage, StageContext
 from gre_ray.stages import register
 from gre_ray.stages.domains import choose_train_domains

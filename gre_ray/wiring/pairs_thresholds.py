@@ -1,6 +1,6 @@
 """Per-domain thresholds and score distributions of sharded pair mining, from per-shard statistics.
 
-The pair shards of :mod:`gre_ray.stages.pairs_sharded` hold the candidates; this module asks
+The pair shards of :mod:`gre_ray.wiring.pairs_sharded` hold the candidates; this module asks
 them, in rounds of small Ray tasks, for the summaries of :mod:`gre_ray.pairs.quantiles`
 (count, min, max, sum; histograms; the distinct values of a few bins) and turns them into
 the thresholds :func:`gre_ray.pairs.thresholds.choose_thresholds` would choose over the

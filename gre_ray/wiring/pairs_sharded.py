@@ -14,7 +14,7 @@ full), never the driver:
    local per-item top-k to the item shards (:mod:`gre_ray.pairs.shards`), which send back
    the globally selected pairs;
 5. **thresholds**: per domain, by exact distributed selection over the pair shards
-   (:mod:`gre_ray.stages.pairs_thresholds`, :mod:`gre_ray.pairs.quantiles`): bit-identical
+   (:mod:`gre_ray.wiring.pairs_thresholds`, :mod:`gre_ray.pairs.quantiles`): bit-identical
    to ``np.quantile`` over the joined candidates;
 6. **negatives**: one task per domain, where its vectors are, searches neighbours and asks
    the pair shards whether a neighbour co-occurs with the anchor;
@@ -50,7 +50,7 @@ from gre_ray.pairs.negatives import Cooccurring, SearchSettings, hard_negatives,
 from gre_ray.pairs.scores import score_pairs
 from gre_ray.pairs.sequences import SequenceStats, build_sequences, cap_sequences, item_index
 from gre_ray.pairs.thresholds import ChosenThresholds
-from gre_ray.stages.pairs_thresholds import choose_thresholds, kept_distributions
+from gre_ray.wiring.pairs_thresholds import choose_thresholds, kept_distributions
 
 MAX_PAIR_SHARDS = 64
 _COLUMNS = ["domain", "user_id", "item_id", "timestamp"]
