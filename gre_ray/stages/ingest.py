@@ -73,17 +73,22 @@ def parse_to_staging(chunk: Chunk, job: ParseJob, staging_uri: str, piece: Piece
     return rows
 
 
-def split_gzip_to_staging(chunk: Chunk, job: ParseJob, staging_uri: str, piece_bytes: int, in_flight: int) -> int:
+def split_gzip_to_staging(chunk: Chunk, job: ParseJob, staging_uri: str, piece_bytes: int, in_flight: int, stop_uri: str) -> int:
     """Ray task: stream a ``.gz`` file into pieces and have parse tasks consume them, ``in_flight`` at most.
 
-    Returns the staging rows written. A parse task's error (strict mode) is raised here.
+    Returns the staging rows written. A parse task's error (strict mode) is raised here. When the
+    driver has written ``stop_uri`` (another dataset failed in strict mode), no further piece is
+    started: the pieces in flight finish and the task returns early.
     """
     import ray
 
     parse = _remote("parse")
+    stop = Location.of(stop_uri)
     pending: list[Any] = []
     rows = 0
     for piece in gzip_pieces(chunk.file, piece_bytes):
+        if stop.exists():
+            break
         part = replace(chunk, index=piece.index, skip_header=chunk.skip_header and piece.index == 0,
                        line_offset=0 if piece.index == 0 else None)  # fmt: skip
         pending.append(parse.remote(part, job, staging_uri, piece))
@@ -124,25 +129,29 @@ def _token_counts(items: Location, tokenizer: str) -> np.ndarray:
     return np.concatenate([b["tokens"] for b in counted.iter_batches(batch_format="numpy", batch_size=None)] or [np.empty(0, np.int64)])
 
 
-def _launch(dataset: Dataset, settings: IngestConfig, staging: Location, in_flight: int) -> list[Any]:
-    """Submit the parse tasks of ``dataset``; their object refs."""
+def _launch(dataset: Dataset, settings: IngestConfig, staging: Location, in_flight: int, stop: Location) -> list[Any]:
+    """Submit the parse tasks of ``dataset``; their object refs. ``stop``: see :func:`_wait`."""
     staging.mkdir()
     job = job_for(dataset, settings)
     refs = []
     for chunk in plan(dataset, settings.chunk_bytes):
         if settings.gzip_split and chunk.file.gzip and chunk.file.fmt.line_based and chunk.file.size > settings.chunk_bytes // 8:
-            refs.append(_remote("split").remote(chunk, job, staging.uri, settings.chunk_bytes, in_flight))
+            refs.append(_remote("split").remote(chunk, job, staging.uri, settings.chunk_bytes, in_flight, stop.uri))
         else:
             refs.append(_remote("parse").remote(chunk, job, staging.uri))
     return refs
 
 
-def _wait(refs: list[Any], others: Any = ()) -> None:
+def _wait(refs: list[Any], others: Any = (), stop: Location | None = None) -> None:
     """Wait for parse tasks; a user error raised in a task (strict mode) becomes one DataError line.
 
     Before it is raised, the other tasks of the stage (``others``: (dataset, refs, start)
-    of the datasets still parsing) are cancelled and every task's outcome fetched, so Ray
-    prints no "Unhandled error" traceback for tasks that fail once their folder is gone.
+    of the datasets still parsing) are told to stop (the ``stop`` marker, which a ``.gz``
+    splitter reads before each piece) and drained, so no task is left writing into a folder
+    that is about to be removed and Ray prints no "Unhandled error" for them. Tasks are not
+    cancelled with ``ray.cancel``: a cancel that races a task's completion aborts the driver
+    in Ray's core worker ("Tried to complete task that was not pending",
+    ray-project/ray#54798); a parse task is bounded by ``ingest.chunk_bytes``.
     """
     import ray
 
@@ -153,12 +162,12 @@ def _wait(refs: list[Any], others: Any = ()) -> None:
         if error is None:
             raise
         pending = [*refs, *(ref for _, more, _ in others for ref in more)]
-        for ref in pending:
-            ray.cancel(ref, recursive=True)
+        if stop is not None:
+            stop.write_text(str(error).splitlines()[0])
         for ref in pending:
             try:
                 ray.get(ref)
-            except Exception:  # noqa: BLE001, S110 - cancelled or failed: only the first error is reported
+            except Exception:  # noqa: BLE001, S110 - failed too: only the first error is reported
                 pass
         raise DataError(str(error).splitlines()[0]) from None
 
@@ -203,6 +212,8 @@ class IngestStage(Stage):
         tokenizer = resolve_tokenizer(settings.token_tokenizer)
         outputs = Outputs(ctx.out("items"), ctx.out("interactions"), ctx.out("id_maps"), ctx.out("quarantine"))
         staging_root = ctx.output / "_staging"
+        stop = staging_root / "_stop"
+        stop.remove()  # left by an interrupted earlier attempt
         in_flight = int(ray.cluster_resources().get("CPU", 1)) + 1
         per_dataset: dict[str, Any] = {}
         filtered: dict[str, int] = {}
@@ -211,10 +222,10 @@ class IngestStage(Stage):
         while waiting or running:
             while waiting and len(running) < settings.concurrent_datasets:
                 dataset = waiting.popleft()
-                running.append((dataset, _launch(dataset, settings, staging_root / dataset.name, in_flight), time.perf_counter()))
+                running.append((dataset, _launch(dataset, settings, staging_root / dataset.name, in_flight, stop), time.perf_counter()))
             dataset, refs, started = running.popleft()
             staging = staging_root / dataset.name
-            _wait(refs, running)
+            _wait(refs, running, stop)
             clock = [started, time.perf_counter()]
             result = assemble(staging, dataset, outputs, settings.strict)
             staging.remove()

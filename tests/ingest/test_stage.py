@@ -112,3 +112,32 @@ def test_registry_datasets_through_ray_are_checked_against_table1(ray_session, t
     out = capsys.readouterr().out
     assert "ingested vs Table 1: users 2 vs 2 (+0.0%); items 2 vs 2 (+0.0%); interactions 4 vs 8 (-50.0%); BEYOND 5%" in out
     assert "ingested vs Table 1: users 2 vs 2 (+0.0%); items 2 vs 2 (+0.0%); interactions 3 vs 3 (+0.0%); within 5%" in out
+
+
+def test_gzip_splitter_starts_no_piece_once_the_stop_marker_is_written(ray_session, tmp_path):
+    """The strict-mode stop: a ``.gz`` splitter reads the marker before each piece (no ``ray.cancel``)."""
+    from gre_ray.ingest.local import job_for
+    from gre_ray.ingest.sources import plan, resolve
+    from gre_ray.stages.ingest import parse_to_staging, split_gzip_to_staging
+    from tests.ingest.conftest import write_amazon2018
+
+    (tmp_path / "raw").mkdir()
+    source = write_amazon2018(tmp_path / "raw")
+    settings = build(IngestConfig, {"data_root": str(tmp_path / "raw"), "sources": [source]})
+    (dataset,) = resolve(settings)
+    (chunk,) = [c for c in plan(dataset, settings.chunk_bytes) if c.file.display == "Arts_2018.json.gz"]
+    job = job_for(dataset, settings)
+    stop = Location.of(tmp_path / "stop")
+
+    whole, going = Location.of(tmp_path / "whole"), Location.of(tmp_path / "going")
+    whole.mkdir()
+    going.mkdir()
+    rows = split_gzip_to_staging(chunk, job, going.uri, 64, 2, stop.uri)
+    assert rows == parse_to_staging(chunk, job, whole.uri) > 0  # the same staging rows as one task reading it all
+    assert list((tmp_path / "going").iterdir())
+
+    stop.write_text("Yelp: review.json:3: bad_timestamp")
+    stopped = Location.of(tmp_path / "stopped")
+    stopped.mkdir()
+    assert split_gzip_to_staging(chunk, job, stopped.uri, 64, 2, stop.uri) == 0
+    assert list((tmp_path / "stopped").iterdir()) == []
