@@ -82,6 +82,9 @@ class PairsConfig:
         rows_per_shard: interactions per Ray task when counting (users are never split).
         pair_shards: shards that sum, score and write the counted pairs, each owning the
             pairs of a hash range (None: one per user shard, 2 to 64).
+        key_holders: long-lived actors that hold the co-occurring pair keys for the
+            hard-negative filter, several pair shards each (None: one per cluster CPU, at
+            most ``pair_shards``); bounds the processes and spreads the keys' memory.
         heldout_users: share of each domain's users (a hash of domain, user and ``seed``)
             whose interactions are never mined: stage ``contrastive`` scores next-item
             retrieval on them (:mod:`gre_ray.train.signal`) to select epochs and the
@@ -110,6 +113,7 @@ class PairsConfig:
     negative_nprobe: int = 8
     rows_per_shard: int = 1_000_000
     pair_shards: int | None = None
+    key_holders: int | None = None
     heldout_users: float = 0.0
 
     def __post_init__(self) -> None:
@@ -141,3 +145,5 @@ class PairsConfig:
             raise ValueError(f"heldout_users must be in [0, 1), got {self.heldout_users}")
         if self.pair_shards is not None and self.pair_shards < 1:
             raise ValueError(f"pair_shards must be at least 1 (or null for automatic), got {self.pair_shards}")
+        if self.key_holders is not None and self.key_holders < 1:
+            raise ValueError(f"key_holders must be at least 1 (or null for automatic), got {self.key_holders}")

@@ -17,7 +17,9 @@ full), never the driver:
    (:mod:`gre_ray.wiring.pairs_thresholds`, :mod:`gre_ray.pairs.quantiles`): bit-identical
    to ``np.quantile`` over the joined candidates;
 6. **negatives**: one task per domain, where its vectors are, searches neighbours and asks
-   the pair shards whether a neighbour co-occurs with the anchor;
+   whether a neighbour co-occurs with the anchor: the pair shards' co-occurring keys are
+   loaded (during steps 4–5) into a few long-lived actors
+   (:mod:`gre_ray.wiring.pair_key_holders`), one batched call per actor per search round;
 7. **write**: each pair shard writes its kept pairs, with texts and negatives, as one Parquet part.
 
 The result equals :func:`gre_ray.pairs.mine.mine_domain` run per domain in one process
@@ -50,6 +52,7 @@ from gre_ray.pairs.negatives import Cooccurring, SearchSettings, hard_negatives,
 from gre_ray.pairs.scores import score_pairs
 from gre_ray.pairs.sequences import SequenceStats, build_sequences, cap_sequences, item_index
 from gre_ray.pairs.thresholds import ChosenThresholds
+from gre_ray.wiring.pair_key_holders import KeyHolders, default_holders
 from gre_ray.wiring.pairs_thresholds import choose_thresholds, kept_distributions
 
 MAX_PAIR_SHARDS = 64
@@ -237,46 +240,31 @@ def _anchors(state: dict, domain: str) -> np.ndarray:
     return np.unique(state[domain]["rows"]) if domain in state else np.zeros(0, np.int32)
 
 
-def _lookup(together: dict, domain: str, keys: np.ndarray) -> np.ndarray:
-    """Which ``keys`` (pair keys i < j) are pairs of some whole history in this shard."""
-    t = together[domain]
-    if len(t) == 0 or len(keys) == 0:
-        return np.zeros(len(keys), dtype=bool)
-    pos = np.minimum(np.searchsorted(t, keys), len(t) - 1)
-    return t[pos] == keys
-
-
 class ShardedCooccurring(Cooccurring):
-    """:class:`gre_ray.pairs.negatives.Cooccurring` whose pair set lives in the pair shards.
+    """:class:`gre_ray.pairs.negatives.Cooccurring` whose pair set lives in the key holders.
 
-    Each test sends the (anchor, candidate) keys to the shards that own them; the capped
-    users' whole histories are tested here as in the one-process path.
+    Each test sends the (anchor, candidate) keys in one batched call per holder
+    (:class:`gre_ray.wiring.pair_key_holders.KeyHolders`); the capped users' whole
+    histories are tested here as in the one-process path.
     """
 
-    def __init__(self, together_refs: list[Any], domain: str, n_items: int, extra: sp.csr_matrix | None) -> None:
+    def __init__(self, holders: KeyHolders | None, domain: str, n_items: int, extra: sp.csr_matrix | None) -> None:
         super().__init__(sp.csr_matrix((n_items, n_items), dtype=np.int32), extra)
-        self.refs, self.domain, self.n_items = together_refs, domain, n_items
+        self.holders, self.domain, self.n_items = holders, domain, n_items
 
     def test(self, anchors: np.ndarray, cands: np.ndarray) -> np.ndarray:
-        import ray
-
         out = super().test(anchors, cands)
         valid = cands >= 0
         a = np.broadcast_to(anchors[:, None], cands.shape)[valid]
         c = cands[valid]
         keys = sh.pair_keys(np.minimum(a, c), np.maximum(a, c), self.n_items)
-        hit = np.zeros(len(keys), dtype=bool)
-        look = ray.remote(num_cpus=0)(_lookup)
-        split = sh.split_by_shard(sh.pair_shard(keys, len(self.refs)), len(self.refs))
-        answers = ray.get([look.remote(ref, self.domain, keys[at]) for ref, at in zip(self.refs, split)])
-        for at, ans in zip(split, answers):
-            hit[at] = ans
+        hit = self.holders.contains(self.domain, keys)
         hit &= a != c
         out[valid] |= hit
         return out
 
 
-def _negatives(domain: str, di: DomainItems, config: PairsConfig, together_refs: list[Any], n_extras: int,
+def _negatives(domain: str, di: DomainItems, config: PairsConfig, holders: KeyHolders | None, n_extras: int,
                *args: Any) -> tuple[np.ndarray, np.ndarray]:
     """(anchors ascending, (A, num_negatives) negatives) of one domain.
 
@@ -287,7 +275,7 @@ def _negatives(domain: str, di: DomainItems, config: PairsConfig, together_refs:
     rows = [e[domain] for e in extras if e.get(domain) is not None]
     extra = sp.vstack(rows).tocsr() if rows else None
     negatives = hard_negatives(
-        anchors, di.vectors, di.has_vector, ShardedCooccurring(together_refs, domain, di.n_items, extra),
+        anchors, di.vectors, di.has_vector, ShardedCooccurring(holders, domain, di.n_items, extra),
         normalized_text_keys(di.texts),
         SearchSettings(config.num_negatives, config.negative_max_sim, config.negative_exact_max_items,
                        config.negative_nprobe, config.seed),
@@ -400,7 +388,10 @@ def mine_sharded(ctx: Any, config: PairsConfig, choose_domains) -> dict[str, dic
     reduced = [shard.remote(domains, config, n_users, P, *vec_refs, *has_refs, *user_refs, *[c[3 + p] for c in counted])
                for p in range(P)]
     del counted
-    states, together = [r[0] for r in reduced], [r[1] for r in reduced]
+    states = [r[0] for r in reduced]
+    # The holders load the co-occurring keys while top-k and the thresholds run.
+    A = (config.key_holders or default_holders(P)) if config.num_negatives else 0
+    holders = KeyHolders([r[1] for r in reduced], A) if A else None
     pair_stats = ray.get([r[2] for r in reduced])
     if config.top_k is not None:
         ranked = [task(_item_shard).options(num_returns=P).remote(domains, n_items, config.top_k, P,
@@ -415,8 +406,14 @@ def mine_sharded(ctx: Any, config: PairsConfig, choose_domains) -> dict[str, dic
     kept = [task(_keep).remote(s, thresholds) for s in states]
     del states
     anchors = task(_anchors)
-    negs = [task(_negatives).remote(d, item_refs[j], config, together, len(extras), *extras,
-                                    *[anchors.remote(k, d) for k in kept]) for j, d in enumerate(domains)]
+    held_bytes = holders.ready() if holders is not None else 0
+    try:
+        negs = [task(_negatives).remote(d, item_refs[j], config, holders, len(extras), *extras,
+                                        *[anchors.remote(k, d) for k in kept]) for j, d in enumerate(domains)]
+        ray.wait(negs, num_returns=len(negs), fetch_local=False)
+    finally:
+        if holders is not None:
+            holders.stop()
     planted: list[Any] = [None] * len(domains)
     if ctx.has_input("ground_truth"):
         planted = [task(_planted_keys).remote(item_refs[j], ctx.input("ground_truth"), d) for j, d in enumerate(domains)]
@@ -440,7 +437,8 @@ def mine_sharded(ctx: Any, config: PairsConfig, choose_domains) -> dict[str, dic
             "negatives": {"per_pair": config.num_negatives,
                           "mean_found": round(found / pairs_written, 4) if pairs_written else None,
                           "pairs_short": sum(w[d]["short"] for w in written)},
-            "layout": {"user_shards": U, "pair_shards": P},
+            "layout": {"user_shards": U, "pair_shards": P, "key_holders": holders.n_holders if holders else 0,
+                       "held_key_bytes": held_bytes},
         }
         keys = ray.get(planted[j]) if planted[j] is not None else None
         if keys is not None:

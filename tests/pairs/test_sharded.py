@@ -88,7 +88,8 @@ def _sorted_domain(table: pa.Table, domain: str) -> pa.Table:
     "settings",
     [
         {"window": 2, "rows_per_shard": 700, "pair_shards": 3, "num_negatives": 6},
-        {"score": CoocScore.PMI, "rows_per_shard": 400, "pair_shards": 5, "top_k": None, "max_items_per_user": 4,
+        {"score": CoocScore.PMI, "rows_per_shard": 400, "pair_shards": 5, "key_holders": 3, "top_k": None,
+         "max_items_per_user": 4,
          "cooc_threshold": ThresholdConfig(mode=ThresholdMode.TARGET_COUNT, target_pairs=40),
          "text_threshold": ThresholdConfig(mode=ThresholdMode.FIXED, value=0.01)},
     ],
@@ -110,6 +111,7 @@ def test_sharded_stage_equals_one_process(ray_session, tmp_path, settings):
         one = mine_domain(of(interactions), domain_items(domain, of(items), embeddings), config.pairs)
         assert stats[domain]["layout"]["pair_shards"] == settings["pair_shards"]
         assert stats[domain]["layout"]["user_shards"] > 1
+        assert stats[domain]["layout"]["key_holders"] == settings.get("key_holders", 2)  # default: one per CPU
         assert _sorted_domain(pairs, domain).equals(one.table), domain
         assert one.table.num_rows > 0
         for key, value in one.stats.items():
