@@ -15,7 +15,7 @@ Measurements, each process with one torch thread:
   token-budget batches over length-sorted texts;
 * ``sentence_transformers``: ``SentenceTransformer.encode`` with its defaults (batch 32,
   sorted by character length) on the same texts;
-* ``ray``: :func:`gre_ray.embed.pipeline.embed_items_to` on ``--actors`` actors, same texts;
+* ``ray``: :func:`gre_ray.wiring.embed_pipeline.embed_items_to` on ``--actors`` actors, same texts;
   the wall rate includes actor start-up, the steady rate divides rows by the busiest
   actor's compute seconds. Peak RSS per actor comes from ``getrusage`` inside the actor;
 * ``batching_*``: the encoder on the first ``--n-batching`` texts, token-budget batches
@@ -124,7 +124,7 @@ def main() -> None:
 
     from gre_ray.embed.encoder import Encoder
     from gre_ray.shipped import shipped_folder
-    from gre_ray.embed.pipeline import embed_items_to
+    from gre_ray.wiring.embed_pipeline import embed_items_to
     from gre_ray.embed.vectors import read_embeddings
 
     torch.set_num_threads(1)

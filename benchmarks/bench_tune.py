@@ -94,6 +94,7 @@ def main() -> None:
     import torch
 
     from gre_ray.bench.trial import run_trial
+    from gre_ray.wiring.tune_grid import placed_trial
 
     torch.set_num_threads(1)
     root = tempfile.mkdtemp(prefix="bench-tune-")
@@ -122,7 +123,7 @@ def main() -> None:
             run_trial(spec, lambda r: None)
         walls["loop"].append(time.perf_counter() - start)
         for concurrent in (1, 2):
-            wall, records = timed_grid(specs, storage, f"grid-c{concurrent}-r{repeat}", concurrent, True, run_trial)
+            wall, records = timed_grid(specs, storage, f"grid-c{concurrent}-r{repeat}", concurrent, True, placed_trial)
             inside = sum(r["metrics"].get("wall_seconds", 0.0) for r in records) / concurrent
             walls[f"c{concurrent}"].append(wall)
             overheads[f"c{concurrent}"].append(wall - inside)

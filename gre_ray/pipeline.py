@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from gre_ray.root_config import GreConfig
-from gre_ray.runner.ray_session import start_ray
+from gre_ray.wiring.ray_session import start_ray
 from gre_ray.runner.runner import StageOutcome, run_pipeline
 from gre_ray.stages import registry
 

@@ -25,7 +25,6 @@ from gre_ray.data.schema import INTERACTIONS, validate_table
 from gre_ray.data.storage import Location, read_json
 from gre_ray.errors import ConfigError, DataError
 from gre_ray.recsys.split_io import save_split
-from gre_ray.runner import autoscale
 from gre_ray.recsys.splits import SplitConfig, SplitKind, make_split
 
 BENCHMARK_ROLE = "benchmark"
@@ -59,24 +58,20 @@ def select_datasets(domains: pd.DataFrame, wanted: list[str], source: str = "dom
 
 
 def check_resources(config: BenchmarkConfig, available: dict[str, float]) -> None:
-    """Refuse a grid whose trials could never be scheduled (Tune would wait forever).
+    """Refuse a grid whose trials could never be scheduled on a cluster without an autoscaler
+    (Tune would wait forever).
 
     Args:
         config: the benchmark settings.
         available: the cluster's resources (``ray.cluster_resources()``).
 
-    On an autoscaling cluster only what its node types can never hold is refused; the
-    autoscaler is asked for the rest when the work starts (:mod:`gre_ray.runner.autoscale`).
+    An autoscaling cluster is checked against its node types instead, by the wiring that
+    runs the grid (:func:`gre_ray.wiring.bench_grid.check_cluster`).
 
     Raises:
         ConfigError: a trial or an encoder actor asks for more CPUs or GPUs than the
-            cluster has (with an autoscaler: than it can ever have).
+            cluster has.
     """
-    limits = autoscale.current_limits()
-    if limits is not None:
-        for need in autoscale.benchmark_needs(config):
-            autoscale.refuse_infeasible(need, limits)
-        return
     cpus, gpus = available.get("CPU", 0.0), available.get("GPU", 0.0)
     res = config.resources
     if res.cpus > cpus or res.gpus > gpus:

@@ -23,7 +23,6 @@ from gre_ray.recsys.split_io import load_split
 from gre_ray.recsys.splits import Split
 from gre_ray.recsys.text_vectors import MissingPolicy, TextVectors, load_text_vectors
 from gre_ray.recsys.train import DEFAULT_METRIC, Result, TrainConfig, train_and_evaluate
-from gre_ray.runner.accelerator import gpu_device, node_id
 
 Report = Callable[[dict[str, Any]], None]
 
@@ -77,12 +76,15 @@ def final_metrics(result: Result, wall_seconds: float) -> dict[str, Any]:
     return out
 
 
-def run_trial(spec: dict[str, Any], report: Report) -> dict[str, Any]:
+def run_trial(spec: dict[str, Any], report: Report, *, device: str | None = None, node: str = "") -> dict[str, Any]:
     """Train and evaluate the trial ``spec`` (see :func:`gre_ray.bench.trials.make_spec`).
 
     Args:
         spec: the trial spec.
         report: called with the metrics of every epoch and, last, with the final record.
+        device: the torch device of a trial that Ray gave a GPU share (replaces the spec's
+            ``cuda``; :func:`gre_ray.wiring.tune_grid.placed_trial` resolves it).
+        node: the Ray node the trial runs on, recorded in the final record.
 
     Returns:
         The final record (also passed to ``report``).
@@ -106,8 +108,8 @@ def run_trial(spec: dict[str, Any], report: Report) -> dict[str, Any]:
     if fusion.mode != FusionMode.NONE:
         text = _text(spec["embedding_path"], spec["split_path"], spec["missing_text"], spec["dataset"])
     train = dict(spec["train"])
-    if str(train.get("device", "cpu")).startswith("cuda"):  # a GPU share from Ray: CUDA, or stop
-        train["device"] = str(gpu_device(f"benchmark trial {spec['name']}"))
+    if device is not None:
+        train["device"] = device
     train_cfg = TrainConfig(**train)
     metric = train_cfg.metric or DEFAULT_METRIC[Task(spec["task"])]
 
@@ -118,6 +120,6 @@ def run_trial(spec: dict[str, Any], report: Report) -> dict[str, Any]:
         split, model_config(spec["model"], **spec["model_params"]), fusion, train_cfg, text, callback=on_epoch
     )
     final = final_metrics(result, time.perf_counter() - start)
-    final["node_id"] = node_id()  # the Ray node the trial ran on
+    final["node_id"] = node
     report(final)
     return final

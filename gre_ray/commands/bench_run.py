@@ -31,7 +31,6 @@ from gre_ray.bench.prepare import select_datasets, upstream_fingerprint
 from gre_ray.bench.report import board_lines, build_report, protocol_text, save_report, zero_shot_lines
 from gre_ray.bench.reuse import comparable_rows, latest_per_name, store_tables
 from gre_ray.bench.store import ZERO_SHOT, ResultsStore
-from gre_ray.bench.trial import run_trial
 from gre_ray.bench.trials import slug
 from gre_ray.data.storage import Location, read_table
 from gre_ray.embed.config import EncoderConfig, EndpointConfig
@@ -40,6 +39,7 @@ from gre_ray.recsys.fusion import FusionMode
 from gre_ray.recsys.models import ModelName
 from gre_ray.root_config import StageName
 from gre_ray.wiring.bench_grid import BenchInputs, BenchOutcome, run_benchmark
+from gre_ray.wiring.tune_grid import placed_trial
 
 UPSTREAM = ("items", "interactions", "domains")
 WORK_DIR = "_bench"
@@ -145,7 +145,7 @@ def bench(
     seeds: list[int] | None = None,
     fusions: list[str] | None = None,
     encoder: dict[str, Any] | None = None,
-    trial_fn: Callable = run_trial,
+    trial_fn: Callable = placed_trial,
     callbacks: tuple = (),
 ) -> BenchRun:
     """Bench ``models`` on GRE-B under ``config`` and build the leaderboard.
@@ -163,8 +163,8 @@ def bench(
         ConfigError, DataError: an unknown model, dataset or scenario; a model that does not
             load; bad vectors; a failing endpoint; all before the first trial.
     """
-    from gre_ray.runner.ray_session import ensure_ray_for
-    from gre_ray.runner.ray_session import start_ray
+    from gre_ray.wiring.ray_session import ensure_ray_for
+    from gre_ray.wiring.ray_session import start_ray
     from gre_ray.runner.runner import run_pipeline
     from gre_ray.stages import registry
 

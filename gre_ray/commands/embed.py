@@ -59,8 +59,9 @@ def settings_from_args(args: argparse.Namespace) -> EmbedConfig:
 
 
 def main(args: argparse.Namespace) -> int:
-    from gre_ray.embed.pipeline import check_settings, embed_to_folder, read_item_ids
-    from gre_ray.runner.ray_session import start_ray
+    from gre_ray.embed.job import check_settings, read_item_ids
+    from gre_ray.wiring.embed_pipeline import embed_to_folder
+    from gre_ray.wiring.ray_session import start_ray
 
     settings = settings_from_args(args)
     items, out = Location.of(args.items), Location.of(args.out)

@@ -11,6 +11,7 @@ is a hash of what determines them, never a name:
 * the (item_id, text) pairs, in id order, so reordering the items changes nothing.
 
 Ray settings (actors, GPUs, token budget) are left out: they change speed, not vectors.
+The vectors of an entry are computed by :func:`gre_ray.wiring.embed_pipeline.embed_items`.
 
 Layout of a cache folder (local path or URI)::
 
@@ -24,21 +25,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gre_ray.data.storage import Location, read_json, read_table
+from gre_ray.data.storage import Location, read_json
 from gre_ray.embed.config import EmbedConfig, EncoderConfig
 from gre_ray.embed.encoder import EncoderSpec
-from gre_ray.embed.inference import check_utf8
+from gre_ray.embed.job import check_settings
 from gre_ray.embed.model_folder import model_fingerprint
-from gre_ray.embed.pipeline import check_settings, embed_to_folder, read_item_ids
-
-log = logging.getLogger("gre_ray")
 
 CACHE_VERSION = 1
 MANIFEST = "manifest.json"
@@ -61,67 +58,12 @@ def cache_key(spec: EncoderSpec, weights: str, texts: str) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def _as_table(items: pa.Table | Location | str, source: str) -> pa.Table:
-    if isinstance(items, pa.Table):
-        return items
-    loc = items if isinstance(items, Location) else Location.of(items)
-    read_item_ids(loc, source)  # checks columns and ids before the texts are read
-    return read_table(loc, columns=["item_id", "text"])
-
-
 def cached_entry(items: pa.Table, encoder_config: EncoderConfig, cache_root: Location) -> Location | None:
     """The cached embeddings folder of ``items`` under ``encoder_config``, or None when not
     cached; reads files only, so a caller can tell whether Ray is needed at all."""
     spec = check_settings(replace(EmbedConfig(), encoder=encoder_config))
     key = cache_key(spec, model_fingerprint(Path(spec.model_dir)), texts_fingerprint(items))
-    return cache_root / key / "embeddings" if _complete(cache_root / key) else None
-
-
-def embed_items(
-    items: pa.Table | Location | str,
-    encoder_config: EncoderConfig,
-    cache_root: Location | str,
-    settings: EmbedConfig | None = None,
-) -> Location:
-    """The embeddings of ``items`` under ``encoder_config``, from the cache or computed into it.
-
-    Runs on the Ray of the calling process (Ray Data starts a local one if none is
-    running). The items' texts are read into the driver to fingerprint them.
-
-    Args:
-        items: an Arrow table or a Parquet file/folder (path, URI or Location) with
-            ``item_id`` and ``text``; ids must be unique.
-        encoder_config: which vectors to compute.
-        cache_root: the cache folder (local path or URI).
-        settings: Ray and index settings (default: :class:`EmbedConfig` defaults);
-            its ``encoder`` is replaced by ``encoder_config``.
-
-    Returns:
-        The Location of the embeddings Parquet folder; its ``parent / "index"`` holds the
-        faiss index and ``parent / "manifest.json"`` the key's inputs and the run report.
-
-    Raises:
-        ConfigError, DataError: a bad model or setting, missing columns, a repeated id or
-            a text that is not UTF-8, all before any work.
-    """
-    settings = replace(settings or EmbedConfig(), encoder=encoder_config)
-    source = "items table" if isinstance(items, pa.Table) else str(getattr(items, "uri", items))
-    spec = check_settings(settings)
-    table = _as_table(items, source)
-    read_item_ids(table, source)
-    check_utf8(table, source)
-    weights, texts = model_fingerprint(Path(spec.model_dir)), texts_fingerprint(table)
-    key = cache_key(spec, weights, texts)
-    root = cache_root if isinstance(cache_root, Location) else Location.of(cache_root)
-    entry = root / key
-    if _complete(entry):
-        log.info("embeddings %s: cached (%s)", key, entry.uri)
-        return entry / "embeddings"
-
-    embed_to_folder(table.select(["item_id", "text"]), settings, entry,
-                    extra={"key": key, "weights": weights, "texts": texts, "model": encoder_config.model})
-    log.info("embeddings %s: computed (%s)", key, entry.uri)
-    return entry / "embeddings"
+    return cache_root / key / "embeddings" if complete(cache_root / key) else None
 
 
 def store_vectors(cache_root: Location, key: str, ids: list[str], matrix, extra: dict) -> Location:
@@ -133,7 +75,7 @@ def store_vectors(cache_root: Location, key: str, ids: list[str], matrix, extra:
     from gre_ray.embed.vectors import embeddings_table
 
     entry = cache_root / key
-    if _complete(entry):
+    if complete(entry):
         return entry / "embeddings"
     tmp = cache_root / f"_tmp-{key}-{uuid.uuid4().hex[:8]}"
     try:
@@ -146,7 +88,8 @@ def store_vectors(cache_root: Location, key: str, ids: list[str], matrix, extra:
     return entry / "embeddings"
 
 
-def _complete(entry: Location) -> bool:
+def complete(entry: Location) -> bool:
+    """True when the cache entry ``entry`` is complete (its manifest, written last, names its key)."""
     if not (entry / MANIFEST).exists():
         return False
     try:

@@ -10,8 +10,9 @@ The output keeps ``embedding`` as ``fixed_size_list<float32>[dim]`` plus per-row
 bookkeeping columns (:data:`STAT_COLUMNS`: token counts, truncation, empty texts, a text
 hash for duplicate counting, wall and CPU seconds, the actor's peak memory and decoding
 errors), which the pipeline
-aggregates into the manifest and drops before writing. Ray is not imported here; the
-actor's Ray node id, when it runs in Ray, becomes part of its worker name.
+aggregates into the manifest and drops before writing. Ray is not imported here: the Ray
+Data wiring (:class:`gre_ray.wiring.embed_pipeline.PlacedEmbedBatch`) passes in the torch
+device Ray gave the actor and its Ray node id, which becomes part of its worker name.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import time
 import numpy as np
 import pyarrow as pa
 
-from gre_ray.embed.config import EncoderConfig
+from gre_ray.embed.config import Device, EncoderConfig
 from gre_ray.embed.vectors import fixed_size_list
 from gre_ray.errors import DataError
 
@@ -86,22 +87,22 @@ class EmbedBatch:
         max_batch_rows: most rows per forward pass.
         cpu_threads: torch threads when running on CPU (one per actor: on 2 cores two
             threads per process ran 3x slower than one, DESIGN.md).
-        gpu: Ray gave this actor a GPU share: it runs on CUDA, and stops if there is none
-            (on a simulated cluster it runs on the CPU, see :mod:`gre_ray.runner.accelerator`).
+        gpu_device: the device of an actor Ray gave a GPU share: CUDA, or the CPU on a
+            simulated cluster (:func:`gre_ray.wiring.accelerator.gpu_device`); None for a
+            CPU actor.
+        node: the Ray node the actor runs on (empty outside Ray), part of its worker name.
     """
 
     def __init__(
-        self, encoder: EncoderConfig, token_budget: int, max_batch_rows: int, cpu_threads: int = 1, gpu: bool = False
+        self, encoder: EncoderConfig, token_budget: int, max_batch_rows: int, cpu_threads: int = 1,
+        gpu_device: Device | None = None, node: str = "",
     ) -> None:
         import torch
 
-        from gre_ray.embed.config import Device
         from gre_ray.embed.encoder import Encoder
-        from gre_ray.runner.accelerator import gpu_device, node_id
 
-        if gpu:
-            device = Device.CUDA if gpu_device("embed actor").type == "cuda" else Device.CPU
-            encoder = dataclasses.replace(encoder, device=device)
+        if gpu_device is not None:
+            encoder = dataclasses.replace(encoder, device=gpu_device)
         else:
             torch.set_num_threads(cpu_threads)  # before loading: graph runtimes read it once
         self.encoder = Encoder.from_config(encoder)
@@ -109,7 +110,6 @@ class EmbedBatch:
             torch.set_num_threads(cpu_threads)
         self.token_budget = token_budget
         self.max_batch_rows = max_batch_rows
-        node = node_id()
         self.worker = f"{socket.gethostname()}:{os.getpid()}" + (f"@{node}" if node else "")
 
     def __call__(self, batch: pa.Table) -> pa.Table:

@@ -54,7 +54,7 @@ class BenchmarkStage(Stage):
         return embedding_fingerprints(config.benchmark)
 
     def run(self, ctx: StageContext) -> None:
-        from gre_ray.runner.ray_session import ensure_ray_for
+        from gre_ray.wiring.ray_session import ensure_ray_for
 
         config: BenchmarkConfig = ctx.settings
         upstream = {a: upstream_fingerprint(loc) for a, loc in sorted(ctx.inputs.items())}

@@ -15,7 +15,7 @@ from typing import Any
 from gre_ray.embed.config import EmbedConfig
 from gre_ray.errors import ConfigError
 from gre_ray.embed.model_folder import model_fingerprint, resolve_model_dir
-from gre_ray.embed.pipeline import embed_and_index
+from gre_ray.wiring.embed_pipeline import embed_and_index
 from gre_ray.runner.stage import Stage, StageContext
 from gre_ray.stages import register
 

@@ -6,7 +6,7 @@ dataset, and a dataset smaller than one block (``rows_per_call`` rows) keeps one
 busy while the other CPUs idle: on the demo, 12 jobs of 240 texts took about 8 s each,
 mostly start-up. Here the items of every dataset still missing under an encoder go
 through one job, and the vectors are split back into one cache entry per dataset under
-the key :func:`gre_ray.embed.cache.embed_items` gives it (weights, encoder settings,
+the key :func:`gre_ray.wiring.embed_pipeline.embed_items` gives it (weights, encoder settings,
 that dataset's ids and texts), so later runs and ``gre-ray bench`` find them as before.
 
 The vectors are the same: an encoder embeds each text on its own (attention never
@@ -30,9 +30,10 @@ from gre_ray.data.storage import Location
 from gre_ray.embed.cache import MANIFEST, cache_key, store_vectors, texts_fingerprint
 from gre_ray.embed.config import EmbedConfig, EncoderConfig
 from gre_ray.embed.inference import check_utf8
+from gre_ray.embed.job import check_settings, read_item_ids
 from gre_ray.embed.model_folder import model_fingerprint
-from gre_ray.embed.pipeline import check_settings, embed_items_to, read_item_ids
 from gre_ray.embed.vectors import read_embeddings
+from gre_ray.wiring.embed_pipeline import embed_items_to
 
 log = logging.getLogger("gre_ray")
 

@@ -1,6 +1,6 @@
 """Item embeddings of the benchmark datasets, from the embedding stage's content-addressed cache.
 
-:func:`gre_ray.embed.cache.embed_items` keys an entry by what determines its vectors (the
+:func:`gre_ray.wiring.embed_pipeline.embed_items` keys an entry by what determines its vectors (the
 model's weight bytes, the resolved encoder settings, the items' ids and texts), so a new
 checkpoint or a changed text gets new vectors and old ones are never reused under a name.
 The benchmark asks it for every (dataset, embedding model) before the grid starts: cached
@@ -78,7 +78,8 @@ class EmbeddingEntry:
 
 def _embed_one(model: EmbeddingModel, encoder: Any, rows: Any, dataset: str, cache: Location,
                settings: Any, ensure_ray: Callable[[], None]) -> EmbeddingEntry:
-    from gre_ray.embed.cache import cached_entry, embed_items, store_vectors, texts_fingerprint
+    from gre_ray.embed.cache import cached_entry, store_vectors, texts_fingerprint
+    from gre_ray.wiring.embed_pipeline import embed_items
 
     normalize = encoder.normalize is not False
     if model.vectors:

@@ -35,13 +35,15 @@ from gre_ray.bench.prepare import build_split, check_resources, select_datasets,
 from gre_ray.bench.results import FAILED, HISTORY_COLUMNS, RESULT_COLUMNS, history_table, results_table
 from gre_ray.bench.reuse import PROTOCOL_COLUMNS, protocol_columns, reused_tables, split_by_store, with_keys
 from gre_ray.bench.store import ResultsStore
-from gre_ray.bench.trial import Report, run_trial
+from gre_ray.bench.trial import Report
 from gre_ray.bench.trial_spec import checked
 from gre_ray.bench.trials import DatasetInputs, grid_specs
 from gre_ray.config.loader import to_dict
 from gre_ray.data.shared import shared_uri
 from gre_ray.data.storage import Location, read_json, read_table
 from gre_ray.wiring.bench_embeddings import encoder_for, prepare_embeddings
+from gre_ray.wiring import autoscale
+from gre_ray.wiring.tune_grid import placed_trial
 
 log = logging.getLogger("gre_ray")
 SPLIT_CACHE = "cache/splits"
@@ -141,6 +143,27 @@ def query_vectors(
     return {d: {n: (e.uri, e.fingerprint) for n, e in v.items()} for d, v in found.items()}
 
 
+def check_cluster(config: BenchmarkConfig) -> None:
+    """Refuse a grid whose trials or encoder actors the Ray cluster can never schedule.
+
+    On an autoscaling cluster only what its node types can never hold is refused; the
+    autoscaler is asked for the rest when the work starts (:mod:`gre_ray.wiring.autoscale`).
+    Without an autoscaler, the cluster's resources now decide
+    (:func:`gre_ray.bench.prepare.check_resources`).
+
+    Raises:
+        ConfigError: one line naming the setting that asks too much.
+    """
+    import ray
+
+    limits = autoscale.current_limits()
+    if limits is not None:
+        for need in autoscale.benchmark_needs(config):
+            autoscale.refuse_infeasible(need, limits)
+        return
+    check_resources(config, ray.cluster_resources())
+
+
 def run_benchmark(
     config: BenchmarkConfig,
     inputs: BenchInputs,
@@ -148,7 +171,7 @@ def run_benchmark(
     work: Location,
     *,
     ensure_ray: Callable[[], None],
-    trial_fn: Callable[[dict[str, Any], Report], Any] = run_trial,
+    trial_fn: Callable[[dict[str, Any], Report], Any] = placed_trial,
     callbacks: Sequence[Any] = (),
     store: ResultsStore | None = None,
 ) -> BenchOutcome:
@@ -204,9 +227,7 @@ def run_benchmark(
     failed_history = pd.DataFrame(columns=HISTORY_COLUMNS)
     if todo:
         ensure_ray()
-        import ray
-
-        check_resources(config, ray.cluster_resources())
+        check_cluster(config)
         name = "grid-" + hashlib.sha256("".join(sorted(s["key"] for s in todo)).encode()).hexdigest()[:12]
         records = run_grid(todo, (work / "tune").uri, name, config.resources, trial_fn=trial_fn,
                            callbacks=callbacks)

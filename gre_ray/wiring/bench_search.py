@@ -17,10 +17,9 @@ from typing import Any
 import pandas as pd
 
 from gre_ray.bench.config import BenchmarkConfig, SearchScheduler
-from gre_ray.bench.trial import run_trial
 from gre_ray.bench.trials import DatasetInputs, search_specs, slug
 from gre_ray.bench.trial_spec import checked
-from gre_ray.wiring.tune_grid import TrialFn, best_valid_score, run_grid
+from gre_ray.wiring.tune_grid import TrialFn, best_valid_score, placed_trial, run_grid
 
 SEARCH_COLUMNS = ["trial", "dataset", "model", "lr", "dim", "valid_score", "epochs", "error", "chosen"]
 
@@ -43,7 +42,7 @@ def run_search(
     datasets: Sequence[DatasetInputs],
     storage: str,
     *,
-    trial_fn: TrialFn = run_trial,
+    trial_fn: TrialFn = placed_trial,
     verbose: int = 0,
 ) -> tuple[dict[tuple[str, str], dict[str, Any]], pd.DataFrame]:
     """Run the search and choose a point per (dataset, model).

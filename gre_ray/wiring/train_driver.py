@@ -27,7 +27,7 @@ import pyarrow as pa
 from gre_ray.data.shared import shared_uri
 from gre_ray.data.storage import Location
 from gre_ray.errors import ConfigError, DataError
-from gre_ray.runner.accelerator import simulated_gpus
+from gre_ray.wiring.accelerator import simulated_gpus
 from gre_ray.train.config import TrainSettings
 from gre_ray.train.rows import TRAIN, select_rows
 from gre_ray.train.tasks.base import Task
@@ -57,7 +57,7 @@ def preflight(settings: TrainSettings, what: str) -> None:
 
     Half precision without GPUs is rejected earlier, when the config loads. On an
     autoscaling cluster only what its node types can never hold is rejected; :func:`fit`
-    asks the autoscaler for the rest (:mod:`gre_ray.runner.autoscale`).
+    asks the autoscaler for the rest (:mod:`gre_ray.wiring.autoscale`).
 
     Raises:
         ConfigError: more workers (times CPUs per worker) than the cluster's CPUs, or GPUs
@@ -66,7 +66,7 @@ def preflight(settings: TrainSettings, what: str) -> None:
     import ray
     import torch
 
-    from gre_ray.runner import autoscale
+    from gre_ray.wiring import autoscale
 
     scaling = settings.scaling
     if scaling.num_workers == 0:
@@ -208,7 +208,7 @@ def fit(
         datasets={TRAIN: train},
         dataset_config=DataConfig(datasets_to_split=[TRAIN]),
     )
-    from gre_ray.runner import autoscale
+    from gre_ray.wiring import autoscale
 
     with autoscale.resources(autoscale.train_need(scaling, what)) if not local_mode else nullcontext():
         result = trainer.fit()

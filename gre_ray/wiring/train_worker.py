@@ -29,7 +29,7 @@ import torch
 import torch.distributed as dist
 
 from gre_ray.data.storage import Location
-from gre_ray.runner.accelerator import gpu_device, node_id
+from gre_ray.wiring.accelerator import gpu_device, node_id
 from gre_ray.train.sampling import DomainBatchSampler
 from gre_ray.train.tasks.base import Task, to_device
 from gre_ray.train.worker_spec import SPEC_KEY, WorkerSpec

@@ -23,7 +23,8 @@ from gre_ray.bench.config import ResourceSettings
 from gre_ray.bench.trial import Report, run_trial
 from gre_ray.data.storage import Location
 from gre_ray.errors import innermost_cause
-from gre_ray.runner import autoscale
+from gre_ray.wiring import autoscale
+from gre_ray.wiring.accelerator import gpu_device, node_id
 
 log = logging.getLogger("gre_ray")
 
@@ -36,7 +37,19 @@ def spec_name(trial: Any) -> str:
     return trial.config["trial"]["name"]
 
 
-def make_trainable(trial_fn: TrialFn = run_trial) -> Callable[[dict[str, Any]], None]:
+def placed_trial(spec: dict[str, Any], report: Report) -> dict[str, Any]:
+    """:func:`~gre_ray.bench.trial.run_trial` on the device and node Ray gave the trial.
+
+    A spec that trains on ``cuda`` was given a GPU share by Ray: it runs on CUDA, or stops
+    (:func:`gre_ray.wiring.accelerator.gpu_device`; the CPU on a simulated cluster).
+    """
+    device = None
+    if str(spec["train"].get("device", "cpu")).startswith("cuda"):
+        device = str(gpu_device(f"benchmark trial {spec['name']}"))
+    return run_trial(spec, report, device=device, node=node_id())
+
+
+def make_trainable(trial_fn: TrialFn = placed_trial) -> Callable[[dict[str, Any]], None]:
     """The function trainable that runs ``trial_fn(spec, tune.report)`` for one trial.
 
     When the spec names a results ``store``, the trial appends its result there itself
@@ -72,7 +85,7 @@ def run_grid(
     name: str,
     resources: ResourceSettings,
     *,
-    trial_fn: TrialFn = run_trial,
+    trial_fn: TrialFn = placed_trial,
     scheduler: Any = None,
     callbacks: Sequence[Any] = (),
     verbose: int = 0,

@@ -8,11 +8,12 @@ import pyarrow as pa
 import pytest
 
 from gre_ray.data.storage import Location, read_json
-from gre_ray.embed.cache import cached_entry, embed_items
+from gre_ray.embed.cache import cached_entry
 from gre_ray.embed.config import EmbedConfig, EncoderConfig
 from gre_ray.embed.vectors import read_embeddings
 from gre_ray.errors import DataError
 from gre_ray.wiring.bench_embed_batch import SEP, embed_datasets, union_items
+from gre_ray.wiring.embed_pipeline import embed_items
 from tests.embed.conftest import items_table, mixed_texts
 
 

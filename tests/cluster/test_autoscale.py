@@ -1,4 +1,4 @@
-"""Resource needs and the autoscaler (gre_ray.runner.autoscale).
+"""Resource needs and the autoscaler (gre_ray.wiring.autoscale).
 
 The waiting logic runs against :class:`Autoscaler`, a fake of the interface the module reads
 (cluster totals, node-type limits, scaling status, resource requests) that launches nodes the
@@ -19,9 +19,9 @@ import yaml
 
 from gre_ray.errors import ConfigError
 from gre_ray.root_config import load_config
-from gre_ray.runner import autoscale
-from gre_ray.runner.accelerator import SIMULATED_GPUS_ENV, NoCudaDeviceError, gpu_device
-from gre_ray.runner.autoscale import ClusterLimits, Need, NodeType, ResourceWaitError, ScalingStatus, parse_limits
+from gre_ray.wiring import autoscale
+from gre_ray.wiring.accelerator import SIMULATED_GPUS_ENV, NoCudaDeviceError, gpu_device
+from gre_ray.wiring.autoscale import ClusterLimits, Need, NodeType, ResourceWaitError, ScalingStatus, parse_limits
 
 CLUSTER = Path(__file__).parents[2] / "cluster"
 SMOKE = "configs/demo.smoke.yaml"

@@ -13,7 +13,7 @@ import pytest
 
 import jobs.common
 from gre_ray.errors import UserError
-from gre_ray.runner.ray_session import _check_reachable
+from gre_ray.wiring.ray_session import _check_reachable
 
 ROOT = Path(__file__).parents[2]
 STAGE_JOBS = ("demo_data", "ingest", "embed", "coreset", "pairs", "mlm", "contrastive", "benchmark")

@@ -12,7 +12,7 @@ from gre_ray.embed import openvino_encoder
 from gre_ray.embed.cache import cache_key
 from gre_ray.embed.config import Backend, Device, DType, EmbedConfig, EncoderConfig
 from gre_ray.embed.encoder import Encoder, native_bf16, resolve_spec
-from gre_ray.embed.pipeline import check_settings
+from gre_ray.embed.job import check_settings
 from gre_ray.embed.pooling import Pooling
 from gre_ray.errors import ConfigError
 from tests.embed.conftest import mixed_texts
@@ -62,7 +62,7 @@ def test_bfloat16_refused_on_a_cpu_without_native_bf16(tiny_bert_path, monkeypat
     monkeypatch.setattr(encoder_module, "native_bf16", lambda: False)
     with pytest.raises(ConfigError, match="native bf16"):
         Encoder.from_config(EncoderConfig(model=tiny_bert_path, dtype=DType.BFLOAT16, device=Device.CPU))
-    monkeypatch.setattr("gre_ray.embed.pipeline.native_bf16", lambda: False)
+    monkeypatch.setattr("gre_ray.embed.job.native_bf16", lambda: False)
     with pytest.raises(ConfigError, match="set embed.num_gpus > 0"):
         check_settings(EmbedConfig(encoder=EncoderConfig(model=tiny_bert_path, dtype=DType.BFLOAT16)))
 
@@ -104,7 +104,7 @@ def test_cli_backend_flag(tiny_bert_path):
 
 
 def test_ray_stage_with_openvino_equals_the_plain_encoder(ray_session, tiny_bert_path, tmp_path):
-    from gre_ray.embed.cache import embed_items
+    from gre_ray.wiring.embed_pipeline import embed_items
     from gre_ray.embed.vectors import read_embeddings
     from tests.embed.conftest import items_table
 

@@ -9,12 +9,12 @@ import pyarrow as pa
 import pytest
 
 from gre_ray.data.storage import Location, write_table
-from gre_ray.embed.cache import embed_items
 from gre_ray.embed.config import EmbedConfig, EncoderConfig
 from gre_ray.embed.inference import EmbedBatch
-from gre_ray.embed.pipeline import embed_items_to, raise_decode_errors
+from gre_ray.embed.job import raise_decode_errors
 from gre_ray.embed.vectors import read_embeddings
 from gre_ray.errors import DataError
+from gre_ray.wiring.embed_pipeline import embed_items, embed_items_to
 from tests.embed.conftest import items_table
 
 

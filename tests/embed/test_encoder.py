@@ -11,7 +11,7 @@ import torch
 
 from gre_ray.embed.config import Device, DType, EmbedConfig, EncoderConfig
 from gre_ray.embed.encoder import Encoder, resolve_spec
-from gre_ray.embed.pipeline import check_settings
+from gre_ray.embed.job import check_settings
 from gre_ray.embed.pooling import Pooling
 from gre_ray.errors import ConfigError
 from tests.embed.conftest import mixed_texts

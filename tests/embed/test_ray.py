@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from gre_ray.data.storage import Location, read_json
-from gre_ray.embed import cache as cache_module
-from gre_ray.embed.cache import embed_items
+from gre_ray.wiring import embed_pipeline
+from gre_ray.wiring.embed_pipeline import embed_items
 from gre_ray.embed.config import EmbedConfig, EncoderConfig
 from gre_ray.embed.index import EmbeddingIndex
 from gre_ray.embed.vectors import read_embeddings
@@ -49,7 +49,7 @@ def test_ray_pipeline_equals_plain_encoder_and_is_cached(
     index = EmbeddingIndex.load(loc.parent / "index")
     assert index.neighbours_of(["it0000"], 1)[0][0, 0] == "it0003"  # it0003 repeats it0000's text
 
-    monkeypatch.setattr(cache_module, "embed_to_folder", lambda *a, **k: pytest.fail("cache entry recomputed"))
+    monkeypatch.setattr(embed_pipeline, "embed_to_folder", lambda *a, **k: pytest.fail("cache entry recomputed"))
     reordered = table.take(list(range(59, -1, -1)))
     assert embed_items(reordered, EncoderConfig(model=minilm_path), tmp_path / "cache", settings) == loc
 

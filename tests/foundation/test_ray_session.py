@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from gre_ray.runner import ray_session
+from gre_ray.wiring import ray_session
 
 
 @pytest.fixture

@@ -72,7 +72,7 @@ def start_ray(config: Any) -> None:
 
 def _check_autoscaling(config: Any) -> None:
     """Set the autoscaler wait and refuse at once what the cluster's node types can never run."""
-    from gre_ray.runner import autoscale
+    from gre_ray.wiring import autoscale
 
     autoscale.configure(getattr(config.run, "resource_wait_s", autoscale.DEFAULT_WAIT_S))
     autoscale.check_config(config)

@@ -2,13 +2,15 @@
 
 The pipeline, in three steps:
 
-1. **Check before any work** (driver, files only): the model folder is an encoder, half
-   precision has GPUs, the items have ``item_id`` and ``text`` columns and no repeated
-   id. A mistake here costs no actor start-up and leaves nothing written.
+1. **Check before any work** (driver, files only; :mod:`gre_ray.embed.job`): the model
+   folder is an encoder, half precision has GPUs, the items have ``item_id`` and ``text``
+   columns and no repeated id. A mistake here costs no actor start-up and leaves nothing
+   written.
 2. **Embed**: the items are cut into blocks of ``rows_per_call`` rows and materialised,
-   then mapped by an actor pool of :class:`~gre_ray.embed.inference.EmbedBatch`
+   then mapped by an actor pool of :class:`PlacedEmbedBatch` (the pure
+   :class:`~gre_ray.embed.inference.EmbedBatch` on the device Ray gave the actor)
    (``compute=ActorPoolStrategy(size=actors)``, ``num_gpus`` per actor, one torch thread
-   per CPU actor), once the cluster holds the pool (:mod:`gre_ray.runner.autoscale` asks
+   per CPU actor), once the cluster holds the pool (:mod:`gre_ray.wiring.autoscale` asks
    an autoscaling cluster for the GPU nodes). Splitting first keeps every actor busy, and
    it leaves no CPU task queued behind actors that hold every CPU (on a 2-CPU Ray a read
    task behind two 1-CPU actors never runs).
@@ -18,6 +20,8 @@ The pipeline, in three steps:
    as they are. The index needs every vector in the driver anyway (1.5 GB per million
    384-d vectors), so this costs no memory beyond that, and it saves the second Ray Data
    job (write tasks) and the read back that the write used to cost (issue #22).
+
+:func:`embed_items` puts the result in the content-keyed cache of :mod:`gre_ray.embed.cache`.
 """
 
 from __future__ import annotations
@@ -26,104 +30,43 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from gre_ray.data.schema import check_unique
-from gre_ray.data.storage import Location, write_json, write_table
-from gre_ray.embed.config import Backend, DType, EmbedConfig
-from gre_ray.embed.encoder import EncoderSpec, native_bf16, resolve_spec
-from gre_ray.embed.inference import STAT_COLUMNS, EmbedBatch
+from gre_ray.data.storage import Location, read_table, write_json, write_table
+from gre_ray.embed.cache import cache_key, complete, texts_fingerprint
+from gre_ray.embed.config import Device, EmbedConfig, EncoderConfig
 from gre_ray.embed.index import EmbeddingIndex
+from gre_ray.embed.model_folder import model_fingerprint
+from gre_ray.embed.inference import STAT_COLUMNS, EmbedBatch, check_utf8
+from gre_ray.embed.job import EmbedReport, check_settings, raise_decode_errors, read_item_ids, run_report
 from gre_ray.embed.vectors import embeddings_table, matrix_of
-from gre_ray.errors import ConfigError, DataError
-from gre_ray.runner import autoscale
+from gre_ray.wiring import autoscale
+from gre_ray.wiring.accelerator import gpu_device, node_id
 
 log = logging.getLogger("gre_ray")
 
 
-@dataclass
-class EmbedReport:
-    """What one embedding run did (recorded in the manifest).
+class PlacedEmbedBatch(EmbedBatch):
+    """:class:`~gre_ray.embed.inference.EmbedBatch` on the device and node Ray gave the actor.
 
-    Attributes:
-        rows: items embedded.
-        dim: vector dimension.
-        empty_texts: empty or whitespace-only texts (embedded as the bare prefix).
-        truncated_texts: texts longer than ``max_length`` tokens.
-        duplicate_texts: rows whose text repeats an earlier row's text.
-        tokens: tokens embedded after truncation; ``padded_tokens`` adds the padding.
-        wall_s: seconds of the actor stage, actor start-up included.
-        texts_per_s, tokens_per_s: rows and tokens over ``wall_s``.
-        actors: actor pool size; ``workers``: rows, busy (wall) and CPU seconds of the
-            calls, and peak RSS, per actor.
+    Args:
+        gpu: Ray gave this actor a GPU share: it runs on CUDA, and stops if there is none
+            (on a simulated cluster it runs on the CPU, see :mod:`gre_ray.wiring.accelerator`).
+        The others: as :class:`~gre_ray.embed.inference.EmbedBatch`.
     """
 
-    rows: int = 0
-    dim: int = 0
-    empty_texts: int = 0
-    truncated_texts: int = 0
-    duplicate_texts: int = 0
-    tokens: int = 0
-    padded_tokens: int = 0
-    wall_s: float = 0.0
-    texts_per_s: float = 0.0
-    tokens_per_s: float = 0.0
-    actors: int = 0
-    workers: dict[str, dict[str, float]] = field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def check_settings(settings: EmbedConfig) -> EncoderSpec:
-    """Resolve the encoder and reject settings that cannot run, before any work starts."""
-    spec = resolve_spec(settings.encoder)
-    if spec.backend is Backend.OPENVINO and settings.num_gpus > 0:
-        raise ConfigError("embed.encoder.backend openvino runs on CPUs: set embed.num_gpus: 0 or backend: transformers")
-    cpu_bf16 = spec.dtype is DType.BFLOAT16 and native_bf16()
-    if spec.dtype is not DType.FLOAT32 and settings.num_gpus <= 0 and not cpu_bf16:
-        raise ConfigError(
-            f"embed.encoder.dtype {spec.dtype.value} needs GPUs (or, for bfloat16, CPUs with native bf16): "
-            "set embed.num_gpus > 0 or dtype: float32"
-        )
-    return spec
-
-
-def read_item_ids(items: Location | pa.Table, source: str) -> pa.Array:
-    """The ``item_id`` column, after checking the columns and that no id repeats.
-
-    For a Location only the schema and the ids are read; the texts stay on disk.
-    """
-    try:
-        if isinstance(items, pa.Table):
-            schema, ids = items.schema, (items.column("item_id") if "item_id" in items.column_names else None)
-        elif not items.exists():
-            raise DataError(f"{source}: items file or folder does not exist")
-        else:
-            schema = pq.ParquetDataset(items.path, filesystem=items.fs).schema
-            ids = None
-            if "item_id" in schema.names:
-                ids = pq.read_table(items.path, filesystem=items.fs, columns=["item_id"]).column("item_id")
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(f"{source}: cannot read as Parquet: {exc}") from None
-    for name in ("item_id", "text"):
-        if name not in schema.names:
-            raise DataError(f"{source}: missing column {name!r} (found: {', '.join(schema.names) or 'no columns'})")
-        typ = schema.field(name).type
-        if not (pa.types.is_string(typ) or pa.types.is_large_string(typ)):
-            raise DataError(f"{source}: column {name!r} is {typ}, expected string")
-    if ids.null_count:
-        raise DataError(f"{source}: column 'item_id' has {ids.null_count} null value(s)")
-    check_unique(pa.table({"item_id": ids}), ("item_id",), source)
-    return ids
+    def __init__(
+        self, encoder: EncoderConfig, token_budget: int, max_batch_rows: int, cpu_threads: int = 1, gpu: bool = False
+    ) -> None:
+        device = None
+        if gpu:
+            device = Device.CUDA if gpu_device("embed actor").type == "cuda" else Device.CPU
+        super().__init__(encoder, token_budget, max_batch_rows, cpu_threads, gpu_device=device, node=node_id())
 
 
 def _default_actors(settings: EmbedConfig, blocks: int) -> int:
@@ -188,7 +131,7 @@ def embed_vectors_to(
         actors = _default_actors(settings, blocks)
         started = time.perf_counter()
         embedded = ds.map_batches(
-            EmbedBatch,
+            PlacedEmbedBatch,
             fn_constructor_kwargs={"encoder": settings.encoder, "token_budget": settings.token_budget,
                                    "max_batch_rows": settings.max_batch_rows, "gpu": settings.num_gpus > 0},
             batch_size=settings.rows_per_call,
@@ -204,47 +147,11 @@ def embed_vectors_to(
     raise_decode_errors(stats, source)
     vectors = blocks_out.select(["item_id", "embedding"])
     write_table(vectors, out, max_rows_per_file=max(settings.min_rows_per_file, 1_000_000))
-    report = _report(stats, wall, actors)
+    report = run_report(stats, wall, actors)
     report.dim = int(vectors.schema.field("embedding").type.list_size)
     log.info("embedded %d texts in %.1fs (%.0f texts/s, %d actors)", report.rows, wall, report.texts_per_s, actors)
     ids = np.asarray(vectors.column("item_id").to_pylist(), dtype=object)
     return report, ids, matrix_of(vectors.column("embedding"), report.dim)
-
-
-def raise_decode_errors(stats: pa.Table, source: str) -> None:
-    """Raise DataError if the actors flagged texts they could not decode (``_error`` column)."""
-    errors = pc.drop_null(stats["_error"])
-    if len(errors):
-        raise DataError(f"{source}: {len(errors)} text(s) could not be decoded, e.g. {errors[0].as_py()}")
-
-
-def _report(stats: pa.Table, wall: float, actors: int) -> EmbedReport:
-    rows = stats.num_rows
-    tokens = int(pc.sum(stats["_n_tokens"]).as_py() or 0)
-    workers = {}
-    grouped = stats.group_by("_worker").aggregate(
-        [("_busy_s", "sum"), ("_cpu_s", "sum"), ("_peak_rss_mb", "max"), ("_busy_s", "count")]
-    )
-    for row in grouped.to_pylist():
-        workers[row["_worker"]] = {
-            "rows": row["_busy_s_count"],
-            "busy_s": round(row["_busy_s_sum"], 3),
-            "cpu_s": round(row["_cpu_s_sum"], 3),
-            "peak_rss_mb": round(row["_peak_rss_mb_max"], 1),
-        }
-    return EmbedReport(
-        rows=rows,
-        empty_texts=int(pc.sum(stats["_empty"]).as_py() or 0),
-        truncated_texts=int(pc.sum(stats["_truncated"]).as_py() or 0),
-        duplicate_texts=rows - len(pc.unique(stats["_text_hash"])),
-        tokens=tokens,
-        padded_tokens=int(pc.sum(stats["_padded_tokens"]).as_py() or 0),
-        wall_s=round(wall, 3),
-        texts_per_s=round(rows / wall, 1) if wall else 0.0,
-        tokens_per_s=round(tokens / wall, 1) if wall else 0.0,
-        actors=actors,
-        workers=workers,
-    )
 
 
 def embed_and_index(
@@ -288,3 +195,58 @@ def embed_to_folder(
     finally:
         tmp.remove()
     return manifest
+
+
+def _as_table(items: pa.Table | Location | str, source: str) -> pa.Table:
+    if isinstance(items, pa.Table):
+        return items
+    loc = items if isinstance(items, Location) else Location.of(items)
+    read_item_ids(loc, source)  # checks columns and ids before the texts are read
+    return read_table(loc, columns=["item_id", "text"])
+
+
+def embed_items(
+    items: pa.Table | Location | str,
+    encoder_config: EncoderConfig,
+    cache_root: Location | str,
+    settings: EmbedConfig | None = None,
+) -> Location:
+    """The embeddings of ``items`` under ``encoder_config``, from the cache or computed into it.
+
+    Runs on the Ray of the calling process (Ray Data starts a local one if none is
+    running). The items' texts are read into the driver to fingerprint them.
+
+    Args:
+        items: an Arrow table or a Parquet file/folder (path, URI or Location) with
+            ``item_id`` and ``text``; ids must be unique.
+        encoder_config: which vectors to compute.
+        cache_root: the cache folder (local path or URI).
+        settings: Ray and index settings (default: :class:`EmbedConfig` defaults);
+            its ``encoder`` is replaced by ``encoder_config``.
+
+    Returns:
+        The Location of the embeddings Parquet folder; its ``parent / "index"`` holds the
+        faiss index and ``parent / "manifest.json"`` the key's inputs and the run report.
+
+    Raises:
+        ConfigError, DataError: a bad model or setting, missing columns, a repeated id or
+            a text that is not UTF-8, all before any work.
+    """
+    settings = replace(settings or EmbedConfig(), encoder=encoder_config)
+    source = "items table" if isinstance(items, pa.Table) else str(getattr(items, "uri", items))
+    spec = check_settings(settings)
+    table = _as_table(items, source)
+    read_item_ids(table, source)
+    check_utf8(table, source)
+    weights, texts = model_fingerprint(Path(spec.model_dir)), texts_fingerprint(table)
+    key = cache_key(spec, weights, texts)
+    root = cache_root if isinstance(cache_root, Location) else Location.of(cache_root)
+    entry = root / key
+    if complete(entry):
+        log.info("embeddings %s: cached (%s)", key, entry.uri)
+        return entry / "embeddings"
+
+    embed_to_folder(table.select(["item_id", "text"]), settings, entry,
+                    extra={"key": key, "weights": weights, "texts": texts, "model": encoder_config.model})
+    log.info("embeddings %s: computed (%s)", key, entry.uri)
+    return entry / "embeddings"

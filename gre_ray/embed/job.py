@@ -1,0 +1,140 @@
+"""What an embedding job checks before any work, and what it reports after.
+
+The pure half of batch inference (the Ray Data half is :mod:`gre_ray.wiring.embed_pipeline`):
+
+* :func:`check_settings` resolves the encoder and refuses settings that cannot run (half
+  precision without GPUs or native bf16, OpenVINO on GPUs);
+* :func:`read_item_ids` checks the items' columns and that no id repeats, reading only the
+  schema and the ids;
+* :func:`raise_decode_errors` and :func:`run_report` turn the actors' per-row bookkeeping
+  columns (:data:`~gre_ray.embed.inference.STAT_COLUMNS`) into a DataError or the
+  :class:`EmbedReport` recorded in the manifest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from gre_ray.data.schema import check_unique
+from gre_ray.data.storage import Location
+from gre_ray.embed.config import Backend, DType, EmbedConfig
+from gre_ray.embed.encoder import EncoderSpec, native_bf16, resolve_spec
+from gre_ray.errors import ConfigError, DataError
+
+
+@dataclass
+class EmbedReport:
+    """What one embedding run did (recorded in the manifest).
+
+    Attributes:
+        rows: items embedded.
+        dim: vector dimension.
+        empty_texts: empty or whitespace-only texts (embedded as the bare prefix).
+        truncated_texts: texts longer than ``max_length`` tokens.
+        duplicate_texts: rows whose text repeats an earlier row's text.
+        tokens: tokens embedded after truncation; ``padded_tokens`` adds the padding.
+        wall_s: seconds of the actor stage, actor start-up included.
+        texts_per_s, tokens_per_s: rows and tokens over ``wall_s``.
+        actors: actor pool size; ``workers``: rows, busy (wall) and CPU seconds of the
+            calls, and peak RSS, per actor.
+    """
+
+    rows: int = 0
+    dim: int = 0
+    empty_texts: int = 0
+    truncated_texts: int = 0
+    duplicate_texts: int = 0
+    tokens: int = 0
+    padded_tokens: int = 0
+    wall_s: float = 0.0
+    texts_per_s: float = 0.0
+    tokens_per_s: float = 0.0
+    actors: int = 0
+    workers: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_settings(settings: EmbedConfig) -> EncoderSpec:
+    """Resolve the encoder and reject settings that cannot run, before any work starts."""
+    spec = resolve_spec(settings.encoder)
+    if spec.backend is Backend.OPENVINO and settings.num_gpus > 0:
+        raise ConfigError("embed.encoder.backend openvino runs on CPUs: set embed.num_gpus: 0 or backend: transformers")
+    cpu_bf16 = spec.dtype is DType.BFLOAT16 and native_bf16()
+    if spec.dtype is not DType.FLOAT32 and settings.num_gpus <= 0 and not cpu_bf16:
+        raise ConfigError(
+            f"embed.encoder.dtype {spec.dtype.value} needs GPUs (or, for bfloat16, CPUs with native bf16): "
+            "set embed.num_gpus > 0 or dtype: float32"
+        )
+    return spec
+
+
+def read_item_ids(items: Location | pa.Table, source: str) -> pa.Array:
+    """The ``item_id`` column, after checking the columns and that no id repeats.
+
+    For a Location only the schema and the ids are read; the texts stay on disk.
+    """
+    try:
+        if isinstance(items, pa.Table):
+            schema, ids = items.schema, (items.column("item_id") if "item_id" in items.column_names else None)
+        elif not items.exists():
+            raise DataError(f"{source}: items file or folder does not exist")
+        else:
+            schema = pq.ParquetDataset(items.path, filesystem=items.fs).schema
+            ids = None
+            if "item_id" in schema.names:
+                ids = pq.read_table(items.path, filesystem=items.fs, columns=["item_id"]).column("item_id")
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"{source}: cannot read as Parquet: {exc}") from None
+    for name in ("item_id", "text"):
+        if name not in schema.names:
+            raise DataError(f"{source}: missing column {name!r} (found: {', '.join(schema.names) or 'no columns'})")
+        typ = schema.field(name).type
+        if not (pa.types.is_string(typ) or pa.types.is_large_string(typ)):
+            raise DataError(f"{source}: column {name!r} is {typ}, expected string")
+    if ids.null_count:
+        raise DataError(f"{source}: column 'item_id' has {ids.null_count} null value(s)")
+    check_unique(pa.table({"item_id": ids}), ("item_id",), source)
+    return ids
+
+
+def raise_decode_errors(stats: pa.Table, source: str) -> None:
+    """Raise DataError if the actors flagged texts they could not decode (``_error`` column)."""
+    errors = pc.drop_null(stats["_error"])
+    if len(errors):
+        raise DataError(f"{source}: {len(errors)} text(s) could not be decoded, e.g. {errors[0].as_py()}")
+
+
+def run_report(stats: pa.Table, wall: float, actors: int) -> EmbedReport:
+    """The report of a run from the per-row bookkeeping columns of the actors (:data:`STAT_COLUMNS`)."""
+    rows = stats.num_rows
+    tokens = int(pc.sum(stats["_n_tokens"]).as_py() or 0)
+    workers = {}
+    grouped = stats.group_by("_worker").aggregate(
+        [("_busy_s", "sum"), ("_cpu_s", "sum"), ("_peak_rss_mb", "max"), ("_busy_s", "count")]
+    )
+    for row in grouped.to_pylist():
+        workers[row["_worker"]] = {
+            "rows": row["_busy_s_count"],
+            "busy_s": round(row["_busy_s_sum"], 3),
+            "cpu_s": round(row["_cpu_s_sum"], 3),
+            "peak_rss_mb": round(row["_peak_rss_mb_max"], 1),
+        }
+    return EmbedReport(
+        rows=rows,
+        empty_texts=int(pc.sum(stats["_empty"]).as_py() or 0),
+        truncated_texts=int(pc.sum(stats["_truncated"]).as_py() or 0),
+        duplicate_texts=rows - len(pc.unique(stats["_text_hash"])),
+        tokens=tokens,
+        padded_tokens=int(pc.sum(stats["_padded_tokens"]).as_py() or 0),
+        wall_s=round(wall, 3),
+        texts_per_s=round(rows / wall, 1) if wall else 0.0,
+        tokens_per_s=round(tokens / wall, 1) if wall else 0.0,
+        actors=actors,
+        workers=workers,
+    )
