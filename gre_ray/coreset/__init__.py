@@ -3,7 +3,8 @@
 Quality filters (:mod:`.quality`, :mod:`.filters`), exact and near de-duplication
 (:mod:`.dedup`), per-domain budgets (:mod:`.budget`), and diversity selection by k-center
 greedy (:mod:`.kcenter`, :mod:`.two_stage`) or k-means medoids (:mod:`.medoids`);
-:mod:`.select` ties them to one domain. The Ray wiring is ``gre_ray/stages/coreset.py``.
+:mod:`.select` ties them to one domain; :mod:`.rounds` holds the bodies of the stage's Ray
+tasks. The Ray wiring is :mod:`gre_ray.wiring.coreset_data`, called by :mod:`gre_ray.stages.coreset`.
 
 Names below resolve lazily, so loading a config (which imports :mod:`.config`) does not
 import torch or faiss.

@@ -6,6 +6,6 @@ Pure core (no Ray): source adapters (one module per published format under
 text templates and cleaning (:mod:`~gre_ray.ingest.text`, :mod:`~gre_ray.ingest.clean`),
 parsing into a staging table (:mod:`~gre_ray.ingest.parse`), interaction filters
 (:mod:`~gre_ray.ingest.filters`) and the assembly of the final tables
-(:mod:`~gre_ray.ingest.assemble`). The Ray Data wiring is the ``ingest`` stage in
-:mod:`gre_ray.stages.ingest`.
+(:mod:`~gre_ray.ingest.assemble`). The Ray tasks are :mod:`gre_ray.wiring.ingest_tasks`,
+run by the ``ingest`` stage in :mod:`gre_ray.stages.ingest`.
 """

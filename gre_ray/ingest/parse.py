@@ -1,7 +1,7 @@
 """Parsing one chunk of a raw file into staging blocks: rows, quarantined lines, a line count.
 
-This is the function Ray Data maps over chunks (:mod:`gre_ray.stages.ingest`); it is pure
-and runs as well in a test on a tmp file. Every line ends up in exactly one place: a
+This is the function the ingest tasks run over chunks (:func:`parse_to_staging`, scheduled
+by :mod:`gre_ray.wiring.ingest_tasks`); it is pure and runs as well in a test on a tmp file. Every line ends up in exactly one place: a
 parsed row (or several, for Steam's per-user lists), a quarantine row with its reason,
 a blank-line count, or the header. The last block of a chunk is a one-row summary
 (``kind = CHUNK_END``) carrying the chunk's line count, from which the driver computes
@@ -181,6 +181,25 @@ def parse_chunk(chunk: Chunk, job: ParseJob, piece: Piece | None = None) -> Iter
         yield block.table()
     end = {"line": [last_line], "n_records": [records], "n_blank": [blank]}
     yield _table(chunk, CHUNK_END, end)
+
+
+def parse_to_staging(chunk: Chunk, job: ParseJob, staging_uri: str, piece: Piece | None = None) -> int:
+    """Parse one chunk (or one piece of a ``.gz`` file) into one staging Parquet file; its row count.
+
+    The body of an ingest parse task (:mod:`gre_ray.wiring.ingest_tasks`).
+    """
+    import pyarrow.parquet as pq
+
+    from gre_ray.data.storage import Location
+
+    staging = Location.of(staging_uri)
+    path = (staging / f"{chunk.file.index:04d}-{chunk.index:06d}.parquet").path
+    rows = 0
+    with pq.ParquetWriter(path, STAGING_SCHEMA, filesystem=staging.fs) as writer:
+        for block in parse_chunk(chunk, job, piece):
+            writer.write_table(block)
+            rows += block.num_rows
+    return rows
 
 
 def _add_item(rows: dict[str, list[Any]], line: int, item: Any, job: ParseJob) -> None:

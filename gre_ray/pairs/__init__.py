@@ -1,7 +1,8 @@
 """Collaborative pair mining (GRE step 3): co-occurrence, scores, filters and hard negatives.
 
 Pure numpy / scipy.sparse / faiss; the ``pairs`` stage (:mod:`gre_ray.stages.pairs`) shards
-the counting over Ray tasks and calls these functions.
+the counting over Ray tasks (:mod:`gre_ray.wiring.pairs_sharded`, :mod:`gre_ray.wiring.pairs_swing`)
+that call these functions, and records :mod:`gre_ray.pairs.summary`.
 """
 
 from gre_ray.pairs.config import CoocScore, PairsConfig, ThresholdConfig, ThresholdMode

@@ -3,8 +3,8 @@
 Reads ``items`` and ``embeddings``; writes ``corpus`` (``domain``, ``item_id``, ``text``,
 ``selection_order``, ``distance_at_selection``; :data:`gre_ray.coreset.select.CORPUS_SCHEMA`)
 for MLM pre-training. The rounds run on Ray Data and Ray tasks
-(:mod:`gre_ray.wiring.coreset_data`); the driver holds per-domain counts and object refs,
-never the items, the texts or the vectors:
+(:mod:`gre_ray.wiring.coreset_data`, over the plain functions of :mod:`gre_ray.coreset.rounds`);
+the driver holds per-domain counts and object refs, never the items, the texts or the vectors:
 
 1. per domain, its sorted ids and their vectors (a filtered read of ``embeddings``);
 2. quality signals per text on Ray Data (an actor pool of :class:`QualityAnnotator`, one
@@ -29,7 +29,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from gre_ray.coreset.config import CoresetConfig
@@ -42,27 +41,6 @@ from gre_ray.stages.domains import choose_train_domains
 
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "merges.txt", "spiece.model",
                     "tokenizer_config.json", "special_tokens_map.json")
-
-
-def _domain_counts(items: Location) -> dict[str, int]:
-    """Items per domain (validated column by column, so the driver never sees the table)."""
-    table = pq.read_table(items.path, filesystem=items.fs, columns=["domain"])
-    if table.column("domain").null_count:
-        raise DataError(f"{items.uri}: column 'domain' has null values (items contract)")
-    return {c["values"]: int(c["counts"]) for c in pc.value_counts(table.column("domain")).to_pylist()}
-
-
-def _merge_steps(per_domain: dict[str, list[dict]]) -> list[dict]:
-    """The filter log of every domain (:class:`gre_ray.coreset.filters.FilterLog` layout), merged."""
-    names = sorted(per_domain)
-    steps = []
-    for i, first in enumerate(next(iter(per_domain.values()), [])):
-        step = {"filter": first["filter"]}
-        for key in ("before", "removed", "after"):
-            step[key] = {d: per_domain[d][i][key][d] for d in names}
-        step["removed_total"] = sum(step["removed"].values())
-        steps.append(step)
-    return steps
 
 
 @register
@@ -85,9 +63,8 @@ class CoresetStage(Stage):
         return {"tokenizer": "-".join(parts) or name}
 
     def run(self, ctx: StageContext) -> None:
-        import ray
-
         from gre_ray.coreset.budget import allocate
+        from gre_ray.coreset.rounds import embeddings_without_item, merge_steps, missing_error, selection_stats
         from gre_ray.coreset.select import CORPUS
         from gre_ray.wiring import coreset_data as cd
 
@@ -95,25 +72,23 @@ class CoresetStage(Stage):
         items_loc, emb_loc = ctx.input("items"), ctx.input("embeddings")
         validate_table(pq.read_schema(items_loc.files()[0].path, filesystem=items_loc.fs).empty_table(), ITEMS,
                        items_loc.uri)
-        present = ray.get(ray.remote(num_cpus=1)(_domain_counts).remote(items_loc))
+        present = cd.domain_counts(items_loc)
         ctx.count(rows_in=sum(present.values()))
         domains = choose_train_domains(ctx, sorted(present), cfg.train_domains_only, "coreset")
         if not domains:
             raise DataError(f"{items_loc.uri}: no items to select a coreset from"
                             f"{' in train domains' if cfg.train_domains_only and ctx.has_input('domains') else ''}")
-        vectors = ray.remote(num_cpus=1)(cd._domain_vectors).options(num_returns=4)
-        vec_refs = [vectors.remote(items_loc, emb_loc, d) for d in domains]
-        infos = dict(zip(domains, ray.get([v[0] for v in vec_refs])))
-        cd.missing_error(emb_loc, infos, cfg)
+        vec_refs, infos = cd.domain_vectors(items_loc, emb_loc, domains)
+        missing_error(emb_loc, infos, cfg)
         missing = sum(i["missing"] for i in infos.values())
         if missing:
             ctx.warn(f"coreset: {missing} item(s) have no embedding; excluded (quarantined as missing_embedding)")
 
         blocks = cd.annotated_blocks(items_loc, domains, cfg)
         states = dict(zip(domains, cd.filtered_states(domains, vec_refs, blocks, cfg)))
-        counted = dict(zip(domains, ray.get([ray.remote(num_cpus=0)(cd._count).remote(s) for s in states.values()])))
+        counted = cd.survivors(states)
         sizes = {d: n for d, (n, _) in counted.items()}
-        filters = _merge_steps({d: steps for d, (_, steps) in counted.items()})
+        filters = merge_steps({d: steps for d, (_, steps) in counted.items()})
         for f in filters[:2]:
             ctx.quarantine(f["filter"], f["removed_total"])
 
@@ -127,29 +102,9 @@ class CoresetStage(Stage):
         if not written:
             out.mkdir()
             pq.write_table(CORPUS.schema.empty_table(), (out / "part-00000.parquet").path, filesystem=out.fs)
-        total = sum(w["selected"] for w in written.values())
-        ctx.count(rows_out=total)
-
-        selection = {
-            d: {"method": cfg.selection.method.value, "path": w["extra"].get("path"), "candidates": sizes[d],
-                "selected": w["selected"], "covering_radius": w["covering_radius"],
-                "radius_is_bound": w["radius_is_bound"], "message": w["message"],
-                **{key: v for key, v in w["extra"].items() if key != "path"}}
-            for d, w in written.items()
-        }
-        selected = {d: s["selected"] for d, s in selection.items()}
-        ctx.stats["filters"] = filters
-        ctx.stats["budget"] = {"mode": cfg.budget.mode.value, "requested": alloc.requested, "allocated": alloc.total,
-                               "available": alloc.available, "counts": alloc.counts, "weights": alloc.weights}
-        ctx.stats["selection"] = selection
-        ctx.stats["covering_radius"] = {d: s["covering_radius"] for d, s in selection.items()}
-        ctx.stats["empty_domains"] = [d for d, n in alloc.available.items() if n == 0]
-        ctx.stats["domain_histogram"] = {
-            d: {"items": filters[0]["before"][d], "after_filters": n, "selected": selected.get(d, 0),
-                "share": round(selected.get(d, 0) / max(1, total), 6)}
-            for d, n in alloc.available.items()
-        }
-        rows, unmatched = cd.embeddings_without_item(emb_loc, sum(i["matched"] for i in infos.values()))
+        ctx.count(rows_out=sum(w["selected"] for w in written.values()))
+        ctx.stats.update(selection_stats(cfg, filters, alloc, written, sizes))
+        rows, unmatched = embeddings_without_item(emb_loc, sum(i["matched"] for i in infos.values()))
         ctx.stats["embeddings"] = {"rows": rows, "dim": next(iter(infos.values()))["dim"],
                                    "items_without_embedding": missing, "embeddings_without_item": unmatched}
 

@@ -1,5 +1,7 @@
 """Stage ``demo_data``: generate the demo domains in parallel Ray tasks and write them.
 
+Each task runs :func:`gre_ray.demo.measured.generate_measured` (:mod:`gre_ray.wiring.tasks`).
+
 Artifacts: ``items``, ``interactions`` (the data contract), ``domains`` (scenario and
 train/benchmark role per domain) and ``ground_truth`` (the planted complementary partner
 of every item, for measuring pair mining).
@@ -15,16 +17,11 @@ import pyarrow as pa
 
 from gre_ray.data.schema import INTERACTIONS, ITEMS, validate_table
 from gre_ray.data.storage import write_table
-from gre_ray.demo.generator import DemoDataConfig, DomainData, domains_table, generate_domain, ground_truth_table
-from gre_ray.demo.properties import measure
+from gre_ray.demo.generator import DemoDataConfig, domains_table, ground_truth_table
+from gre_ray.demo.measured import domain_stats, generate_measured
 from gre_ray.runner.stage import Stage, StageContext
 from gre_ray.stages import register
-
-
-def _generate(config: DemoDataConfig, domain: str) -> tuple[DomainData, dict[str, float]]:
-    data = generate_domain(config, domain)
-    props = measure(data.items, data.interactions, ground_truth_table(data), seed=config.seed)
-    return data, props.as_dict()
+from gre_ray.wiring.tasks import run_in_tasks
 
 
 @register
@@ -39,11 +36,8 @@ class DemoDataStage(Stage):
         return {"vocabulary.yaml": hashlib.sha256(text).hexdigest()[:16]}
 
     def run(self, ctx: StageContext) -> None:
-        import ray
-
         config: DemoDataConfig = ctx.settings
-        task = ray.remote(num_cpus=1)(_generate)
-        results = ray.get([task.remote(config, d) for d in config.domain_names()])
+        results = run_in_tasks(generate_measured, [(config, d) for d in config.domain_names()])
         datas = [data for data, _ in results]
 
         items = validate_table(pa.concat_tables([d.items for d in datas]), ITEMS, "demo_data/items")
@@ -56,17 +50,7 @@ class DemoDataStage(Stage):
         write_table(pa.concat_tables([ground_truth_table(d) for d in datas]), ctx.out("ground_truth"))
 
         ctx.count(rows_out=items.num_rows + interactions.num_rows)
-        ctx.stats["domains"] = {
-            d.domain: {
-                "scenario": d.scenario,
-                "role": d.role,
-                "users": len(set(d.interactions.column("user_id").to_pylist())),
-                "items": d.items.num_rows,
-                "interactions": d.interactions.num_rows,
-                "properties": props,
-            }
-            for d, props in results
-        }
+        ctx.stats["domains"] = domain_stats(results)
         ctx.stats["totals"] = {"items": items.num_rows, "interactions": interactions.num_rows}
 
     def summarize(self, manifest: dict) -> list[str]:

@@ -1,6 +1,7 @@
 """Start Ray locally (the embedded default) or join the cluster named by an address.
 
-Kept apart from the pure core: this is the only place the runner imports Ray.
+Part of the Ray wiring: the pipeline, the benchmark stage and the commands call it to start
+or join Ray before the first piece of work that needs it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The package's structure holds: the import contracts of ``.importlinter`` (layers, a
-ground-floor config loader, no Ray in the domain packages), and loading a config imports
-neither torch nor Ray."""
+ground-floor config loader, only ``gre_ray.wiring`` imports Ray), and loading a config
+imports neither torch nor Ray."""
 
 from __future__ import annotations
 

@@ -118,7 +118,8 @@ def test_gzip_splitter_starts_no_piece_once_the_stop_marker_is_written(ray_sessi
     """The strict-mode stop: a ``.gz`` splitter reads the marker before each piece (no ``ray.cancel``)."""
     from gre_ray.ingest.local import job_for
     from gre_ray.ingest.sources import plan, resolve
-    from gre_ray.stages.ingest import parse_to_staging, split_gzip_to_staging
+    from gre_ray.ingest.parse import parse_to_staging
+    from gre_ray.wiring.ingest_tasks import split_gzip_to_staging
     from tests.ingest.conftest import write_amazon2018
 
     (tmp_path / "raw").mkdir()
