@@ -201,23 +201,29 @@ def _pair_shard(domains: list[str], config: PairsConfig, n_users: dict[str, int]
     return [state, together, stats, *out]
 
 
-def _item_shard(domains: list[str], n_items: dict[str, int], k: int, pair_shards: int, *entries: dict) -> list[dict]:
-    """Rank the entries of one item shard; returns the selected pair keys per pair shard."""
-    out: list[dict] = [{} for _ in range(pair_shards)]
+def _item_shard(domains: list[str], n_items: dict[str, int], k: int, pair_shards: int, *entries: dict) -> dict:
+    """Rank the entries of one item shard; returns per domain (selected pair keys grouped by
+    pair shard, (pair_shards + 1,) offsets of the groups).
+
+    One object per item shard, not one per (item shard, pair shard): P² small results would
+    be kept in the memory of their owner, the driver (Ray stores returns under 100 KB there).
+    """
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for d in domains:
         got = [e[d] for e in entries if d in e]
         keys = sh.global_top_k(*(np.concatenate([g[i] for g in got]) for i in range(3)), k, n_items[d]) if got \
             else np.zeros(0, np.int64)
-        for p, at in enumerate(sh.split_by_shard(sh.pair_shard(keys, pair_shards), pair_shards)):
-            out[p][d] = keys[at]
-    return out[0] if pair_shards == 1 else out  # one return value for one pair shard
+        at = sh.split_by_shard(sh.pair_shard(keys, pair_shards), pair_shards)
+        out[d] = (keys[np.concatenate(at)], np.cumsum([0, *map(len, at)]))
+    return out
 
 
-def _apply_top_k(state: dict, n_items: dict[str, int], *selected: dict) -> dict:
-    """The shard's candidates: its pairs that some item ranked in its top k."""
+def _apply_top_k(state: dict, n_items: dict[str, int], part: int, *selected: dict) -> dict:
+    """The shard's candidates: its pairs that some item ranked in its top k (``selected``: every item shard's result)."""
     out = {}
     for d, s in state.items():
-        chosen = np.concatenate([x[d] for x in selected if d in x] or [np.zeros(0, np.int64)])
+        mine = [keys[offsets[part] : offsets[part + 1]] for keys, offsets in (x[d] for x in selected if d in x)]
+        chosen = np.concatenate(mine or [np.zeros(0, np.int64)])
         keep = np.isin(sh.pair_keys(s["rows"], s["cols"], n_items[d]), chosen)
         out[d] = {**{c: v[keep] for c, v in s.items() if c != "support_keys"}, "support_keys": s["support_keys"]}
     return out
@@ -394,10 +400,10 @@ def mine_sharded(ctx: Any, config: PairsConfig, choose_domains) -> dict[str, dic
     holders = KeyHolders([r[1] for r in reduced], A) if A else None
     pair_stats = ray.get([r[2] for r in reduced])
     if config.top_k is not None:
-        ranked = [task(_item_shard).options(num_returns=P).remote(domains, n_items, config.top_k, P,
-                                                                   *[r[3 + q] for r in reduced]) for q in range(P)]
-        ranked = [[x] if P == 1 else x for x in ranked]
-        states = [task(_apply_top_k).remote(s, n_items, *[r[p] for r in ranked]) for p, s in enumerate(states)]
+        ranked = [task(_item_shard).remote(domains, n_items, config.top_k, P, *[r[3 + q] for r in reduced])
+                  for q in range(P)]
+        states = [task(_apply_top_k).remote(s, n_items, p, *ranked) for p, s in enumerate(states)]
+        del ranked
     del reduced
 
     chosen = choose_thresholds(states, domains, config)
