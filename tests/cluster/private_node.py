@@ -5,8 +5,9 @@ has no CPUs, so every task, actor, training worker and trial that needs one runs
 worker node. That node is started inside its own mount namespace (``unshare --mount``; the
 tests run as root) after an empty tmpfs is mounted over ``/tmp``: it has a private, empty
 temp folder, its own Hugging Face cache and its own model cache, and no view of the
-driver's temp folders, Hub cache, model cache or of any run folder under ``/tmp``. A worker
-that is handed a driver-local path gets ``FileNotFoundError``. The node also carries the
+driver's temp folders, Hub cache, model cache or of any run folder under ``/tmp`` (only a
+repository or Python environment that lies there, the code, stays visible). A worker that is
+handed a driver-local path gets ``FileNotFoundError``. The node also carries the
 custom resource :data:`RESOURCE`, so a test can see which node something ran on.
 
 The driver runs in a process of its own (``python -m tests.cluster.private_node run ...``,
@@ -22,6 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -69,14 +71,24 @@ def _caches(base: str) -> dict[str, str]:
             "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
-def _start_worker_node(head: Head, num_cpus: int, env: dict[str, str]) -> tuple[subprocess.Popen, Path]:
+def _code_under_tmp() -> list[Path]:
+    """The repository and the Python environment where they lie under ``/tmp`` (a clone made
+    there): the node keeps seeing them, as a cluster node sees the code of its image."""
+    paths = sorted({p.resolve() for p in (ROOT, Path(sys.prefix)) if p.resolve().is_relative_to("/tmp")})
+    return [p for p in paths if not any(p != q and p.is_relative_to(q) for q in paths)]
+
+
+def _start_worker_node(head: Head, num_cpus: int, env: dict[str, str], holds: list[Path]) -> tuple[subprocess.Popen, Path]:
     private = f"{head.temp_dir}/node"  # the same path as the head's temp dir, on the node's own tmpfs
+    keep = list(zip(_code_under_tmp(), holds))
     token = Path(env["RAY_AUTH_TOKEN_PATH"]).read_text().strip()
     node_env = {k: v for k, v in env.items() if k != "RAY_AUTH_TOKEN_PATH"}
     node_env.update(_caches(private), RAY_AUTH_TOKEN=token, PYTHONPATH=str(ROOT))
     script = " && ".join([
         "set -e",
+        *(f"mount --bind {code} {hold}" for code, hold in keep),
         "mount -t tmpfs gre-private-tmp /tmp",
+        *(f"mkdir -p {code} && mount --move {hold} {code}" for code, hold in keep),
         f"mkdir -p {private}/tmp {private}/hf {private}/models",
         f"{sys.executable} -m tests.cluster.private_node seed {private}/hf",
         f"exec {RAY} start --address={head.gcs} --node-ip-address=127.0.0.1 --num-cpus={num_cpus} "
@@ -110,8 +122,9 @@ def private_worker_cluster(num_cpus: int = 2) -> Iterator[PrivateCluster]:
     for key in ("TMPDIR", "HF_HOME", "GRE_RAY_MODEL_CACHE"):
         Path(driver_env[key]).mkdir(parents=True)
     seed_hub_cache(Path(driver_env["HF_HOME"]))
+    holds = [Path(tempfile.mkdtemp(prefix="gre-pn-code-", dir="/var/tmp")) for _ in _code_under_tmp()]
     with started_head(temp_dir, env, free_ports(4), ["--node-ip-address=127.0.0.1"], num_cpus=0) as head:
-        proc, log = _start_worker_node(head, num_cpus, driver_env)
+        proc, log = _start_worker_node(head, num_cpus, driver_env, holds)
         try:
             _wait_for_node(head, proc, log)
             yield PrivateCluster(head, driver_env, log)
@@ -121,6 +134,8 @@ def private_worker_cluster(num_cpus: int = 2) -> Iterator[PrivateCluster]:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+            for hold in holds:
+                hold.rmdir()
 
 
 def run_pipeline_process(config: str, overrides: list[str], env: dict[str, str], log: Path,
