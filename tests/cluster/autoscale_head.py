@@ -13,6 +13,7 @@ which of two "clusters" to join.
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -36,7 +37,21 @@ def local_autoscaling_head(num_cpus: int = 2) -> Iterator[Head]:
     head_env = {**env, "RAY_FAKE_CLUSTER": "1", "GRE_RAY_SIMULATED_GPUS": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1"}
     with started_head(temp_dir, env, ports, [f"--autoscaling-config={config_path}"], num_cpus,
                       start_env=head_env) as head:
+        _wait_for_autoscaler(head)
         yield head
+
+
+def _wait_for_autoscaler(head: Head, timeout: float = 120) -> None:
+    """Return once the autoscaler has published its first status: ``ray start`` returns before
+    the monitor has, and ``ray status`` says "No cluster status" until then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = head.ray("status", "--address", head.gcs, timeout=60).stdout
+        if "Node status" in status:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the autoscaler published no status in {timeout:.0f}s:\n{status}")
+        time.sleep(1)
 
 
 def monitor_log(head: Head) -> str:
