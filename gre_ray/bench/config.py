@@ -20,6 +20,7 @@ from gre_ray.recsys.models.config import ModelName, parse_model_config
 from gre_ray.recsys.splits import SplitConfig, SplitKind
 from gre_ray.recsys.text_vectors import MissingPolicy, Reduction
 from gre_ray.recsys.train_config import TrainConfig, TrainPositions
+from gre_ray.tracking.config import TrackingBackend
 
 ID_ONLY = "id"  # the embedding name of ID-only trials (fusion ``none``)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
@@ -222,6 +223,9 @@ class BenchmarkConfig:
         embed_actors: encoder actors computing missing embeddings (unset: one per CPU,
             or per GPU share).
         embed_gpus: GPUs per encoder actor.
+        tracking: ``none``, ``mlflow`` (one run per trial; no server needed) or ``wandb``.
+        tracking_uri: MLflow tracking URI or folder (empty: ``<run.root>/mlruns``).
+        tracking_experiment: the MLflow experiment / W&B project.
     """
 
     datasets: list[str] = field(default_factory=list)
@@ -243,8 +247,12 @@ class BenchmarkConfig:
     metrics: list[str] = field(default_factory=lambda: list(REPORTED))
     embed_actors: int | None = None
     embed_gpus: float = 0.0
+    tracking: TrackingBackend = TrackingBackend.NONE
+    tracking_uri: str = ""
+    tracking_experiment: str = "gre-b"
 
     def __post_init__(self) -> None:
+        self.tracking = TrackingBackend(self.tracking)
         self.models = [ModelName(m) for m in self.models]
         self.fusions = [FusionMode(f) for f in self.fusions]
         self.missing_text = MissingPolicy(self.missing_text)

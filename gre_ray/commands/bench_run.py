@@ -30,6 +30,7 @@ from gre_ray.bench.leaderboard import leaderboard
 from gre_ray.bench.prepare import select_datasets, upstream_fingerprint
 from gre_ray.bench.report import board_lines, build_report, protocol_text, save_report, zero_shot_lines
 from gre_ray.bench.reuse import comparable_rows, latest_per_name, store_tables
+from gre_ray.bench.scope import ingest_names, narrow_ingest, previous_ingest, wanted_datasets
 from gre_ray.bench.store import ZERO_SHOT, ResultsStore
 from gre_ray.bench.trials import slug
 from gre_ray.data.storage import Location, read_table
@@ -124,6 +125,22 @@ def bench_config(
         raise ConfigError(f"bench: {exc}") from None
 
 
+def bench_ingest(config: Any, asked: list[str], scenarios: list[str] | None) -> Any:
+    """The ingest settings ``bench`` runs: the asked datasets only (:mod:`gre_ray.bench.scope`),
+    or the run folder's current ingest when it already holds them and its raw files are there."""
+    from gre_ray.ingest.sources import missing_files
+    from gre_ray.runner.manifest import read_manifest
+
+    keep = wanted_datasets(config.ingest, asked, scenarios)
+    if not keep:
+        raise ConfigError(f"bench: no dataset of ingest.datasets/sources is in scenario(s) {', '.join(scenarios or [])}")
+    previous = previous_ingest(read_manifest(Location.of(config.run.root) / "ingest"))
+    settings = narrow_ingest(config.ingest, keep, previous)
+    if ingest_names(settings) != keep and missing_files(settings):
+        settings = narrow_ingest(config.ingest, keep)  # the earlier superset lost raw files: ingest the asked ones
+    return settings
+
+
 @dataclasses.dataclass
 class BenchRun:
     """What ``gre-ray bench`` measured and the leaderboard it prints."""
@@ -175,6 +192,9 @@ def bench(
     stages = needed_stages(config, artifacts)
     upstream_config = dataclasses.replace(config, run=dataclasses.replace(config.run,
                                                                            stages=[StageName(s) for s in stages]))
+    if "ingest" in stages:  # only the asked datasets' raw files are needed
+        upstream_config = dataclasses.replace(upstream_config, ingest=bench_ingest(
+            config, list(datasets or config.benchmark.datasets), scenarios))
     outcomes = run_pipeline(upstream_config, registry(), start_ray=start_ray)
     registered = registry()
     where = {a: Location.of(o.folder) / a for o in outcomes for a in registered[o.name].provides}

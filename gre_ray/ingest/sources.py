@@ -70,6 +70,28 @@ def locate(root: Location, folder: str, name: str, dataset: str) -> Location:
     )
 
 
+def missing_files(config: IngestConfig) -> list[tuple[str, str]]:
+    """(dataset, file name) of every raw file of ``config``'s datasets found in none of its places.
+
+    Registry names the data root cannot resolve are left to :func:`resolve`'s error.
+    """
+    registry = load_registry(config.registry or None) if config.datasets else {}
+    listed = [(registry[n].name, registry[n].folder, [*registry[n].interactions, *registry[n].items])
+              for n in config.datasets if n in registry]
+    listed += [(s.name, "", [*s.interactions, *s.items]) for s in config.sources]
+    root = Location.of(config.data_root)
+    out = []
+    for dataset, folder, names in listed:
+        for name in names:
+            if "://" in name or posixpath.isabs(name):
+                found = Location.of(name).exists()
+            else:
+                found = any(loc.exists() and not loc.is_dir() for loc in candidates(root, folder, name))
+            if not found:
+                out.append((dataset, name))
+    return out
+
+
 def resolve(config: IngestConfig) -> list[Dataset]:
     """The datasets of ``config`` in order: registry names first, then explicit sources.
 

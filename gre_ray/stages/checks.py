@@ -16,7 +16,7 @@ from gre_ray.data.storage import Location
 from gre_ray.errors import ConfigError, DataError
 from gre_ray.ingest.config import IngestConfig
 from gre_ray.ingest.registry import load_registry
-from gre_ray.ingest.sources import resolve
+from gre_ray.ingest.sources import missing_files, resolve
 
 
 def check_ingest(settings: IngestConfig) -> None:
@@ -32,7 +32,27 @@ def check_ingest(settings: IngestConfig) -> None:
         if unknown:
             raise ConfigError(f"ingest.datasets: unknown dataset(s) {', '.join(map(repr, unknown))} (known: {', '.join(registry)})")
     check_data_root(settings)
+    check_missing_files(settings)
     check_empty_files(resolve(settings), settings.allow_empty)
+
+
+def check_missing_files(settings: IngestConfig) -> None:
+    """Raw files of the listed datasets that are not under the data root, all named in one line.
+
+    Raises:
+        DataError: naming each dataset with its missing files, and how to fetch them.
+    """
+    missing = missing_files(settings)
+    if not missing:
+        return
+    by_dataset: dict[str, list[str]] = {}
+    for dataset, name in missing:
+        by_dataset.setdefault(dataset, []).append(name)
+    listed = "; ".join(f"{d}: {', '.join(names)}" for d, names in by_dataset.items())
+    registered = [d for d in by_dataset if d in settings.datasets]
+    fetch = (f"; `gre-ray datasets download {' '.join(registered)} --to {settings.data_root}` fetches them"
+             if registered else "")
+    raise DataError(f"ingest: raw files missing under {Location.of(settings.data_root).uri}: {listed}{fetch}")
 
 
 def check_data_root(settings: IngestConfig) -> None:
