@@ -33,6 +33,8 @@ from gre_ray.data.storage import write_json
 from gre_ray.runner.stage import Stage, StageContext
 from gre_ray.stages import register
 from gre_ray.stages.checks import check_benchmark_datasets
+from gre_ray.tracking.check import check_tracking
+from gre_ray.tracking.config import TRACKING_KEYS
 
 log = logging.getLogger("gre_ray")
 WORK_DIR = "_benchmark"
@@ -46,9 +48,12 @@ class BenchmarkStage(Stage):
     optional = ("model",)
     uses_ray = True
     version = 2  # results from the results store, with the protocol columns and the zero-training tier
+    speed_settings = TRACKING_KEYS  # where metrics are also logged changes no result
 
     def preflight(self, config: Any) -> None:
         check_benchmark_datasets(config)
+        bench = config.benchmark
+        check_tracking(bench.tracking, bench.tracking_uri, config.run.root, "benchmark")
 
     def external_inputs(self, config: Any) -> dict[str, str]:
         return embedding_fingerprints(config.benchmark)

@@ -41,6 +41,7 @@ from gre_ray.bench.trials import DatasetInputs, grid_specs
 from gre_ray.config.loader import to_dict
 from gre_ray.data.shared import shared_uri
 from gre_ray.data.storage import Location, read_json, read_table
+from gre_ray.tracking.check import check_tracking
 from gre_ray.wiring.bench_embeddings import encoder_for, prepare_embeddings
 from gre_ray.wiring import autoscale
 from gre_ray.wiring.tune_grid import placed_trial
@@ -193,8 +194,10 @@ def run_benchmark(
     """
     from gre_ray.wiring.bench_search import run_search
     from gre_ray.wiring.tune_grid import run_grid
+    from gre_ray.wiring.tracking import tracking_callbacks
     from gre_ray.bench.zero_shot import zero_shot_table
 
+    check_tracking(config.tracking, config.tracking_uri, run_root.uri, "benchmark")  # before any work
     store = store or ResultsStore.of_run(run_root)
     datasets = select_datasets(read_table(inputs.domains).to_pandas(), config.datasets, inputs.domains.uri)
     encoders = {m.name: encoder_for(m, inputs.artifacts) for m in config.embeddings}
@@ -229,8 +232,10 @@ def run_benchmark(
         ensure_ray()
         check_cluster(config)
         name = "grid-" + hashlib.sha256("".join(sorted(s["key"] for s in todo)).encode()).hexdigest()[:12]
+        tracking = tracking_callbacks(config.tracking, config.tracking_uri, config.tracking_experiment,
+                                      run_root.uri, name)
         records = run_grid(todo, (work / "tune").uri, name, config.resources, trial_fn=trial_fn,
-                           callbacks=callbacks)
+                           callbacks=[*callbacks, *tracking])
         stored_now = store.read()
         have = set(stored_now["key"]) if not stored_now.empty else set()
         lost = [r for r in records if r["spec"]["key"] not in have]

@@ -1,0 +1,74 @@
+"""Experiment tracking of GRE-B: ``benchmark.tracking=mlflow`` leaves an MLflow store under
+the run folder with one run per trial (tags, per-epoch and test metrics, read back with
+``mlflow.search_runs``); a backend that cannot work stops the run at preflight."""
+
+from __future__ import annotations
+
+import pytest
+
+from gre_ray.bench.store import ResultsStore
+from gre_ray.commands.bench_run import bench
+from gre_ray.data.storage import Location
+from gre_ray.errors import ConfigError
+from gre_ray.pipeline import run_config
+from gre_ray.root_config import load_config
+from tests.bench.fakes import keyed_trial
+from tests.bench.test_bench_reuse import DATASETS, _config, _vectors
+
+
+def _runs(root):
+    import mlflow
+
+    mlflow.set_tracking_uri((root / "mlruns").as_uri())
+    return mlflow.search_runs(experiment_names=["gre-b"])
+
+
+def test_mlflow_tracking_logs_one_run_per_trial_with_its_key_protocol_and_metrics(ray_session, tmp_path):
+    root = tmp_path / "run"
+    run_config(load_config("configs/demo.smoke.yaml", [f"run.root={root}", "run.stages=[demo_data]"]))
+    config = _config(root)
+    config.benchmark.tracking = "mlflow"
+    vectors = _vectors(root, "model_a", 1)
+    outcome = bench(config, [f"vectors:{vectors}"], trial_fn=keyed_trial).outcome
+
+    runs = _runs(root)
+    trials = runs[runs["tags.gre.grid"].notna() & runs["tags.gre.key"].notna()]
+    grids = runs[runs["tags.gre.kind"] == "grid"]
+    assert len(trials) == outcome.ran == 2 * len(DATASETS) and len(grids) == 1
+    assert set(trials["tags.mlflow.parentRunId"]) == set(grids["run_id"])
+    assert set(trials["tags.mlflow.runName"]) == {s["name"] for s in outcome.specs}
+    assert (trials["status"] == "FINISHED").all()
+    stored = ResultsStore.of_run(Location.of(root)).read()
+    test = stored[stored["metric"] == "ndcg@10"].set_index("key")["value"]
+    for row in trials.to_dict("records"):
+        assert row["metrics.test/ndcg_at_10"] == pytest.approx(test[row["tags.gre.key"]])
+    assert set(trials["tags.gre.protocol"]) == {"full"} and set(trials["tags.gre.history_masked"]) == {"true"}
+    assert set(trials["params.train.seed"]) == {"0"} and "params.split_path" not in trials.columns
+
+    from gre_ray.tracking.mlflow_runs import client
+
+    history = client((root / "mlruns").as_uri()).get_metric_history(trials["run_id"].iloc[0], "train_loss")
+    assert sorted((m.step, m.value) for m in history) == [(1, 1.0), (2, 0.5)]
+
+
+def test_a_tracking_server_that_cannot_be_reached_stops_the_run_at_preflight(tmp_path):
+    config = load_config("configs/demo.smoke.yaml", [
+        f"run.root={tmp_path / 'run'}", "benchmark.tracking=mlflow", "benchmark.tracking_uri=http://127.0.0.1:9",
+    ])
+    with pytest.raises(ConfigError, match=r"^benchmark.tracking_uri http://127.0.0.1:9: the MLflow server cannot be "
+                                          r"reached"):
+        run_config(config)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_tracking_backend_that_is_not_installed_is_one_line(tmp_path, monkeypatch):
+    from gre_ray.tracking import check
+
+    monkeypatch.setattr(check, "_installed", lambda module: False)
+    for backend, package in (("mlflow", "mlflow-skinny"), ("wandb", "wandb")):
+        config = load_config("configs/demo.smoke.yaml", [f"run.root={tmp_path / 'run'}",
+                                                         f"benchmark.tracking={backend}"])
+        with pytest.raises(ConfigError, match=rf"^benchmark.tracking={backend}: .* not installed \(pip install "
+                                              rf"{package}\)$"):
+            run_config(config)
+    assert not (tmp_path / "run").exists()
