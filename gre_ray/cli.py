@@ -17,7 +17,7 @@ import sys
 from gre_ray import errors
 from gre_ray.errors import UserError
 
-COMMANDS = ("run", "config", "datasets", "report", "embed", "bench")
+COMMANDS = ("run", "config", "datasets", "report", "embed", "bench", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

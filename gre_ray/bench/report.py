@@ -220,7 +220,7 @@ def write_zero_shot(zero_shot: pd.DataFrame, folder: Location) -> None:
 
 
 def build_report(results: pd.DataFrame, history: pd.DataFrame, metrics: list[str], base: str = "",
-                 zero_shot: pd.DataFrame | None = None) -> Report:
+                 zero_shot: pd.DataFrame | None = None, notes: Sequence[str] = ()) -> Report:
     """Render the report of ``results``.
 
     Args:
@@ -229,6 +229,7 @@ def build_report(results: pd.DataFrame, history: pd.DataFrame, metrics: list[str
         metrics: leaderboard metrics.
         base: the base embedding model of the comparisons.
         zero_shot: the zero-training tier (first in the report when given).
+        notes: lines on where the rows came from (a merged report's sources), first.
     """
     board = leaderboard(results, metrics, base)
     tests = paired_tests(results, metrics, base)
@@ -246,7 +247,8 @@ def build_report(results: pd.DataFrame, history: pd.DataFrame, metrics: list[str
     key_tests = tests[tests["model"] == ALL_MODELS] if not tests.empty else tests
     protocol = [_text(text)] if (text := protocol_text(results)) else []
     zero = zero_shot_board(zero_shot) if zero_shot is not None else pd.DataFrame()
-    sections = [Section("Zero-training tier (embedding alone)", [_text(ZERO_SHOT_PROTOCOL), _table(zero)])] \
+    sections = [Section("Sources", [_text(n) for n in notes])] if notes else []
+    sections += [Section("Zero-training tier (embedding alone)", [_text(ZERO_SHOT_PROTOCOL), _table(zero)])] \
         if not zero.empty else []
     sections += [
         Section("Summary", [_text(summary), _text(
@@ -262,18 +264,27 @@ def build_report(results: pd.DataFrame, history: pd.DataFrame, metrics: list[str
     return Report(render_markdown(sections, figures), render_html(sections, figures), figures, board)
 
 
-def write_report(source: str | None, out: str | None = None, stores: Sequence[str] = ()) -> Location:
+def write_report(source: str | None, out: str | None = None, stores: Sequence[str] = (),
+                 bundles: Sequence[str] = ()) -> Location:
     """Read the results behind ``source``, or every trial of the results ``stores``
-    (merged: a trial stored twice counts once), and write ``report.md``, ``report.html``
-    and the figures into ``out`` (default: a ``report`` folder beside the results folder,
-    or inside the first store).
+    (merged: a trial stored twice counts once), or of result ``bundles`` and stores merged
+    (:mod:`gre_ray.bench.merge`), and write ``report.md``, ``report.html`` and the figures
+    into ``out`` (default: a ``report`` folder beside the results folder, or inside the
+    first store, or beside the first bundle).
 
     Returns:
         The location of ``report.html``.
 
     Raises:
-        DataError: no results behind ``source``, or a path in ``stores`` holding no store.
+        DataError: no results behind ``source``, a path in ``stores`` holding no store, a
+            bundle of another schema version, or sources that measured a dataset on other
+            data or under another protocol.
     """
+    if bundles:
+        from gre_ray.bench.merge import merged_report
+
+        report, first = merged_report(bundles, stores)
+        return save_report(report, Location.of(out) if out else first.parent / "report")
     if stores:
         from gre_ray.bench.reuse import store_tables
         from gre_ray.bench.store import ZERO_SHOT, find_store, read_stores
