@@ -196,6 +196,7 @@ def run_benchmark(
     from gre_ray.wiring.tune_grid import run_grid
     from gre_ray.wiring.tracking import tracking_callbacks
     from gre_ray.bench.zero_shot import zero_shot_table
+    from gre_ray.wiring.zero_shot_tasks import cluster_scorer
 
     check_tracking(config.tracking, config.tracking_uri, run_root.uri, "benchmark")  # before any work
     store = store or ResultsStore.of_run(run_root)
@@ -216,7 +217,8 @@ def run_benchmark(
         for name, scenario in datasets
     ]
     zero_shot = zero_shot_table(config, data, store, query_vectors(config, inputs, names, encoders, run_root,
-                                                                   ensure_ray))
+                                                                   ensure_ray),
+                                rank_jobs=cluster_scorer(work, config.resources.gpus, ensure_ray))
 
     chosen: dict = {}
     if config.search.enabled:
