@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
+from gre_ray.bench.identity import IDENTITY_COLUMNS
 from gre_ray.bench.keys import TRIAL_CODE_VERSION
 from gre_ray.bench.leaderboard import leaderboard
 from gre_ray.bench.report import DEFAULT_METRICS, META_FILE, ZERO_SHOT_FILE
@@ -34,8 +35,6 @@ from gre_ray.errors import DataError
 SCHEMA = "gre-b-bundle"
 SCHEMA_VERSION = 1
 SPLITS_FILE = "splits/splits.json"
-IDENTITY_COLUMNS = ["embedding_model", "embedding_revision", "embedding_parameters", "embedding_trained_on",
-                    "seen_in_training"]
 TRIAL_COLUMNS = RESULT_COLUMNS + ["protocol", "split_kind", "history_masked", "key", "embedding_fingerprint",
                                   *IDENTITY_COLUMNS]
 
@@ -102,7 +101,11 @@ def _models(results: pd.DataFrame) -> dict[str, dict[str, Any]]:
     text = results[results["embedding"] != "id"]
     for name, rows in text.groupby("embedding", sort=True):
         first = rows.iloc[0]
-        entry = {c.removeprefix("embedding_"): _plain(first[c]) for c in IDENTITY_COLUMNS[:4] if c in rows.columns}
+        entry = {c.removeprefix("embedding_"): _plain(first[c]) for c in IDENTITY_COLUMNS[:3] if c in rows.columns}
+        if "parameters" in entry and entry["parameters"] is not None:
+            entry["parameters"] = int(entry["parameters"])
+        if "embedding_trained_on" in rows.columns:
+            entry["trained_on"] = [d for d in str(first["embedding_trained_on"] or "").split(", ") if d]
         if "embedding_fingerprint" in rows.columns:
             entry["fingerprints"] = {str(d): str(f) for d, f in
                                      rows.drop_duplicates("dataset")[["dataset", "embedding_fingerprint"]].values}

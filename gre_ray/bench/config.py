@@ -50,6 +50,9 @@ class EmbeddingModel:
         endpoint: an OpenAI-compatible ``/v1/embeddings`` endpoint that computes the
             vectors (:mod:`gre_ray.embed.endpoint`); ``encoder.prefix``, ``dim`` and
             ``normalize`` apply.
+        trained_on: datasets the model's training saw (unset: the ``datasets:`` of its model
+            card, which this project's training stage fills); rows on those datasets are
+            flagged in the report (:mod:`gre_ray.bench.identity`).
     """
 
     name: str
@@ -57,6 +60,7 @@ class EmbeddingModel:
     artifact: str = ""
     vectors: str = ""
     endpoint: EndpointConfig = field(default_factory=EndpointConfig)
+    trained_on: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.match(self.name) or self.name == ID_ONLY:

@@ -3,7 +3,8 @@
 A trial's result is fixed by the split it reads (its content fingerprint), the recommender
 and every one of its settings, the embedding's *content* fingerprint (weights, encoder
 settings and item texts: the embedding cache key of :mod:`gre_ray.embed.cache`), the
-fusion, the seed and the version of the trial code. The key is computed from the whole
+fusion, the seed, the revision the embedding model resolved to (a Hub commit, or a content
+hash; :mod:`gre_ray.bench.identity`) and the version of the trial code. The key is computed from the whole
 trial spec (:func:`gre_ray.bench.trials.make_spec`) minus a short list of fields that do
 not change the result (names, file paths, thread counts), so a setting someone adds to
 the spec later enters the key without anyone remembering to list it here.
@@ -26,7 +27,10 @@ TRIAL_CODE_VERSION = 1
 # Fields of a spec that name or locate things, or only change speed: not part of the key.
 NOT_DETERMINING = frozenset({
     "name", "scenario", "embedding", "split_path", "embedding_path", "torch_threads", "key", "store", "writer",
+    "embedding_model", "embedding_parameters", "embedding_trained_on",
 })
+# Fields added after keys were first stored: left out while empty, so older keys still match.
+OMITTED_WHEN_EMPTY = frozenset({"embedding_revision"})
 # Fields that vary within one grid; the settings key leaves them out too.
 GRID_AXES = frozenset({"dataset", "task", "split_fingerprint", "embedding_fingerprint", "fusion", "seed", "protocol"})
 
@@ -38,7 +42,7 @@ def _digest(payload: dict[str, Any], length: int = 20) -> str:
 
 def _determining(spec: dict[str, Any]) -> dict[str, Any]:
     device = (spec.get("train") or {}).get("device")
-    out = {k: v for k, v in spec.items() if k not in NOT_DETERMINING}
+    out = {k: v for k, v in spec.items() if k not in NOT_DETERMINING and not (k in OMITTED_WHEN_EMPTY and not v)}
     if device is not None:  # where a trial ran does not change what it measures
         out["train"] = {k: v for k, v in spec["train"].items() if k != "device"}
     return out

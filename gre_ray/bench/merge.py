@@ -122,7 +122,8 @@ def merged_report(bundles: list[str] | tuple[str, ...], stores: list[str] | tupl
         DataError: a path holding no store, a bundle that does not read (or of another schema
             version), or sources that disagree on a dataset (:func:`check_comparable`).
     """
-    from gre_ray.bench.bundle import IDENTITY_COLUMNS, bundle_results, bundle_zero_shot, read_bundle
+    from gre_ray.bench.bundle import bundle_results, bundle_zero_shot, read_bundle
+    from gre_ray.bench.identity import IDENTITY_COLUMNS
     from gre_ray.bench.report import build_report
     from gre_ray.bench.reuse import latest_per_name, store_tables
     from gre_ray.bench.store import ZERO_SHOT, find_store

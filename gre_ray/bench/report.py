@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from gre_ray.bench.config import ID_ONLY
+from gre_ray.bench.identity import overlap_table
 from gre_ray.bench.leaderboard import OVERALL, dataset_gains, headline, leaderboard, scenario_gains
 from gre_ray.bench.plots import gain_chart, gain_heatmap, training_curves, variant_label
 from gre_ray.bench.results import FAILED, find_results, read_results
@@ -261,6 +262,12 @@ def build_report(results: pd.DataFrame, history: pd.DataFrame, metrics: list[str
         Section("Paired Wilcoxon tests per model", [_table(tests[tests["model"] != ALL_MODELS])]),
         Section("Failed trials", [_table(failed)]),
     ]
+    seen = overlap_table(results)
+    if not seen.empty:
+        sections.insert(sections.index(next(s for s in sections if s.title == "Summary")) + 1, Section(
+            "Flagged: embeddings measured on data they were trained on",
+            [_text(f"{len(seen)} (embedding, dataset) pair(s): the embedding's training saw the GRE-B dataset it is "
+                   "measured on, so these rows are not a held-out measurement."), _table(seen)]))
     return Report(render_markdown(sections, figures), render_html(sections, figures), figures, board)
 
 

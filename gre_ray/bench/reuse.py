@@ -8,7 +8,8 @@ trials are therefore computed once and shared by every embedding model benched l
 
 Stored rows are the tidy results rows of :mod:`gre_ray.bench.results` plus ``key``,
 ``settings_key``, ``embedding_fingerprint``, the protocol (``protocol``: full, sampled or
-labelled ranking; ``split_kind``; ``history_masked``) and the per-epoch ``history`` as JSON.
+labelled ranking; ``split_kind``; ``history_masked``), the embedding's identity
+(:mod:`gre_ray.bench.identity`) and the per-epoch ``history`` as JSON.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from gre_ray.bench.identity import row_fields
 from gre_ray.bench.keys import settings_key, trial_key
 from gre_ray.bench.results import HISTORY_COLUMNS, OK, RESULT_COLUMNS, results_table, trial_status
 from gre_ray.bench.store import ResultsStore
@@ -59,6 +61,7 @@ def stored_rows(record: dict[str, Any]) -> pd.DataFrame:
         embedding_fingerprint=spec.get("embedding_fingerprint", ""),
         history=json.dumps(record.get("history") or []),
         **protocol_columns(spec),
+        **row_fields(spec),
     )
 
 

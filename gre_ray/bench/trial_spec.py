@@ -26,6 +26,8 @@ class TrialSpec:
         embedding_path: URI of the item embeddings ("" for ID-only).
         store: URI of the results store the trial appends to when it finishes ("" for none).
         key: the trial's content key (:func:`gre_ray.bench.keys.trial_key`).
+        embedding_model, embedding_revision, embedding_parameters, embedding_trained_on:
+            the embedding's identity (:mod:`gre_ray.bench.identity`); the revision enters the key.
         Others: the identity, model, fusion and training settings of the trial.
     """
 
@@ -52,6 +54,10 @@ class TrialSpec:
     protocol: dict[str, Any] = field(default_factory=dict)
     key: str = ""
     store: str = ""
+    embedding_model: str = ""
+    embedding_revision: str = ""
+    embedding_parameters: int | None = None
+    embedding_trained_on: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for name in ("split_path", "embedding_path", "store"):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gre_ray.bench.config import ID_ONLY, BenchmarkConfig
+from gre_ray.bench.identity import spec_fields
 from gre_ray.config.loader import to_dict
 from gre_ray.recsys.fusion import FusionMode
 from gre_ray.recsys.models import ModelName, model_task
@@ -37,6 +38,8 @@ class DatasetInputs:
         split_kinds: task → split kind (``retrieval``, ``ranking_implicit``, ...).
         embedding_fingerprints: embedding name → content fingerprint of its vectors
             (weights, encoder settings, item texts; enters trial keys).
+        embedding_identities: embedding name → its model, revision, parameters and
+            training datasets (:func:`gre_ray.bench.identity.embedding_identities`).
     """
 
     name: str
@@ -46,6 +49,7 @@ class DatasetInputs:
     split_fingerprints: dict[str, str] = field(default_factory=dict)
     split_kinds: dict[str, str] = field(default_factory=dict)
     embedding_fingerprints: dict[str, str] = field(default_factory=dict)
+    embedding_identities: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def slug(text: str) -> str:
@@ -137,6 +141,7 @@ def make_spec(
         "split_fingerprint": data.split_fingerprints.get(task, ""),
         "embedding_fingerprint": data.embedding_fingerprints.get(embedding, "") if embedding != ID_ONLY else "",
         "protocol": protocol_of(task, data.split_kinds.get(task, ""), train["mask_history"]),
+        **spec_fields(data.embedding_identities.get(embedding) if embedding != ID_ONLY else None),
     }
 
 

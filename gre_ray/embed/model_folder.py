@@ -42,8 +42,17 @@ _ST_POOLING_LEGACY = {
 }
 
 
+def split_revision(name: str) -> tuple[str, str]:
+    """``org/model@REVISION`` → (``org/model``, ``REVISION``): a Hub id pinned to a branch, tag
+    or commit. A URI, an existing path or a name without ``@`` → (``name``, ``""``)."""
+    if "://" in name or "@" not in name or Path(name).expanduser().exists():
+        return name, ""
+    repo, _, revision = name.rpartition("@")
+    return (repo, revision) if repo and revision else (name, "")
+
+
 def resolve_model_dir(name: str) -> Path:
-    """The local folder of a model name, alias or path.
+    """The local folder of a model name, alias or path (a Hub id may carry ``@REVISION``).
 
     Raises:
         ConfigError: a path that does not exist or holds no ``config.json``, or a Hub id
@@ -64,10 +73,11 @@ def resolve_model_dir(name: str) -> Path:
         return path.resolve()
     if name.startswith(("/", ".", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name:
         raise ConfigError(f"encoder.model {name!r}: not found (no such folder)")
+    repo, revision = split_revision(name)
     try:
         from huggingface_hub import snapshot_download
 
-        folder = snapshot_download(repo_id=name, allow_patterns=_HUB_PATTERNS)
+        folder = snapshot_download(repo_id=repo, revision=revision or None, allow_patterns=_HUB_PATTERNS)
     except Exception as exc:  # noqa: BLE001 - every Hub failure means the same thing to the user
         raise ConfigError(
             f"encoder.model {name!r}: not found (not a local folder, and the Hugging Face Hub could not provide it) "

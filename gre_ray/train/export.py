@@ -58,13 +58,19 @@ def write_model_card(folder: str, info: dict[str, Any]) -> None:
         folder: the exported model folder.
         info: ``title``, ``base_model``, ``data`` (mapping), ``objective`` (text),
             ``hyperparameters`` (mapping), ``history`` (list of per-epoch metric dicts),
-            ``best_epoch``, ``notes`` (list of lines).
+            ``best_epoch``, ``notes`` (list of lines), ``trained_on`` (the datasets the
+            training saw: the card's ``datasets:`` metadata, which GRE-B reads to flag rows
+            measured on them, :mod:`gre_ray.embed.identity`).
     """
     lines = [
         "---",
         "library_name: sentence-transformers",
         "pipeline_tag: sentence-similarity",
         "tags: [gre, recommendation, text-embedding]",
+    ]
+    if info.get("trained_on"):
+        lines.append(f"datasets: {json.dumps(sorted(info['trained_on']))}")
+    lines += [
         "---",
         f"# {info['title']}",
         "",

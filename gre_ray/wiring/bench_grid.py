@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from gre_ray.bench.config import BenchmarkConfig, SearchSettings
+from gre_ray.bench.identity import embedding_identities, with_identity
 from gre_ray.bench.prepare import build_split, check_resources, select_datasets, split_configs
 from gre_ray.bench.results import FAILED, HISTORY_COLUMNS, RESULT_COLUMNS, history_table, results_table
 from gre_ray.bench.reuse import PROTOCOL_COLUMNS, protocol_columns, reused_tables, split_by_store, with_keys
@@ -203,6 +204,7 @@ def run_benchmark(
     datasets = select_datasets(read_table(inputs.domains).to_pandas(), config.datasets, inputs.domains.uri)
     encoders = {m.name: encoder_for(m, inputs.artifacts) for m in config.embeddings}
     names = [n for n, _ in datasets]
+    identities = embedding_identities(config, encoders)  # revision, size, training data of each model
     splits = prepare_splits(config, inputs, names, run_root, ensure_ray)
     vectors = prepare_embeddings(config, inputs.items, names, encoders, run_root, ensure_ray=ensure_ray)
     data = [
@@ -213,6 +215,7 @@ def run_benchmark(
             split_fingerprints={t: s["fingerprint"] for (n, t), (_, s) in splits.items() if n == name},
             split_kinds={t: s.get("kind", "") for (n, t), (_, s) in splits.items() if n == name},
             embedding_fingerprints={e: v.fingerprint for e, v in vectors[name].items()},
+            embedding_identities=identities,
         )
         for name, scenario in datasets
     ]
@@ -251,6 +254,7 @@ def run_benchmark(
     frames = [f for f in (results, failed) if not f.empty]
     results = pd.concat(frames, ignore_index=True) if frames else results
     results = results.sort_values(["dataset", "model", "embedding", "fusion", "seed", "metric"], ignore_index=True)
+    results = with_identity(results, specs)
     history = pd.concat([h for h in (history, failed_history) if not h.empty] or [history], ignore_index=True)
     n_failed = int(results[results["status"] == FAILED]["trial"].nunique()) if len(results) else 0
     return BenchOutcome(results, history, zero_shot, ran=len(todo), reused=len(done), failed=n_failed,

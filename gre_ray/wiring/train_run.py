@@ -19,6 +19,7 @@ import pyarrow.fs as pafs
 
 from gre_ray.config.loader import to_dict
 from gre_ray.data.storage import Location, fingerprint_files
+from gre_ray.embed.identity import card_datasets
 from gre_ray.embed.model_folder import model_fingerprint
 from gre_ray.errors import DataError
 from gre_ray.runner.stage import StageContext
@@ -97,10 +98,12 @@ def train_and_export(
     result = fit(task, train, heldout, global_counts=counts, steps=steps, storage=storage, name=name, what=stage)
     state = result.state
     final = finalize(result.model_dir) if finalize is not None else {}
+    base_data = card_datasets(resolve_model(task.model_path))  # what the base model's own card lists
     write_model_card(
         result.model_dir,
         {
             **card,
+            "trained_on": sorted(set(base_data) | set(counts)),
             "data": {
                 "input rows": table.num_rows,
                 "training rows": n_train,

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from gre_ray.bench.config import EmbeddingModel
 from gre_ray.bench.store import ResultsStore
 from gre_ray.commands.bench_run import bench
-from gre_ray.data.storage import Location
+from gre_ray.data.storage import Location, fingerprint_files
 from gre_ray.errors import ConfigError
 from gre_ray.pipeline import run_config
 from gre_ray.root_config import load_config
@@ -29,7 +30,17 @@ def test_mlflow_tracking_logs_one_run_per_trial_with_its_key_protocol_and_metric
     config = _config(root)
     config.benchmark.tracking = "mlflow"
     vectors = _vectors(root, "model_a", 1)
-    outcome = bench(config, [f"vectors:{vectors}"], trial_fn=keyed_trial).outcome
+    config.benchmark.embeddings = [EmbeddingModel(name="model_a", vectors=vectors, trained_on=["kitchen"])]
+    run = bench(config, ["model_a"], trial_fn=keyed_trial)
+    outcome = run.outcome
+
+    # the embedding's identity is on every row; rows of a dataset it was trained on are flagged
+    text = outcome.results[outcome.results["embedding"] == "model_a"]
+    assert set(text["embedding_revision"]) == {"sha256:" + fingerprint_files(Location.of(vectors), content=True)}
+    assert set(text.loc[text["seen_in_training"], "dataset"]) == {"kitchen"}
+    assert not outcome.results.loc[outcome.results["embedding"] == "id", "seen_in_training"].any()
+    page = open(Location.of(run.report).path).read()
+    assert "Flagged: embeddings measured on data they were trained on" in page
 
     runs = _runs(root)
     trials = runs[runs["tags.gre.grid"].notna() & runs["tags.gre.key"].notna()]
@@ -44,6 +55,7 @@ def test_mlflow_tracking_logs_one_run_per_trial_with_its_key_protocol_and_metric
         assert row["metrics.test/ndcg_at_10"] == pytest.approx(test[row["tags.gre.key"]])
     assert set(trials["tags.gre.protocol"]) == {"full"} and set(trials["tags.gre.history_masked"]) == {"true"}
     assert set(trials["params.train.seed"]) == {"0"} and "params.split_path" not in trials.columns
+    assert set(trials["tags.gre.embedding_revision"].dropna()) == set(text["embedding_revision"])
 
     from gre_ray.tracking.mlflow_runs import client
 
