@@ -32,7 +32,8 @@ NOT_DETERMINING = frozenset({
 # Fields added after keys were first stored: left out while empty, so older keys still match.
 OMITTED_WHEN_EMPTY = frozenset({"embedding_revision"})
 # Fields that vary within one grid; the settings key leaves them out too.
-GRID_AXES = frozenset({"dataset", "task", "split_fingerprint", "embedding_fingerprint", "fusion", "seed", "protocol"})
+GRID_AXES = frozenset({"dataset", "task", "split_fingerprint", "embedding_fingerprint", "embedding_revision", "fusion",
+                       "seed", "protocol"})
 
 
 def _digest(payload: dict[str, Any], length: int = 20) -> str:

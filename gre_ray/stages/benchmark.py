@@ -15,13 +15,15 @@ into the stage folder when the grid is done.
 Artifacts: ``results`` (tidy table with the protocol columns, history, zero-training tier,
 meta), ``report`` (Markdown, HTML, PNG), ``tune`` (the Tune experiments: TensorBoard logs
 per trial), ``splits`` (the splits' stats and fingerprints; the splits themselves are in
-``<run>/cache/splits``).
+``<run>/cache/splits``). The card of a benchmarked model artifact (the GRE model of stage
+``contrastive``) gains the results in its ``model-index`` metadata (:mod:`gre_ray.bench.card`).
 """
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from gre_ray.bench.card import add_results
 from gre_ray.bench.config import BenchmarkConfig
 from gre_ray.wiring.bench_embeddings import embedding_fingerprints
 from gre_ray.wiring.bench_grid import BenchInputs, run_benchmark
@@ -76,6 +78,9 @@ class BenchmarkStage(Stage):
         write_zero_shot(outcome.zero_shot, ctx.out("results"))
         report = build_report(results, history, config.metrics, config.base, zero_shot=outcome.zero_shot)
         save_report(report, ctx.out("report"))
+        cards = [(ctx.input(m.artifact) / "README.md").uri for m in config.embeddings  # the GRE model's card
+                 if m.artifact and ctx.has_input(m.artifact)
+                 and add_results(ctx.input(m.artifact), results, m.name, config.metrics)]
         ctx.out("tune").mkdir()
         if (work / "tune").exists():
             for child in (work / "tune").children():
@@ -101,6 +106,7 @@ class BenchmarkStage(Stage):
             report=(ctx.run_root / self.name / "report" / "report.html").uri,
             tensorboard=(ctx.run_root / self.name / "tune").uri,
             store=(ctx.run_root / STORE_DIR).uri,
+            model_cards=cards,
         )
 
     def summarize(self, manifest: dict) -> list[str]:
@@ -115,5 +121,6 @@ class BenchmarkStage(Stage):
         lines.append("leaderboard (mean over datasets of mean over seeds ± std over seeds; gain over ID-only):")
         lines += ["  " + line for line in stats.get("leaderboard", [])]
         lines.append(f"report: {stats.get('report', '')}")
+        lines += [f"model card with the GRE-B results (model-index): {card}" for card in stats.get("model_cards", [])]
         lines.append(f"TensorBoard: tensorboard --logdir {stats.get('tensorboard', '')}")
         return lines
