@@ -21,6 +21,8 @@ from gre_ray.embed.model_folder import model_fingerprint
 from gre_ray.errors import DataError
 from gre_ray.runner.stage import Stage, StageContext
 from gre_ray.stages import register
+from gre_ray.tracking.check import check_tracking
+from gre_ray.tracking.config import TRACKING_KEYS
 from gre_ray.train.config import ContrastiveConfig, LossName, resolve_model
 from gre_ray.train.rows import check_pair_texts, split_pairs
 from gre_ray.train.signal import SIGNAL_METRIC, DomainSignal, measure, signal_tasks
@@ -43,6 +45,11 @@ class ContrastiveStage(Stage):
     requires = ("pairs",)
     optional = ("backbone", "items", "interactions", "domains")
     uses_ray = True
+    speed_settings = TRACKING_KEYS  # where the epochs' metrics are also logged changes no weights
+
+    def preflight(self, config: Any) -> None:
+        settings = config.contrastive
+        check_tracking(settings.tracking, settings.tracking_uri, config.run.root, self.name)
 
     def external_inputs(self, config: Any) -> dict[str, str]:
         settings: ContrastiveConfig = config.contrastive

@@ -20,6 +20,8 @@ from gre_ray.embed.model_folder import model_fingerprint
 from gre_ray.errors import DataError
 from gre_ray.runner.stage import Stage, StageContext
 from gre_ray.stages import register
+from gre_ray.tracking.check import check_tracking
+from gre_ray.tracking.config import TRACKING_KEYS
 from gre_ray.train.config import MLMConfig, resolve_model
 from gre_ray.train.rows import split_corpus
 from gre_ray.train.tasks import MLMTask, check_encoder
@@ -40,6 +42,11 @@ class MLMStage(Stage):
     provides = ("backbone",)
     requires = ("corpus",)
     uses_ray = True
+    speed_settings = TRACKING_KEYS  # where the epochs' metrics are also logged changes no weights
+
+    def preflight(self, config: Any) -> None:
+        settings = config.mlm
+        check_tracking(settings.tracking, settings.tracking_uri, config.run.root, self.name)
 
     def external_inputs(self, config: Any) -> dict[str, str]:
         return {"model": model_fingerprint(resolve_model(config.mlm.model, "mlm.model"))}

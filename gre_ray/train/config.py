@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from gre_ray.embed.pooling import Pooling  # one pooling selector for embedding and training
 from gre_ray.shipped import SHIPPED
+from gre_ray.tracking.config import TrackingBackend
 
 
 class Precision(str, enum.Enum):
@@ -196,7 +197,12 @@ class SamplerSettings:
 
 @dataclass
 class TrainSettings:
-    """What both training stages share (embedded in their sections)."""
+    """What both training stages share (embedded in their sections).
+
+    ``tracking`` (``none``, ``mlflow``, ``wandb``), ``tracking_uri`` (MLflow; empty:
+    ``<run.root>/mlruns``) and ``tracking_experiment``: where the epochs' held-out metrics
+    are logged besides the manifest (:mod:`gre_ray.tracking.training`).
+    """
 
     model: str = SHIPPED
     max_length: int = 64
@@ -205,8 +211,12 @@ class TrainSettings:
     optim: OptimSettings = field(default_factory=OptimSettings)
     loop: LoopSettings = field(default_factory=LoopSettings)
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
+    tracking: TrackingBackend = TrackingBackend.NONE
+    tracking_uri: str = ""
+    tracking_experiment: str = "gre-training"
 
     def __post_init__(self) -> None:
+        self.tracking = TrackingBackend(self.tracking)
         if self.max_length < 8:
             raise ValueError(f"max_length (in tokens) must be at least 8, got {self.max_length}")
         if not self.scaling.use_gpu and self.deepspeed.precision is not Precision.FP32:

@@ -4,7 +4,8 @@ Both stages read a Parquet artifact, split it into training and held-out rows
 (:mod:`gre_ray.train.rows`), reject unusable input before any worker starts, run the
 driver (:func:`gre_ray.wiring.train_driver.fit`) under ``<run>/_train`` with a run name
 keyed by the settings, the input files and the model, then copy the best epoch's model
-to the stage output with a model card.
+to the stage output with a model card, and log the epochs' metrics to the stage's
+``tracking`` backend (:mod:`gre_ray.tracking.training`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from gre_ray.embed.model_folder import model_fingerprint
 from gre_ray.errors import DataError
 from gre_ray.runner.stage import StageContext
 from gre_ray.train.config import resolve_model
+from gre_ray.tracking.training import log_training
 from gre_ray.train.export import write_model_card
 from gre_ray.train.rows import RowSplit, domain_counts
 from gre_ray.train.tasks.base import Task
@@ -116,6 +118,11 @@ def train_and_export(
             **final,
         },
     )
+    if settings.tracking.value != "none":
+        tracked = log_training(settings.tracking, settings.tracking_uri, settings.tracking_experiment,
+                               ctx.run_root.uri, name, {"gre.stage": stage, "gre.train_run": name},
+                               to_dict(settings), state)
+        log.info("%s: tracked in %s", stage, tracked)
     out = ctx.out(artifact)
     out.mkdir()
     pafs.copy_files(result.model_dir, out.path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=out.fs)
