@@ -53,6 +53,11 @@ class EmbeddingModel:
         trained_on: datasets the model's training saw (unset: the ``datasets:`` of its model
             card, which this project's training stage fills); rows on those datasets are
             flagged in the report (:mod:`gre_ray.bench.identity`).
+
+    Normalisation is one rule for every kind (model, artifact, vectors, endpoint): the
+    vectors are L2-normalised (after the Matryoshka cut) unless ``encoder.normalize: false``
+    is stated, whatever a model folder's own modules say; the choice is part of every
+    embedding's key, so one model benched two ways gets one result.
     """
 
     name: str
@@ -69,6 +74,8 @@ class EmbeddingModel:
             )
         if sum(map(bool, (self.artifact, self.vectors, self.endpoint.url))) > 1:
             raise ValueError(f"embedding {self.name!r}: give at most one of artifact, vectors and endpoint")
+        if self.encoder.normalize is None:  # one rule for every kind (see above), so in every key
+            self.encoder = replace(self.encoder, normalize=True)
 
     @property
     def source(self) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from gre_ray.commands.bench_run import bench
+from gre_ray.embed.config import Backend, DType
+from gre_ray.embed.pooling import Pooling
 from gre_ray.root_config import load_config
 
 DEFAULT_CONFIG = "configs/gre_b.yaml"
@@ -32,6 +34,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--prefix", help="passage prompt put before every item text")
     parser.add_argument("--query-prefix", help="query prompt (used by the zero-training tier's queries)")
     parser.add_argument("--dim", type=int, help="Matryoshka output dimension (truncate, then renormalise)")
+    parser.add_argument("--dtype", choices=[d.value for d in DType],
+                        help="inference dtype (default auto: float32 on CPUs; bfloat16 on GPUs that have it, "
+                             "else float16)")
+    parser.add_argument("--backend", choices=[b.value for b in Backend], help="library computing the vectors "
+                        "(default auto: transformers when it reproduces the model's stack, else sentence_transformers)")
+    parser.add_argument("--pooling", choices=[p.value for p in Pooling],
+                        help="default: the model folder's, else mean (decoder embedders: last_token)")
+    parser.add_argument("--max-tokens", type=int, help="tokens per text, longer ones truncated (default: the model's)")
+    parser.add_argument("--api-key-env", help="environment variable holding an endpoint's API key "
+                        "(default: OPENAI_API_KEY); the key itself never goes on the command line")
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="let the named models run their repositories' own code (explicit opt-in)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -48,8 +60,9 @@ def main(args: argparse.Namespace) -> int:
         overrides.append(f"run.ray_address={args.address}")
     config = load_config(args.config, overrides)
     encoder = {"prefix": args.prefix, "query_prefix": args.query_prefix, "dim": args.dim,
-               "trust_remote_code": args.trust_remote_code}
+               "trust_remote_code": args.trust_remote_code, "dtype": args.dtype, "backend": args.backend,
+               "pooling": args.pooling, "max_length": args.max_tokens}
     run = bench(config, args.models, datasets=args.datasets, scenarios=args.scenario, recommenders=args.recommenders,
-                seeds=args.seeds, fusions=args.fusion, encoder=encoder)
+                seeds=args.seeds, fusions=args.fusion, encoder=encoder, api_key_env=args.api_key_env)
     print("\n".join(run.lines))
     return 0

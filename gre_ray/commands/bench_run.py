@@ -54,18 +54,23 @@ def model_name(text: str) -> str:
     return name if name[0].isalnum() and name != "id" else f"m_{name}"
 
 
-def resolve_model(text: str, known: list[EmbeddingModel], encoder: dict[str, Any] | None = None) -> EmbeddingModel:
+def resolve_model(text: str, known: list[EmbeddingModel], encoder: dict[str, Any] | None = None,
+                  api_key_env: str | None = None) -> EmbeddingModel:
     """The embedding model ``text`` names (see the module docstring).
 
     Args:
         text: the name on the command line.
         known: the config's embeddings.
-        encoder: encoder settings from the command line (prefix, dim, trust_remote_code, ...).
+        encoder: encoder settings from the command line (prefix, dim, dtype, backend,
+            pooling, max_length, trust_remote_code, ...).
+        api_key_env: the variable holding an endpoint's key (unset: ``OPENAI_API_KEY``).
     """
     encoder = {k: v for k, v in (encoder or {}).items() if v not in (None, "", False)}
     suffix = f"_d{encoder['dim']}" if encoder.get("dim") else ""  # a truncated model is another model
     for model in known:
         if model.name == text:
+            if api_key_env and model.endpoint.url:
+                model = dataclasses.replace(model, endpoint=dataclasses.replace(model.endpoint, api_key_env=api_key_env))
             return dataclasses.replace(model, name=model.name + suffix,
                                        encoder=dataclasses.replace(model.encoder, **encoder)) if encoder else model
     if text.startswith(VECTORS_PREFIX):
@@ -75,8 +80,8 @@ def resolve_model(text: str, known: list[EmbeddingModel], encoder: dict[str, Any
         url, _, served = text.partition("#")
         if not served:
             raise ConfigError(f"bench: endpoint {text!r} needs the served model after '#', e.g. {url}#my-model")
-        return EmbeddingModel(name=model_name(served) + suffix, endpoint=EndpointConfig(url=url, model=served),
-                              encoder=EncoderConfig(**encoder))
+        return EmbeddingModel(name=model_name(served) + suffix, encoder=EncoderConfig(**encoder),
+                              endpoint=EndpointConfig(url=url, model=served, api_key_env=api_key_env or ""))
     return EmbeddingModel(name=model_name(text) + suffix, encoder=EncoderConfig(model=text, **encoder))
 
 
@@ -162,6 +167,7 @@ def bench(
     seeds: list[int] | None = None,
     fusions: list[str] | None = None,
     encoder: dict[str, Any] | None = None,
+    api_key_env: str | None = None,
     trial_fn: Callable = placed_trial,
     callbacks: tuple = (),
 ) -> BenchRun:
@@ -173,7 +179,8 @@ def bench(
         datasets, scenarios: restrict the config's datasets (by name, by scenario).
         recommenders, seeds, fusions: replace the config's lists.
         encoder: encoder settings applied to every model named (prefix, query_prefix,
-            dim, trust_remote_code).
+            dim, dtype, backend, pooling, max_length, trust_remote_code).
+        api_key_env: the environment variable holding the endpoints' API key.
         trial_fn, callbacks: the trial driver and Tune callbacks (tests).
 
     Raises:
@@ -187,7 +194,7 @@ def bench(
 
     if not models:
         raise ConfigError("bench: name at least one model")
-    resolved = [resolve_model(m, config.benchmark.embeddings, encoder) for m in models]
+    resolved = [resolve_model(m, config.benchmark.embeddings, encoder, api_key_env) for m in models]
     artifacts = set(UPSTREAM) | {m.artifact for m in resolved if m.artifact}
     stages = needed_stages(config, artifacts)
     upstream_config = dataclasses.replace(config, run=dataclasses.replace(config.run,

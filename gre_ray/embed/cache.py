@@ -58,10 +58,12 @@ def cache_key(spec: EncoderSpec, weights: str, texts: str) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def cached_entry(items: pa.Table, encoder_config: EncoderConfig, cache_root: Location) -> Location | None:
-    """The cached embeddings folder of ``items`` under ``encoder_config``, or None when not
-    cached; reads files only, so a caller can tell whether Ray is needed at all."""
-    spec = check_settings(replace(EmbedConfig(), encoder=encoder_config))
+def cached_entry(items: pa.Table, encoder_config: EncoderConfig, cache_root: Location,
+                 settings: EmbedConfig | None = None) -> Location | None:
+    """The cached embeddings folder of ``items`` under ``encoder_config`` (computed with the Ray
+    ``settings``, whose GPUs decide an ``auto`` dtype), or None when not cached; reads files
+    only, so a caller can tell whether Ray is needed at all."""
+    spec = check_settings(replace(settings or EmbedConfig(), encoder=encoder_config))
     key = cache_key(spec, model_fingerprint(Path(spec.model_dir)), texts_fingerprint(items))
     return cache_root / key / "embeddings" if complete(cache_root / key) else None
 

@@ -24,8 +24,11 @@ MINILM = SHIPPED
 
 class DType(str, enum.Enum):
     """Inference dtype. Half precision needs a GPU, except ``bfloat16`` on a CPU that computes
-    it natively (AVX512-BF16 or AMX), where it runs about 1.8x faster than float32."""
+    it natively (AVX512-BF16 or AMX), where it runs about 1.8x faster than float32. ``auto``:
+    the device's default (:mod:`gre_ray.embed.devices`): float32 on CPUs, bfloat16 on GPUs that
+    have it, else float16."""
 
+    AUTO = "auto"
     FLOAT32 = "float32"
     BFLOAT16 = "bfloat16"
     FLOAT16 = "float16"
@@ -74,9 +77,12 @@ class EncoderConfig:
             the smaller of the tokenizer's and the position embeddings' limits.
         prefix: text put before every item text (E5's ``"passage: "``, an instruction for
             BGE/GTE-style models); empty: none, or the folder's default prompt.
-        dtype: ``float32``; ``bfloat16``/``float16`` on a GPU, ``bfloat16`` also on a CPU
-            with native bf16 (an error on other CPUs). Vectors differ slightly from float32
-            (cosine above 0.999 for MiniLM), so the dtype is part of the cache key.
+        dtype: ``auto`` (the default: float32 on CPUs; on GPUs bfloat16 where the GPU has
+            it, else float16), ``float32``; ``bfloat16``/``float16`` on a GPU, ``bfloat16``
+            also on a CPU with native bf16 (an error on other CPUs). Vectors differ slightly
+            from float32 (cosine above 0.999 for MiniLM), so the dtype is part of the cache
+            key: ``auto`` resolves to ``float32`` in the key of a CPU job and stays ``auto``
+            in a GPU job's (bfloat16 or float16 by the GPU, :mod:`gre_ray.embed.devices`).
         device: ``auto``, ``cpu`` or ``cuda``.
         backend: ``auto``, ``transformers``, ``sentence_transformers`` or ``openvino``
             (see :class:`Backend`); part of the cache key unless ``transformers``.
@@ -95,7 +101,7 @@ class EncoderConfig:
     normalize: bool | None = None
     max_length: int | None = None
     prefix: str = ""
-    dtype: DType = DType.FLOAT32
+    dtype: DType = DType.AUTO
     device: Device = Device.AUTO
     backend: Backend = Backend.AUTO
     trust_remote_code: bool = False
@@ -122,8 +128,9 @@ class EndpointConfig:
         url: the API base, e.g. ``http://127.0.0.1:8000/v1``; requests go to ``<url>/embeddings``.
         model: the ``model`` field of each request.
         api_key_env: an environment variable holding the bearer token (the token itself
-            never sits in a config).
+            never sits in a config or on a command line); unset: ``OPENAI_API_KEY`` when set.
         batch_size: texts per request.
+        concurrency: requests in flight at once.
         retries: attempts per request after the first (connection errors, 429 and 5xx),
             with exponential backoff from ``backoff_s``.
         backoff_s: the first wait between attempts.
@@ -134,6 +141,7 @@ class EndpointConfig:
     model: str = ""
     api_key_env: str = ""
     batch_size: int = 64
+    concurrency: int = 4
     retries: int = 4
     backoff_s: float = 0.5
     timeout_s: float = 60.0
@@ -143,8 +151,8 @@ class EndpointConfig:
             raise ValueError(f"endpoint.url must start with http:// or https://, got {self.url!r}")
         if self.url and not self.model:
             raise ValueError("endpoint.model must name the model the endpoint serves")
-        if self.batch_size < 1 or self.retries < 0 or self.backoff_s < 0 or self.timeout_s <= 0:
-            raise ValueError("endpoint: batch_size >= 1, retries >= 0, backoff_s >= 0 and timeout_s > 0")
+        if self.batch_size < 1 or self.concurrency < 1 or self.retries < 0 or self.backoff_s < 0 or self.timeout_s <= 0:
+            raise ValueError("endpoint: batch_size >= 1, concurrency >= 1, retries >= 0, backoff_s >= 0 and timeout_s > 0")
 
 
 @dataclass
@@ -158,8 +166,9 @@ class EmbedConfig:
         num_gpus: GPUs per actor; a fraction (0.5) packs several actors on one GPU; 0 runs
             on CPUs with one torch thread per actor.
         token_budget: padded tokens per forward pass (rows × longest row); texts are
-            sorted by token count within each call so that padding stays small. The
-            default suits CPUs (16 rows of 256 tokens); GPUs want 32k-128k.
+            sorted by token count within each call so that padding stays small. Unset:
+            the device's default (:mod:`gre_ray.embed.devices`), 4,096 on CPUs (16 rows of
+            256 tokens), 65,536 on GPUs.
         max_batch_rows: most rows per forward pass, whatever their length.
         rows_per_call: rows handed to an actor per call; the unit of length sorting.
         min_rows_per_file: fewest rows per Parquet file of the output (each file holds
@@ -170,7 +179,7 @@ class EmbedConfig:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     actors: int | None = None
     num_gpus: float = 0.0
-    token_budget: int = 4096
+    token_budget: int | None = None
     max_batch_rows: int = 128
     rows_per_call: int = 1024
     min_rows_per_file: int = 100_000
@@ -182,5 +191,5 @@ class EmbedConfig:
         if self.num_gpus < 0:
             raise ValueError(f"num_gpus must not be negative, got {self.num_gpus}")
         for name in ("token_budget", "max_batch_rows", "rows_per_call", "min_rows_per_file"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

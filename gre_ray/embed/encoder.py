@@ -213,6 +213,12 @@ class Encoder:
         stack only ``SentenceTransformer`` reproduces loads as a
         :class:`~gre_ray.embed.st_encoder.StEncoder` (same interface)."""
         spec = resolve_spec(config)
+        if spec.dtype is DType.AUTO:  # the default of the device this encoder lands on
+            from gre_ray.embed.devices import settled_dtype
+
+            kind = "cuda" if config.device is Device.CUDA or (
+                config.device is Device.AUTO and torch.cuda.is_available()) else "cpu"
+            spec = replace(spec, dtype=settled_dtype(spec.dtype, kind))
         if spec.backend is Backend.SENTENCE_TRANSFORMERS:
             from gre_ray.embed.st_encoder import StEncoder
 

@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 
 from gre_ray.embed.config import Device, EncoderConfig
+from gre_ray.embed.devices import device_defaults
 from gre_ray.embed.vectors import fixed_size_list
 from gre_ray.errors import DataError
 
@@ -83,7 +84,8 @@ class EmbedBatch:
 
     Args:
         encoder: which vectors to compute.
-        token_budget: most padded tokens per forward pass.
+        token_budget: most padded tokens per forward pass; None: the device's default
+            (:func:`gre_ray.embed.devices.device_defaults`).
         max_batch_rows: most rows per forward pass.
         cpu_threads: torch threads when running on CPU (one per actor: on 2 cores two
             threads per process ran 3x slower than one, DESIGN.md).
@@ -94,7 +96,7 @@ class EmbedBatch:
     """
 
     def __init__(
-        self, encoder: EncoderConfig, token_budget: int, max_batch_rows: int, cpu_threads: int = 1,
+        self, encoder: EncoderConfig, token_budget: int | None, max_batch_rows: int, cpu_threads: int = 1,
         gpu_device: Device | None = None, node: str = "",
     ) -> None:
         import torch
@@ -108,7 +110,7 @@ class EmbedBatch:
         self.encoder = Encoder.from_config(encoder)
         if self.encoder.device.type == "cpu":
             torch.set_num_threads(cpu_threads)
-        self.token_budget = token_budget
+        self.token_budget = token_budget or device_defaults(self.encoder.device.type).token_budget
         self.max_batch_rows = max_batch_rows
         self.worker = f"{socket.gethostname()}:{os.getpid()}" + (f"@{node}" if node else "")
 

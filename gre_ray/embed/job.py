@@ -13,7 +13,7 @@ The pure half of batch inference (the Ray Data half is :mod:`gre_ray.wiring.embe
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -61,8 +61,14 @@ class EmbedReport:
 
 
 def check_settings(settings: EmbedConfig) -> EncoderSpec:
-    """Resolve the encoder and reject settings that cannot run, before any work starts."""
+    """Resolve the encoder and reject settings that cannot run, before any work starts.
+
+    An ``auto`` dtype becomes ``float32`` for CPU actors; for GPU actors it stays ``auto``
+    (bfloat16 or float16, chosen by each actor's GPU: :mod:`gre_ray.embed.devices`).
+    """
     spec = resolve_spec(settings.encoder)
+    if spec.dtype is DType.AUTO and settings.num_gpus <= 0:  # CPU actors: float32, keyed as before
+        spec = replace(spec, dtype=DType.FLOAT32)
     if spec.backend is Backend.OPENVINO and settings.num_gpus > 0:
         raise ConfigError("embed.encoder.backend openvino runs on CPUs: set embed.num_gpus: 0 or backend: transformers")
     cpu_bf16 = spec.dtype is DType.BFLOAT16 and native_bf16()

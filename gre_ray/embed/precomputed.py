@@ -3,7 +3,9 @@
 A folder holds ``<dataset>.parquet`` with ``item_id`` (string) and ``vector`` (a list of
 floats; ``embedding`` is read too). Before any trial the file is checked against the
 dataset's items: every item needs a vector (a shortfall is reported with its count and
-examples), every vector the same dimension, no id twice, no null or non-finite value.
+examples, and the count of the file's ids that are no item of the dataset), every vector the
+same dimension, no id twice, no null or non-finite value. Vectors are L2-normalised unless
+the embedding states ``normalize: false`` (:class:`gre_ray.bench.config.EmbeddingModel`).
 
 The vectors' fingerprint hashes the file's bytes (plus the Matryoshka dimension and
 normalisation applied here), so a rewritten file gets new trial keys under the same name.
@@ -86,9 +88,12 @@ def read_vectors(
     position = {item: row for row, item in enumerate(ids)}
     missing = [i for i in item_ids if i not in position]
     if missing:
+        known = set(item_ids)
+        unknown = [i for i in ids if i not in known]
         raise DataError(
             f"{loc.uri}: {len(missing)} of {len(item_ids)} items of dataset {dataset!r} have no vector, "
-            f"e.g. {', '.join(map(repr, missing[:5]))}"
+            f"e.g. {', '.join(map(repr, missing[:5]))}; {len(unknown)} of the file's {len(ids)} ids are not items "
+            f"of the dataset" + (f", e.g. {', '.join(map(repr, unknown[:3]))}" if unknown else "")
         )
     values = vectors.flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(len(ids), width)
     matrix = values[[position[i] for i in item_ids]]

@@ -86,20 +86,24 @@ def _embed_one(model: EmbeddingModel, encoder: Any, rows: Any, dataset: str, cac
         from gre_ray.embed.precomputed import read_vectors
 
         ids, matrix, key = read_vectors(model.vectors, dataset, rows.column("item_id").to_pylist(),
-                                        dim=encoder.dim, normalize=bool(encoder.normalize))
+                                        dim=encoder.dim, normalize=normalize)
         entry = store_vectors(cache, key, ids, matrix, {"source": model.vectors, "dataset": dataset})
         return EmbeddingEntry(shared_uri(entry), key)
     if model.endpoint.url:
-        from gre_ray.embed.endpoint import embed_texts, endpoint_fingerprint
+        from gre_ray.embed.endpoint import PLACEHOLDER, embed_texts, endpoint_fingerprint, without_empty
 
-        key = endpoint_fingerprint(model.endpoint, encoder.prefix, encoder.dim, texts_fingerprint(rows))
+        key = endpoint_fingerprint(model.endpoint, encoder.prefix, encoder.dim, texts_fingerprint(rows), normalize)
         if not (cache / key / "manifest.json").exists():
-            texts = [t or "" for t in rows.column("text").to_pylist()]
+            texts, placeholders = without_empty([t or "" for t in rows.column("text").to_pylist()])
+            if placeholders:
+                log.warning("endpoint %s: %d item(s) of %s without text sent as %r", model.endpoint.model,
+                            placeholders, dataset, PLACEHOLDER)
             matrix = embed_texts(model.endpoint, texts, encoder.prefix, encoder.dim, normalize)
             store_vectors(cache, key, rows.column("item_id").to_pylist(), matrix,
-                          {"endpoint": model.endpoint.url, "model": model.endpoint.model, "dataset": dataset})
+                          {"endpoint": model.endpoint.url, "model": model.endpoint.model, "dataset": dataset,
+                           "placeholder_items": placeholders, "placeholder": PLACEHOLDER})
         return EmbeddingEntry(shared_uri(cache / key / "embeddings"), key)
-    hit = cached_entry(rows, encoder, cache)
+    hit = cached_entry(rows, encoder, cache, settings)
     if hit is None:
         ensure_ray()
         hit = embed_items(rows, encoder, cache, settings)

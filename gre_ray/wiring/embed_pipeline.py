@@ -61,7 +61,7 @@ class PlacedEmbedBatch(EmbedBatch):
     """
 
     def __init__(
-        self, encoder: EncoderConfig, token_budget: int, max_batch_rows: int, cpu_threads: int = 1, gpu: bool = False
+        self, encoder: EncoderConfig, token_budget: int | None, max_batch_rows: int, cpu_threads: int = 1, gpu: bool = False
     ) -> None:
         device = None
         if gpu:
