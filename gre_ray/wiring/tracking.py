@@ -41,6 +41,11 @@ class MlflowTrials(tune.Callback):
         self.parent = ""
         self.runs: dict[str, str] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its callbacks with the experiment state; the client and open runs stay here
+        return {"uri": self.uri, "experiment": self.experiment, "grid": self.grid, "writer": None, "parent": "",
+                "runs": {}}
+
     def setup(self, **info: Any) -> None:
         self.writer = RunWriter(self.uri, self.experiment)
         self.parent = self.writer.start(self.grid, {"gre.grid": self.grid, "gre.kind": "grid"})

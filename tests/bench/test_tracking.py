@@ -84,3 +84,50 @@ def test_a_tracking_backend_that_is_not_installed_is_one_line(tmp_path, monkeypa
                                               rf"{package}\)$"):
             run_config(config)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_the_smoke_benchmark_with_mlflow_tracking_exports_and_merges(ray_session, tmp_path, capsys):
+    """The smoke benchmark with ``benchmark.tracking=mlflow``: one MLflow run per trial with
+    its test metrics (equal to the results table); ``gre-ray export`` of the run and of a
+    second one (another seed) merge into one HTML report with ``gre-ray report --bundle``."""
+    import pandas as pd
+
+    from gre_ray.bench.results import read_results
+    from gre_ray.cli import main
+
+    root = tmp_path / "run"
+    overrides = [f"run.root={root}", "run.stages=[demo_data, benchmark]", "benchmark.tracking=mlflow",
+                 "benchmark.embeddings=[{name: minilm, encoder: {model: minilm}}]"]
+    run_config(load_config("configs/demo.smoke.yaml", overrides))
+    results, _ = read_results(str(root))
+    runs = _runs(root)
+    trials = runs[runs["tags.gre.key"].notna()]
+    assert len(trials) == results["trial"].nunique() == 8 and (trials["status"] == "FINISHED").all()
+    ndcg = results[results["metric"] == "ndcg@10"].set_index("key")["value"]
+    logged = trials.dropna(subset=["metrics.test/ndcg_at_10"]).set_index("tags.gre.key")["metrics.test/ndcg_at_10"]
+    pd.testing.assert_series_equal(logged.sort_index(), ndcg.sort_index(), check_names=False, rtol=1e-6)
+    assert set(results.loc[results["embedding"] == "minilm", "embedding_revision"]) == set(
+        trials["tags.gre.embedding_revision"].dropna())
+
+    assert main(["export", str(root), "--out", str(tmp_path / "A.json")]) == 0
+    run_config(load_config("configs/demo.smoke.yaml", overrides + ["benchmark.seeds=[1]",
+                                                                   "benchmark.models=[sasrec]"]))
+    assert main(["export", str(root), "--out", str(tmp_path / "B.json")]) == 0
+    assert main(["report", "--bundle", str(tmp_path / "A.json"), "--bundle", str(tmp_path / "B.json"),
+                 "--out", str(tmp_path / "merged")]) == 0
+    md = (tmp_path / "merged" / "report.md").read_text()
+    assert "12 trials (12 ok, 0 failed)" in md and "seeds [0, 1]" in md
+    assert (tmp_path / "merged" / "report.html").exists()
+
+
+def test_the_default_store_needs_a_local_run_folder():
+    from gre_ray.tracking.check import check_tracking
+    from gre_ray.tracking.config import store_uri
+
+    with pytest.raises(ConfigError, match=r"^benchmark.tracking=mlflow: run.root 's3://b/run' is not a local folder, "
+                                          r"so the default store <run.root>/mlruns cannot live there; set "
+                                          r"benchmark.tracking_uri"):
+        check_tracking("mlflow", "", "s3://b/run", "benchmark")
+    check_tracking("none", "", "s3://b/run", "benchmark")
+    assert store_uri("", "/x/run") == "file:///x/run/mlruns" and store_uri("http://h:5000", "/x") == "http://h:5000"
