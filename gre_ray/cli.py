@@ -3,7 +3,8 @@
 Subcommands live in :mod:`gre_ray.commands`, one module each, with ``add_parser`` and
 ``main``. A :class:`~gre_ray.errors.UserError` (bad config, missing file, broken data) is
 printed as ``gre-ray: error: ...`` with exit status 2; anything else is a bug and keeps
-its traceback.
+its traceback. SIGINT and SIGTERM stop a command cleanly (:mod:`gre_ray.runner.interrupt`):
+one line says what was kept and how to resume, and the exit status is 130 (143 for SIGTERM).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 
 from gre_ray import errors
 from gre_ray.errors import UserError
+from gre_ray.runner import interrupt, quiet
 
 COMMANDS = ("run", "config", "datasets", "report", "embed", "bench", "export")
 
@@ -25,7 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gre-ray",
         description="Train GRE text embeddings for recommendation and run the GRE-B benchmark on Ray.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="log debug messages, and the third-party warnings and load reports hidden by default",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"gre_ray.commands.{name}").add_parser(sub)
@@ -76,7 +81,9 @@ class _CurrentStderrHandler(logging.StreamHandler):
 
 
 def _configure_logging(verbose: bool) -> None:
-    """Timestamped log lines on stderr, installed once per process."""
+    """Timestamped log lines on stderr, installed once per process; third-party noise hidden
+    unless ``verbose`` (:mod:`gre_ray.runner.quiet`)."""
+    quiet.configure(verbose)
     root = logging.getLogger()
     if not any(isinstance(handler, _CurrentStderrHandler) for handler in root.handlers):
         handler = _CurrentStderrHandler()
@@ -88,17 +95,18 @@ def _configure_logging(verbose: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
-    try:
-        return int(args.handler(args) or 0)
-    except KeyboardInterrupt:
-        print("gre-ray: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001 - user errors become one line, bugs re-raise
-        message = user_error_message(exc)
-        if message is None:
-            raise
-        print(f"gre-ray: error: {message}", file=sys.stderr)
-        return 2
+    with interrupt.handlers():
+        try:
+            return int(args.handler(args) or 0)
+        except KeyboardInterrupt as exc:
+            print(interrupt.message(exc, sys.argv[1:] if argv is None else argv), file=sys.stderr)
+            return interrupt.exit_status()
+        except Exception as exc:  # noqa: BLE001 - user errors become one line, bugs re-raise
+            message = user_error_message(exc)
+            if message is None:
+                raise
+            print(f"gre-ray: error: {message}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

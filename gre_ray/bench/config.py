@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Literal
 
 from gre_ray.embed.config import EncoderConfig, EndpointConfig
 from gre_ray.recsys.fusion_config import FusionMode
@@ -91,7 +91,9 @@ class ResourceSettings:
     Attributes:
         cpus: CPUs per trial.
         gpus: GPUs per trial; a fraction packs several trials on one GPU.
-        max_concurrent_trials: trials running at once (0: as many as the resources allow).
+        max_concurrent_trials: trials running at once; ``auto`` (or 0): as many as the
+            cluster's CPUs and GPUs hold at ``cpus``/``gpus`` each, so a bigger machine
+            runs more at once.
         reuse_actors: run successive trials in the same actor (cuts ~4 s per trial to ~0.05 s).
         max_failures: retries of a crashed trial before it is recorded as failed.
         restart_errored: when an interrupted grid is restored, run again the trials that
@@ -101,7 +103,7 @@ class ResourceSettings:
 
     cpus: float = 1.0
     gpus: float = 0.0
-    max_concurrent_trials: int = 0
+    max_concurrent_trials: int | Literal["auto"] = "auto"
     reuse_actors: bool = True
     max_failures: int = 1
     restart_errored: bool = False
@@ -110,8 +112,19 @@ class ResourceSettings:
     def __post_init__(self) -> None:
         if self.cpus <= 0 or self.gpus < 0:
             raise ValueError(f"cpus must be positive and gpus non-negative, got {self.cpus} and {self.gpus}")
-        if self.max_concurrent_trials < 0 or self.max_failures < 0 or self.torch_threads < 1:
-            raise ValueError("max_concurrent_trials and max_failures must be >= 0, torch_threads >= 1")
+        if self.trial_cap_or_zero < 0 or self.max_failures < 0 or self.torch_threads < 1:
+            raise ValueError("max_concurrent_trials must be auto or >= 0, max_failures >= 0, torch_threads >= 1")
+
+    @property
+    def trial_cap_or_zero(self) -> int:
+        """``max_concurrent_trials`` as a number, 0 for ``auto``."""
+        return 0 if self.max_concurrent_trials == "auto" else int(self.max_concurrent_trials)
+
+    @property
+    def trial_cap(self) -> int | None:
+        """Tune's ``max_concurrent_trials``: None for ``auto`` (Tune then starts as many trials as
+        the cluster's resources hold)."""
+        return self.trial_cap_or_zero or None
 
     @property
     def device(self) -> str:

@@ -17,7 +17,9 @@ place only after its manifest is written (and the lease confirmed), so a run kil
 mid-stage leaves no partial output where a reader would find it; the run that takes over
 its lease removes that run's leftovers and runs the stage again. A stage whose fingerprint
 (content settings, code version, upstream fingerprints, external inputs) matches its
-manifest is skipped.
+manifest is skipped. A stage stopped by SIGINT or SIGTERM (:mod:`gre_ray.runner.interrupt`)
+is removed from ``_tmp`` like a failed one and raises
+:class:`~gre_ray.runner.interrupt.Interrupted`, naming it and the stages kept.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import yaml
 from gre_ray.config.loader import to_dict
 from gre_ray.data.storage import Location, write_json
 from gre_ray.errors import ConfigError
+from gre_ray.runner import interrupt
 from gre_ray.runner.lease import RunLease
 from gre_ray.runner.manifest import COMPLETE, library_versions, read_manifest, stage_fingerprint, write_manifest
 from gre_ray.runner.stage import Stage, StageContext
@@ -203,10 +206,16 @@ def _run_leased(
             outcomes.append(StageOutcome(stage.name, "skipped", fingerprint, folder.uri, existing))
             continue
 
-        if stage.uses_ray and not ray_started and start_ray is not None:
-            start_ray(config)
-            ray_started = True
-        manifest = _execute(stage, item, config, settings, root, fingerprint, upstream, external, lease)
+        try:
+            if stage.uses_ray and not ray_started and start_ray is not None:
+                start_ray(config)
+                ray_started = True
+            manifest = _execute(stage, item, config, settings, root, fingerprint, upstream, external, lease)
+        except KeyboardInterrupt as exc:
+            done = [o.name for o in outcomes]
+            log.warning("stage %s: interrupted; not recorded as done", stage.name)
+            kept = [f"stage{'s' if len(done) > 1 else ''} {', '.join(done)} done"] if done else []
+            raise interrupt.during(stage.name, exc, kept) from None
         outcomes.append(StageOutcome(stage.name, "ran", fingerprint, folder.uri, manifest))
 
     lease.confirm()

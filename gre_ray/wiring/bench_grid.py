@@ -43,7 +43,8 @@ from gre_ray.config.loader import to_dict
 from gre_ray.data.shared import shared_uri
 from gre_ray.data.storage import Location, read_json, read_table
 from gre_ray.tracking.check import check_tracking
-from gre_ray.wiring.bench_embeddings import encoder_for, prepare_embeddings
+from gre_ray.runner.interrupt import Interrupted
+from gre_ray.wiring.bench_embeddings import CACHE_DIR, encoder_for, prepare_embeddings
 from gre_ray.wiring import autoscale
 from gre_ray.wiring.tune_grid import placed_trial
 
@@ -145,6 +146,15 @@ def query_vectors(
     return {d: {n: (e.uri, e.fingerprint) for n, e in v.items()} for d, v in found.items()}
 
 
+def kept_trials(store: ResultsStore, specs: list[dict[str, Any]], todo: list[dict[str, Any]]) -> str:
+    """What an interrupted grid kept: its trials now in the results store, of how many."""
+    stored = store.read()
+    have = set(stored["key"]) if not stored.empty else set()
+    now = sum(1 for s in todo if s["key"] in have)
+    return (f"{len(specs) - len(todo) + now} of {len(specs)} trials in the results store {store.root.uri} "
+            f"({now} finished in this run)")
+
+
 def check_cluster(config: BenchmarkConfig) -> None:
     """Refuse a grid whose trials or encoder actors the Ray cluster can never schedule.
 
@@ -206,7 +216,10 @@ def run_benchmark(
     names = [n for n, _ in datasets]
     identities = embedding_identities(config, encoders)  # revision, size, training data of each model
     splits = prepare_splits(config, inputs, names, run_root, ensure_ray)
-    vectors = prepare_embeddings(config, inputs.items, names, encoders, run_root, ensure_ray=ensure_ray)
+    try:
+        vectors = prepare_embeddings(config, inputs.items, names, encoders, run_root, ensure_ray=ensure_ray)
+    except KeyboardInterrupt:
+        raise Interrupted([f"the embeddings finished so far in {(run_root / CACHE_DIR).uri}"]) from None
     data = [
         DatasetInputs(
             name, scenario,
@@ -239,8 +252,11 @@ def run_benchmark(
         name = "grid-" + hashlib.sha256("".join(sorted(s["key"] for s in todo)).encode()).hexdigest()[:12]
         tracking = tracking_callbacks(config.tracking, config.tracking_uri, config.tracking_experiment,
                                       run_root.uri, name)
-        records = run_grid(todo, (work / "tune").uri, name, config.resources, trial_fn=trial_fn,
-                           callbacks=[*callbacks, *tracking])
+        try:
+            records = run_grid(todo, (work / "tune").uri, name, config.resources, trial_fn=trial_fn,
+                               callbacks=[*callbacks, *tracking])
+        except KeyboardInterrupt:  # interrupted trials are neither stored nor failed: the next run trains them
+            raise Interrupted([kept_trials(store, specs, todo)]) from None
         stored_now = store.read()
         have = set(stored_now["key"]) if not stored_now.empty else set()
         lost = [r for r in records if r["spec"]["key"] not in have]

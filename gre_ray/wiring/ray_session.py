@@ -12,6 +12,7 @@ import socket
 from typing import Any, Callable
 
 from gre_ray.errors import UserError
+from gre_ray.runner import interrupt, quiet
 
 log = logging.getLogger("gre_ray")
 
@@ -30,6 +31,15 @@ def quiet_train_cleaner() -> None:
     long-lived clusters, not in a private Ray that ends with the run).
     """
     logging.getLogger(_TRAIN_CLEANER_LOGGER).setLevel(logging.ERROR)
+    quiet.quiet_worker()
+
+
+def _after_init() -> None:
+    """Take SIGTERM back from ``ray.init`` (:mod:`gre_ray.runner.interrupt`) and quiet Ray Data's console."""
+    import ray.data  # noqa: F401 - installs Ray Data's log handlers, which quiet mode turns down
+
+    interrupt.take_sigterm()
+    quiet.quiet_ray_data()
 
 
 def start_ray(config: Any) -> None:
@@ -56,17 +66,20 @@ def start_ray(config: Any) -> None:
         except (ConnectionError, ray.exceptions.AuthenticationError) as exc:
             raise UserError(f"cannot join the Ray cluster at {address}: {' '.join(str(exc).split())}") from None
         _check_autoscaling(config)
+        _after_init()
         return
     log.info("starting a local Ray (num_cpus=%s)", config.run.num_cpus or "all")
-    hook = {} if config.run.dashboard else {"worker_process_setup_hook": f"{__name__}.quiet_train_cleaner"}
+    setup = f"{quiet.__name__}.quiet_worker" if config.run.dashboard else f"{__name__}.quiet_train_cleaner"
+    hook = {"worker_process_setup_hook": setup}  # every worker: quiet mode's filters (gre_ray.runner.quiet)
     context = ray.init(
         address="local",
         num_cpus=config.run.num_cpus,
         include_dashboard=config.run.dashboard,
-        logging_level=logging.WARNING,
+        logging_level=quiet.ray_log_level(),
         configure_logging=True,
-        runtime_env=hook or None,
+        runtime_env=hook,
     )
+    _after_init()
     if config.run.dashboard:
         log.info("Ray dashboard: %s", f"http://{context.dashboard_url}" if context.dashboard_url else "not started (see Ray's log)")
 

@@ -27,6 +27,7 @@ import pyarrow as pa
 from gre_ray.data.shared import shared_uri
 from gre_ray.data.storage import Location
 from gre_ray.errors import ConfigError, DataError
+from gre_ray.runner import quiet
 from gre_ray.wiring.accelerator import simulated_gpus
 from gre_ray.train.config import TrainSettings
 from gre_ray.train.rows import TRAIN, select_rows
@@ -177,7 +178,7 @@ def fit(
     Returns:
         The final state and the best model, copied to a local folder under the run folder.
     """
-    from ray.train import Checkpoint, CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train import Checkpoint, CheckpointConfig, DataConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
     settings = task.settings
@@ -215,6 +216,7 @@ def fit(
             name=name,
             storage_path=storage.uri,
             failure_config=FailureConfig(max_failures=loop.max_failures),
+            logging_config=LoggingConfig(log_level=quiet.train_log_level()),
             checkpoint_config=CheckpointConfig(
                 num_to_keep=1, checkpoint_score_attribute=task.metric, checkpoint_score_order=task.mode
             ),

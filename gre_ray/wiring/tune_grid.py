@@ -9,6 +9,12 @@ this driver is restored (:mod:`gre_ray.bench.tune_seal`). A crashed trial is
 retried ``max_failures`` times (``FailureConfig``), then kept as errored while the grid
 goes on. Tune's default loggers write ``progress.csv``, ``result.json`` and TensorBoard
 event files into every trial folder.
+
+On SIGINT (or SIGTERM, which :mod:`gre_ray.runner.interrupt` turns into SIGINT) Tune's own
+handler stops the trials, saves the experiment state and returns from ``fit`` with the
+unfinished trials neither terminated nor errored (Ray's intended use); :func:`run_grid` then
+raises :class:`~gre_ray.runner.interrupt.Interrupted`, so no caller mistakes the
+interrupted trials for failed ones.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from gre_ray.bench.config import ResourceSettings
 from gre_ray.bench.trial import Report, run_trial
 from gre_ray.data.storage import Location
 from gre_ray.errors import innermost_cause
+from gre_ray.runner.interrupt import Interrupted
 from gre_ray.wiring import autoscale
 from gre_ray.wiring.accelerator import gpu_device, node_id
 
@@ -132,7 +139,7 @@ def run_grid(
             trainable,
             param_space=param_space,
             tune_config=tune.TuneConfig(
-                max_concurrent_trials=resources.max_concurrent_trials or None,
+                max_concurrent_trials=resources.trial_cap,
                 reuse_actors=resources.reuse_actors,
                 trial_name_creator=spec_name,
                 trial_dirname_creator=spec_name,
@@ -146,10 +153,29 @@ def run_grid(
                 verbose=verbose,
             ),
         )
+    log.info("%s: %d trials, %s", name, len(specs), concurrency_text(resources))
     with autoscale.resources(autoscale.trial_need(resources)):  # GPU nodes of an autoscaling cluster
         grid = tuner.fit()
     tune_seal.seal(experiment)  # finished or interrupted: a later restore may trust this state
+    unfinished = len(specs) - grid.num_terminated - grid.num_errors  # Tune creates a grid's trials as it goes
+    if unfinished > 0:  # Tune returned early: its SIGINT handler stopped the experiment
+        raise Interrupted([f"the Tune experiment {path} ({unfinished} of {len(specs)} trials unfinished)"])
     return [trial_record(result) for result in grid]
+
+
+def concurrency_text(resources: ResourceSettings) -> str:
+    """How many trials run at once: the setting, or for ``auto`` what the cluster holds now."""
+    import ray
+
+    if resources.trial_cap:
+        return f"up to {resources.trial_cap} at a time (max_concurrent_trials)"
+    total = ray.cluster_resources()
+    fits = {"CPU": total.get("CPU", 0.0) / resources.cpus}
+    if resources.gpus:
+        fits["GPU"] = total.get("GPU", 0.0) / resources.gpus
+    limit = min(fits, key=fits.get)
+    return (f"up to {int(fits[limit])} at a time now (max_concurrent_trials auto: {total.get(limit, 0):g} {limit}s, "
+            f"{getattr(resources, limit.lower() + 's'):g} per trial)")
 
 
 def trial_record(result: Any) -> dict[str, Any]:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 
+import pytest
 from ray import tune
 
 from gre_ray.bench.config import ResourceSettings
 from gre_ray.bench.results import results_table
+from gre_ray.runner.interrupt import Interrupted
 from gre_ray.wiring.tune_grid import run_grid
 from tests.bench.fakes import fake_trial, marks, spec
 
@@ -28,6 +31,12 @@ class InterruptAfter(tune.Callback):
             os.kill(os.getpid(), signal.SIGUSR1)
 
 
+def _finished(trial_folder) -> bool:
+    """Whether Tune recorded the trial's final report (``final: 1``) in its ``result.json``."""
+    path = trial_folder / "result.json"
+    return path.exists() and any(json.loads(line).get("final") == 1 for line in path.read_text().splitlines() if line)
+
+
 class InterruptedGrid:
     """A grid of ``n`` fake trials interrupted (SIGUSR1) after 2 finished, one at a time."""
 
@@ -40,9 +49,10 @@ class InterruptedGrid:
         self.resources = ResourceSettings(max_concurrent_trials=1)
         armed = tmp_path / "armed"
         armed.touch()
-        first = self.run(callbacks=[InterruptAfter(2, str(armed))])
+        with pytest.raises(Interrupted, match=r"unfinished"):  # interrupted trials are neither ok nor failed
+            self.run(callbacks=[InterruptAfter(2, str(armed))])
         assert not armed.exists()
-        self.finished = {r["spec"]["name"] for r in first if r["metrics"].get("final") == 1}
+        self.finished = {name for name in self.names if _finished(self.storage / "grid" / name)}
         assert 2 <= len(self.finished) < n
 
     def run(self, callbacks=()) -> list[dict]:

@@ -15,7 +15,10 @@ complete and checked, so a file present under its own name is complete:
 Google Drive links (NineRec) are fetched with ``gdown`` when it is installed; otherwise the
 message says where to fetch the file by hand and where to put it. Entries whose licence the
 user must accept (Yelp) are never fetched: their ``manual`` text says what to do. A target
-that is a URI (``s3://...``) is filled from a local staging folder with ``pyarrow.fs``.
+that is a URI (``s3://...``) is filled from a persistent local staging folder (the
+command's ``--cache``): a file already at the destination is not fetched again, each
+dataset is uploaded as soon as its files are complete, and a ``.part`` left in the cache by
+an interrupted run is resumed by the next.
 """
 
 from __future__ import annotations
@@ -125,7 +128,7 @@ def fetch(spec: DownloadFile, dest: Path, stream: TextIO = sys.stderr, timeout: 
         done = have
         try:
             with part.open("ab" if resumed else "wb") as out:
-                while block := response.read(READ_BYTES):
+                while block := response.read1(READ_BYTES):  # what has arrived: an interrupt keeps it in the .part
                     out.write(block)
                     done += len(block)
                     progress.update(done)
@@ -176,24 +179,41 @@ def unpack(archive: Path, into: Path) -> bool:
 
 
 def download_entries(
-    entries: list[RegistryEntry], target: Path, log: Callable[[str], None] = print, stream: TextIO = sys.stderr
+    entries: list[RegistryEntry],
+    target: Path,
+    log: Callable[[str], None] = print,
+    stream: TextIO = sys.stderr,
+    *,
+    present: Callable[[str, DownloadFile], bool] | None = None,
+    done: Callable[[RegistryEntry], None] | None = None,
+    shown: str = "",
 ) -> list[str]:
     """Fetch every file of ``entries`` under ``target``; the manual steps left to the user (one line each).
 
     Files go to ``target/<folder>/<file>``; archives to ``target/_archives/`` and are
     unpacked into ``target``. An archive shared by several entries (NineRec) is fetched once.
+
+    Args:
+        present: ``present(relative path, spec)`` says the final destination already holds
+            the file complete (a URI target): it is neither fetched nor unpacked again.
+        done: called after each entry's files are complete (uploads them to a URI target).
+        shown: how the manual steps name the destination (default: ``target``).
     """
     manual: list[str] = []
     seen: set[str] = set()
     for entry in entries:
         if entry.manual:
-            manual.append(f"{entry.name}: {entry.manual} {target / entry.folder}/")
+            manual.append(f"{entry.name}: {entry.manual} {shown.rstrip('/') or target}/{entry.folder}/")
             continue
         for spec in entry.downloads:
             if spec.url in seen:
                 continue
             seen.add(spec.url)
-            dest = target / ARCHIVES / spec.file if spec.unpack else target / entry.folder / spec.file
+            relative = f"{ARCHIVES}/{spec.file}" if spec.unpack else f"{entry.folder}/{spec.file}"
+            dest = target / relative
+            if present is not None and not dest.exists() and present(relative, spec):
+                log(f"{entry.name}: {spec.file} present at the destination")
+                continue
             try:
                 drive = "drive.google.com" in spec.url
                 state = fetch_drive(spec, dest) if drive else fetch(spec, dest, stream)
@@ -205,19 +225,26 @@ def download_entries(
             log(f"{entry.name}: {spec.file} {state}")
             if spec.unpack and unpack(dest, target):
                 log(f"{entry.name}: unpacked {spec.file} into {target}")
+        if done is not None:
+            done(entry)
     return manual
 
 
-def select(registry: dict[str, RegistryEntry], names: list[str], scenario: str | None, everything: bool) -> list[RegistryEntry]:
-    """The entries named, of a scenario, or all of them; DataError for an unknown name."""
+def select(
+    registry: dict[str, RegistryEntry], names: list[str], scenario: str | None, everything: bool, role: str | None = None
+) -> list[RegistryEntry]:
+    """The entries named, plus those of a scenario, of a role (``benchmark``: GRE-B's datasets;
+    ``train``: GRE's training domains; with a scenario, its datasets of that role) or all of
+    them; DataError for an unknown name."""
     unknown = [n for n in names if n not in registry]
     if unknown:
         raise DataError(f"unknown dataset(s) {', '.join(unknown)} (known: {', '.join(registry)})")
     chosen = [registry[n] for n in names]
+    pool = [e for e in registry.values() if role is None or e.role.value == role]
     if scenario:
-        chosen += [e for e in registry.values() if e.scenario.value == scenario and e not in chosen]
-    if everything:
-        chosen += [e for e in registry.values() if e not in chosen]
+        chosen += [e for e in pool if e.scenario.value == scenario and e not in chosen]
+    if everything or (role and not scenario):
+        chosen += [e for e in pool if e not in chosen]
     if not chosen:
-        raise DataError("name datasets to download, or pass --scenario or --all")
+        raise DataError("name datasets to download, or pass --scenario, --role or --all")
     return chosen
