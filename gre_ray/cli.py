@@ -19,7 +19,7 @@ from gre_ray import errors
 from gre_ray.errors import UserError
 from gre_ray.runner import interrupt, quiet
 
-COMMANDS = ("run", "config", "datasets", "report", "embed", "bench", "export")
+COMMANDS = ("run", "config", "datasets", "report", "embed", "bench", "plan", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,7 +6,8 @@ from typing import Callable
 
 from gre_ray.root_config import GreConfig
 from gre_ray.wiring.ray_session import start_ray
-from gre_ray.runner.runner import StageOutcome, run_pipeline
+from gre_ray.runner.resources import Need
+from gre_ray.runner.runner import StageOutcome, plan, run_pipeline
 from gre_ray.stages import registry
 
 
@@ -36,3 +37,11 @@ def run_config(
             for line in stages[outcome.name]().summarize(outcome.manifest):
                 echo(f"   {line}")
     return outcomes
+
+
+def stage_needs(config: GreConfig) -> list[tuple[str, list[Need]]]:
+    """Each stage the config runs, in run order, with what it asks of a Ray cluster
+    (:meth:`~gre_ray.runner.stage.Stage.needs`): what ``gre-ray plan`` judges offline and the
+    run checks when it joins a cluster."""
+    planned = plan([str(getattr(s, "value", s)) for s in config.run.stages], registry())
+    return [(item.stage.name, item.stage.needs(config)) for item in planned]

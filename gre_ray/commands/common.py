@@ -7,7 +7,7 @@ import argparse
 from gre_ray.root_config import GreConfig, load_config
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+def add_config_arguments(parser: argparse.ArgumentParser, address: bool = True) -> None:
     parser.add_argument("config", nargs="?", help="YAML config (default: the built-in demo defaults)")
     parser.add_argument(
         "--set",
@@ -17,7 +17,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override one setting by its dotted key, e.g. --set run.root=runs/x (repeatable)",
     )
-    parser.add_argument("--address", help="Ray cluster address to join (default: RAY_ADDRESS, else local Ray)")
+    if address:
+        parser.add_argument("--address", help="Ray cluster address to join (default: RAY_ADDRESS, else local Ray)")
 
 
 def config_from_args(args: argparse.Namespace) -> GreConfig:

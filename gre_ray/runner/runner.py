@@ -129,7 +129,7 @@ def run_pipeline(
     *,
     force: tuple[str, ...] = (),
     only: tuple[str, ...] = (),
-    start_ray: Callable[[Any], None] | None = None,
+    start_ray: Callable[..., None] | None = None,
 ) -> list[StageOutcome]:
     """Run (or skip) every stage of ``config.run.stages``.
 
@@ -140,7 +140,8 @@ def run_pipeline(
         force: stages to run again even when their fingerprint is unchanged.
         only: when given, run just these stages; their upstream stages must already be
             complete in the run folder with matching fingerprints.
-        start_ray: called once with ``config`` before the first stage that uses Ray.
+        start_ray: called once with ``config`` and the needs of every stage to run
+            (:meth:`Stage.needs`) before the first stage that uses Ray.
 
     Returns:
         One outcome per planned stage, in execution order.
@@ -174,7 +175,7 @@ def _run_leased(
     lease: RunLease,
     force: tuple[str, ...],
     only: tuple[str, ...],
-    start_ray: Callable[[Any], None] | None,
+    start_ray: Callable[..., None] | None,
 ) -> list[StageOutcome]:
     """The body of :func:`run_pipeline`, run while ``lease`` is held."""
     _clean_tmp(root, lease)
@@ -208,7 +209,7 @@ def _run_leased(
 
         try:
             if stage.uses_ray and not ray_started and start_ray is not None:
-                start_ray(config)
+                start_ray(config, [n for p in planned if p.stage.name in needed for n in p.stage.needs(config)])
                 ray_started = True
             manifest = _execute(stage, item, config, settings, root, fingerprint, upstream, external, lease)
         except KeyboardInterrupt as exc:

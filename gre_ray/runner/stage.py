@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from gre_ray.data.storage import Location
+from gre_ray.runner.resources import Need
 
 log = logging.getLogger("gre_ray")
 
@@ -65,6 +66,14 @@ class Stage(abc.ABC):
         Raises a :class:`~gre_ray.errors.UserError` with one line. Called for every stage
         of the run before the run folder is touched; it must not write anything.
         """
+
+    def needs(self, config: Any) -> list["Need"]:
+        """What this stage's Ray work asks of the cluster (actors, workers, trials and their
+        bundles), for the check when a run joins a cluster and for ``gre-ray plan``.
+
+        Default: nothing beyond the head (driver-side or small Ray Data work).
+        """
+        return []
 
     def summarize(self, manifest: dict[str, Any]) -> list[str]:
         """Lines for the console after the stage ran or was skipped (default: row counts)."""

@@ -32,6 +32,7 @@ from gre_ray.bench.report import board_lines, build_report, save_report, write_m
 from gre_ray.bench.results import FAILED, write_results
 from gre_ray.bench.store import STORE_DIR
 from gre_ray.data.storage import write_json
+from gre_ray.runner.resources import Need, benchmark_needs
 from gre_ray.runner.stage import Stage, StageContext
 from gre_ray.stages import register
 from gre_ray.stages.checks import check_benchmark_datasets
@@ -51,6 +52,9 @@ class BenchmarkStage(Stage):
     uses_ray = True
     version = 2  # results from the results store, with the protocol columns and the zero-training tier
     speed_settings = TRACKING_KEYS  # where metrics are also logged changes no result
+
+    def needs(self, config: Any) -> list[Need]:
+        return benchmark_needs(config.benchmark)
 
     def preflight(self, config: Any) -> None:
         check_benchmark_datasets(config)

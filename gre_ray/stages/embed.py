@@ -16,6 +16,7 @@ from gre_ray.embed.config import EmbedConfig
 from gre_ray.errors import ConfigError
 from gre_ray.embed.model_folder import model_fingerprint, resolve_model_dir
 from gre_ray.wiring.embed_pipeline import embed_and_index
+from gre_ray.runner.resources import Need, embed_need
 from gre_ray.runner.stage import Stage, StageContext
 from gre_ray.stages import register
 
@@ -35,6 +36,10 @@ class EmbedStage(Stage):
         except ConfigError as exc:
             raise ConfigError(f"embed.{exc}") from None  # the message names encoder.model
         return {"model_weights": model_fingerprint(folder)}
+
+    def needs(self, config: Any) -> list[Need]:
+        settings: EmbedConfig = config.embed
+        return [embed_need(settings.actors or 1, settings.num_gpus, dtype=settings.encoder.dtype)]
 
     def run(self, ctx: StageContext) -> None:
         settings: EmbedConfig = ctx.settings

@@ -45,6 +45,7 @@ from gre_ray.data.storage import Location, read_json, read_table
 from gre_ray.tracking.check import check_tracking
 from gre_ray.runner.interrupt import Interrupted
 from gre_ray.wiring.bench_embeddings import CACHE_DIR, encoder_for, prepare_embeddings
+from gre_ray.runner.resources import benchmark_needs
 from gre_ray.wiring import autoscale
 from gre_ray.wiring.tune_grid import placed_trial
 
@@ -168,10 +169,7 @@ def check_cluster(config: BenchmarkConfig) -> None:
     """
     import ray
 
-    limits = autoscale.current_limits()
-    if limits is not None:
-        for need in autoscale.benchmark_needs(config):
-            autoscale.refuse_infeasible(need, limits)
+    if autoscale.refuse_if_autoscaled(benchmark_needs(config)):
         return
     check_resources(config, ray.cluster_resources())
 

@@ -45,6 +45,7 @@ from gre_ray.embed.model_folder import model_fingerprint
 from gre_ray.embed.inference import STAT_COLUMNS, EmbedBatch, check_utf8
 from gre_ray.embed.job import EmbedReport, check_settings, raise_decode_errors, read_item_ids, run_report
 from gre_ray.embed.vectors import embeddings_table, matrix_of
+from gre_ray.runner.resources import embed_need
 from gre_ray.wiring import autoscale
 from gre_ray.wiring.accelerator import gpu_device, node_id
 
@@ -119,7 +120,7 @@ def embed_vectors_to(
         return EmbedReport(dim=dim), np.array([], dtype=object), np.zeros((0, dim), np.float32)
 
     blocks = -(-rows // settings.rows_per_call)
-    need = autoscale.embed_need(min(settings.actors, blocks) if settings.actors else 1, settings.num_gpus)
+    need = embed_need(min(settings.actors, blocks) if settings.actors else 1, settings.num_gpus)
     with autoscale.resources(need):  # asked first: on an autoscaling cluster the GPU nodes may not exist yet
         if isinstance(items, pa.Table):
             table = items.select(["item_id", "text"])

@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from gre_ray.errors import UserError
 from gre_ray.runner import interrupt, quiet
+from gre_ray.runner.resources import Need
 
 log = logging.getLogger("gre_ray")
 
@@ -42,7 +43,7 @@ def _after_init() -> None:
     quiet.quiet_ray_data()
 
 
-def start_ray(config: Any) -> None:
+def start_ray(config: Any, needs: Sequence[Need] = ()) -> None:
     """Initialise Ray once per process.
 
     ``config.run.ray_address`` (or the ``RAY_ADDRESS`` environment variable, which
@@ -65,7 +66,7 @@ def start_ray(config: Any) -> None:
             ray.init(address=address, log_to_driver=True)
         except (ConnectionError, ray.exceptions.AuthenticationError) as exc:
             raise UserError(f"cannot join the Ray cluster at {address}: {' '.join(str(exc).split())}") from None
-        _check_autoscaling(config)
+        _check_autoscaling(config, needs)
         _after_init()
         return
     log.info("starting a local Ray (num_cpus=%s)", config.run.num_cpus or "all")
@@ -84,12 +85,13 @@ def start_ray(config: Any) -> None:
         log.info("Ray dashboard: %s", f"http://{context.dashboard_url}" if context.dashboard_url else "not started (see Ray's log)")
 
 
-def _check_autoscaling(config: Any) -> None:
+def _check_autoscaling(config: Any, needs: Sequence[Need]) -> None:
     """Set the autoscaler wait and refuse at once what the cluster's node types can never run."""
+    from gre_ray.runner.scaling import DEFAULT_WAIT_S
     from gre_ray.wiring import autoscale
 
-    autoscale.configure(getattr(config.run, "resource_wait_s", autoscale.DEFAULT_WAIT_S))
-    autoscale.check_config(config)
+    autoscale.configure(getattr(config.run, "resource_wait_s", DEFAULT_WAIT_S))
+    autoscale.check_needs(list(needs))
 
 
 def _check_reachable(address: str) -> None:

@@ -28,6 +28,7 @@ from gre_ray.data.shared import shared_uri
 from gre_ray.data.storage import Location
 from gre_ray.errors import ConfigError, DataError
 from gre_ray.runner import quiet
+from gre_ray.runner.resources import train_need
 from gre_ray.wiring.accelerator import simulated_gpus
 from gre_ray.train.config import TrainSettings
 from gre_ray.train.rows import TRAIN, select_rows
@@ -74,9 +75,7 @@ def preflight(settings: TrainSettings, what: str) -> None:
         if scaling.use_gpu and not torch.cuda.is_available() and not simulated_gpus():
             raise ConfigError(f"{what}.scaling: use_gpu with num_workers 0 needs a GPU in this process; none is visible")
         return
-    limits = autoscale.current_limits()
-    if limits is not None:
-        autoscale.refuse_infeasible(autoscale.train_need(scaling, what), limits)
+    if autoscale.refuse_if_autoscaled([train_need(scaling, what, settings.deepspeed.precision)]):
         return
     resources = ray.cluster_resources()
     cpus, gpus = resources.get("CPU", 0), resources.get("GPU", 0)
@@ -226,7 +225,7 @@ def fit(
     )
     from gre_ray.wiring import autoscale
 
-    with autoscale.resources(autoscale.train_need(scaling, what)) if not local_mode else nullcontext():
+    with autoscale.resources(train_need(scaling, what)) if not local_mode else nullcontext():
         result = trainer.fit()
     state = result.return_value or {}
     best = _best_checkpoint(result, state, run_dir, local_mode)

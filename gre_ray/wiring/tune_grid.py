@@ -30,6 +30,7 @@ from gre_ray.bench.trial import Report, run_trial
 from gre_ray.data.storage import Location
 from gre_ray.errors import innermost_cause
 from gre_ray.runner.interrupt import Interrupted
+from gre_ray.runner.resources import trial_need
 from gre_ray.wiring import autoscale
 from gre_ray.wiring.accelerator import gpu_device, node_id
 
@@ -154,7 +155,7 @@ def run_grid(
             ),
         )
     log.info("%s: %d trials, %s", name, len(specs), concurrency_text(resources))
-    with autoscale.resources(autoscale.trial_need(resources)):  # GPU nodes of an autoscaling cluster
+    with autoscale.resources(trial_need(resources)):  # GPU nodes of an autoscaling cluster
         grid = tuner.fit()
     tune_seal.seal(experiment)  # finished or interrupted: a later restore may trust this state
     unfinished = len(specs) - grid.num_terminated - grid.num_errors  # Tune creates a grid's trials as it goes

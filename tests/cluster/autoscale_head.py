@@ -13,6 +13,10 @@ which of two "clusters" to join.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +26,7 @@ import yaml
 
 from tests.cluster.ray_head import ROOT, Head, free_ports, started_head, token_temp_dir
 
+FAKE_HEAD_NODE_ID = "f" * 51 + "00000"
 LOCAL_YAML = ROOT / "cluster" / "local-autoscale.yaml"
 
 
@@ -34,11 +39,42 @@ def local_autoscaling_head(num_cpus: int = 2) -> Iterator[Head]:
     config["provider"]["gcs_address"] = f"127.0.0.1:{ports[0]}"
     config_path = Path(temp_dir) / "local-autoscale.yaml"
     config_path.write_text(yaml.safe_dump(config))
-    head_env = {**env, "RAY_FAKE_CLUSTER": "1", "GRE_RAY_SIMULATED_GPUS": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1"}
+    head_env = {
+        **env, "RAY_FAKE_CLUSTER": "1", "GRE_RAY_SIMULATED_GPUS": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1",
+        # What `ray up` and KubeRay give a head for autoscaler v2 (v1 ignores them): its instance
+        # id (the fake provider's head id) and node type. v2 is the default, as under `ray up`.
+        "RAY_CLOUD_INSTANCE_ID": FAKE_HEAD_NODE_ID, "RAY_NODE_TYPE_NAME": config["head_node_type"],
+        "RAY_enable_autoscaler_v2": autoscaler_version_env(),
+    }
     with started_head(temp_dir, env, ports, [f"--autoscaling-config={config_path}"], num_cpus,
                       start_env=head_env) as head:
         _wait_for_autoscaler(head)
         yield head
+
+
+def autoscaler_version_env() -> str:
+    """``RAY_enable_autoscaler_v2`` for the head: the caller's, else ``1`` (``ray up``'s default)."""
+    return os.environ.get("RAY_enable_autoscaler_v2", "1")
+
+
+_STATE = """
+import json, sys, ray
+from gre_ray.wiring.autoscale import RayCluster
+ray.init(address=sys.argv[1], logging_level="ERROR", log_to_driver=False)
+cluster = RayCluster()
+print(json.dumps({"version": cluster.version(), "up": cluster.nodes_by_type(), "requested": cluster.requested(),
+                  "config": cluster.autoscaling_config()}))
+"""
+
+
+def cluster_state(head: Head) -> dict:
+    """What the running autoscaler publishes (its version, live nodes by type, the bundles it holds
+    from ``request_resources``), read by a client of the cluster the way the stages read it."""
+    done = subprocess.run([sys.executable, "-c", _STATE, head.gcs], cwd=ROOT, env=head.env,
+                          capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-3000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _wait_for_autoscaler(head: Head, timeout: float = 120) -> None:

@@ -21,7 +21,10 @@ from gre_ray.errors import ConfigError
 from gre_ray.root_config import load_config
 from gre_ray.wiring import autoscale
 from gre_ray.wiring.accelerator import SIMULATED_GPUS_ENV, NoCudaDeviceError, gpu_device
-from gre_ray.wiring.autoscale import ClusterLimits, Need, NodeType, ResourceWaitError, ScalingStatus, parse_limits
+from gre_ray.pipeline import stage_needs
+from gre_ray.runner.cluster_spec import ray_up_limits as parse_limits
+from gre_ray.runner.resources import ClusterLimits, Need, NodeType, embed_need, trial_need
+from gre_ray.runner.scaling import ResourceWaitError, ScalingStatus
 
 CLUSTER = Path(__file__).parents[2] / "cluster"
 SMOKE = "configs/demo.smoke.yaml"
@@ -52,6 +55,9 @@ class Autoscaler:
 
     def limits(self) -> ClusterLimits | None:
         return self._limits
+
+    def autoscales(self) -> bool:
+        return self._limits is not None
 
     def status(self) -> ScalingStatus:
         # one poll passes: pending nodes come closer to up
@@ -86,6 +92,10 @@ class Autoscaler:
                 have[k] = have.get(k, 0.0) + v
 
 
+def needs_of(config) -> list[Need]:
+    return [need for _, needs in stage_needs(config) for need in needs]
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 0.0
@@ -102,7 +112,7 @@ def test_limits_of_the_local_cluster_yaml():
     assert limits.max_total("GPU") == 2  # ray.worker.gpu: 2 nodes x 1 GPU
     assert limits.max_total("CPU") == 2 + 2 * 2 + 2 * 2  # head + both worker groups at their max (4 <= max_workers)
     assert limits.largest("GPU") == (1.0, "ray.worker.gpu")
-    assert limits_of("aws-gpu.yaml").max_total("GPU") == 4
+    assert limits_of("aws-gpu.yaml").max_total("GPU") == 8  # ray.worker.gpu: 8 x 1 (gre.yaml trains on 8)
 
 
 def test_the_global_max_workers_caps_the_sum():
@@ -175,7 +185,7 @@ def test_without_an_autoscaler_the_check_is_immediate_and_nothing_is_requested()
         pass
     with pytest.raises(ConfigError, match=r"^embed.num_gpus: 2 actor\(s\) x \{CPU: 1, GPU: 0.5\} need \{CPU: 2, GPU: 1\}, "
                        r"but the Ray cluster has \{CPU: 2, GPU: 0\} and no autoscaler$"):
-        with autoscale.resources(autoscale.embed_need(2, 0.5), cluster, sleep=pytest.fail):
+        with autoscale.resources(embed_need(2, 0.5), cluster, sleep=pytest.fail):
             pass
     assert cluster.requests == []
 
@@ -192,7 +202,7 @@ def test_concurrent_needs_are_requested_together_and_withdrawn_one_by_one():
 
 def test_the_request_is_capped_at_what_the_cluster_can_ever_hold():
     cluster = Autoscaler(limits_of("local-autoscale.yaml"), {"CPU": 2}, delay=1)
-    need = autoscale.trial_need(type("R", (), {"cpus": 1, "gpus": 0.5, "max_concurrent_trials": 8})())
+    need = trial_need(type("R", (), {"cpus": 1, "gpus": 0.5, "max_concurrent_trials": 8})())
     clock = Clock()
     with autoscale.resources(need, cluster, clock=clock, sleep=clock.sleep):
         pass
@@ -201,19 +211,20 @@ def test_the_request_is_capped_at_what_the_cluster_can_ever_hold():
 
 def test_a_run_config_asking_more_than_the_node_types_have_is_refused_when_the_run_starts():
     cluster = Autoscaler(limits_of("local-autoscale.yaml"), {"CPU": 2})
-    autoscale.check_config(load_config(SMOKE, ["embed.num_gpus=0.5", "contrastive.scaling.use_gpu=true"]), cluster)
+    autoscale.check_needs(needs_of(load_config(SMOKE, ["embed.num_gpus=0.5", "contrastive.scaling.use_gpu=true"])), cluster)
     bad = load_config(SMOKE, ["benchmark.embed_gpus=4"])
     with pytest.raises(ConfigError, match=r"^benchmark.embed_gpus: one actor asks \{CPU: 1, GPU: 4\}"):
-        autoscale.check_config(bad, cluster)
+        autoscale.check_needs(needs_of(bad), cluster)
     many = load_config(SMOKE, ["contrastive.scaling.use_gpu=true", "contrastive.scaling.num_workers=3"])
     with pytest.raises(ConfigError, match=r"^contrastive.scaling: 3 worker\(s\) .* at most 2 GPU"):
-        autoscale.check_config(many, cluster)
+        autoscale.check_needs(needs_of(many), cluster)
 
 
 def test_a_local_ray_has_no_autoscaler(ray_session):
     cluster = autoscale.RayCluster()
     assert cluster.limits() is None
     assert autoscale.current_limits() is None
+    assert not cluster.autoscales()
     assert cluster.totals()["CPU"] >= 1
     assert isinstance(cluster.status(), ScalingStatus)
 
@@ -234,8 +245,90 @@ def test_the_local_cluster_yaml_passes_ray_schema_and_starts_both_worker_groups_
 
     config = yaml.safe_load((CLUSTER / "local-autoscale.yaml").read_text())
     validate_config(config)  # the fake provider's defaults file is not in the wheel: schema only
-    assert config["provider"]["type"] == "fake_multinode"
+    assert config["provider"]["type"] == "external"  # Ray's fake provider by module: v2 reads no defaults file
+    assert config["provider"]["module"] == "ray.autoscaler._private.fake_multi_node.node_provider.FakeMultiNodeProvider"
     workers = {k: v for k, v in config["available_node_types"].items() if k != config["head_node_type"]}
     assert {k: (v["min_workers"], v["resources"].get("GPU", 0)) for k, v in workers.items()} == {
         "ray.worker.cpu": (0, 0), "ray.worker.gpu": (0, 1)
     }
+
+
+def test_autoscaler_v2_state_is_read_from_the_gcs_cluster_status_reply():
+    from ray.core.generated.autoscaler_pb2 import GetClusterStatusReply, NodeStatus
+
+    from gre_ray.wiring.autoscale import _v2_status
+
+    reply = GetClusterStatusReply()
+    for name, status in [("ray.head.default", NodeStatus.RUNNING), ("ray.worker.gpu", NodeStatus.IDLE),
+                         ("ray.worker.gpu", NodeStatus.DEAD)]:
+        node = reply.cluster_resource_state.node_states.add()
+        node.ray_node_type_name, node.status = name, status
+    state = reply.autoscaling_state
+    pending = state.pending_instance_requests.add()
+    pending.ray_node_type_name, pending.count = "ray.worker.gpu", 2
+    failed = state.failed_instance_requests.add()
+    failed.ray_node_type_name, failed.count, failed.reason = "ray.worker.cpu", 1, "InsufficientInstanceCapacity:\n no m6i"
+    request = state.infeasible_cluster_resource_constraints.add().resource_requests.add()
+    request.request.resources_bundle.update({"CPU": 1.0, "GPU": 4.0})
+    request.count = 1
+    assert _v2_status(reply) == ScalingStatus(
+        up={"ray.head.default": 1, "ray.worker.gpu": 1}, pending={"ray.worker.gpu": 2}, failed={"ray.worker.cpu": 1},
+        error="ray.worker.cpu: InsufficientInstanceCapacity: no m6i", infeasible=[{"CPU": 1.0, "GPU": 4.0}],
+    )
+
+
+class UnknownTypes(Autoscaler):
+    """An autoscaler whose node types cannot be read here (KubeRay's sidecar): it reports what
+    it cannot place as infeasible instead."""
+
+    def __init__(self, types: ClusterLimits, head: dict[str, float], **kwargs) -> None:
+        super().__init__(types, head, **kwargs)
+        self.infeasible: list[dict[str, float]] = []
+
+    def limits(self) -> ClusterLimits | None:
+        return None
+
+    def autoscales(self) -> bool:
+        return True
+
+    def status(self) -> ScalingStatus:
+        status = super().status()
+        status.infeasible = list(self.infeasible)
+        return status
+
+    def request(self, bundles: list[dict[str, float]]) -> None:
+        if bundles and not self._limits.fits_one_node(bundles[0]):
+            self.requests.append(bundles)
+            self.infeasible = bundles[:1]
+            return
+        self.infeasible = []
+        super().request(bundles)
+
+
+def test_with_unknown_node_types_the_autoscaler_is_asked_and_waited_for():
+    cluster, clock = UnknownTypes(limits_of("local-autoscale.yaml"), {"CPU": 2}, delay=2), Clock()
+    need = Need("embed.num_gpus", "actor", {"CPU": 1, "GPU": 0.5}, 2, 2)
+    with autoscale.resources(need, cluster, wait_s=60, clock=clock, sleep=clock.sleep):
+        assert cluster.totals()["GPU"] >= 1
+    assert cluster.requests[0] == [{"CPU": 1.0, "GPU": 0.5}] * 2 and cluster.requests[-1] == []
+
+
+def test_with_unknown_node_types_the_autoscalers_infeasible_report_refuses_in_one_line():
+    cluster, clock = UnknownTypes(limits_of("local-autoscale.yaml"), {"CPU": 2}), Clock()
+    need = Need("benchmark.resources", "trial", {"CPU": 1, "GPU": 2})
+    with pytest.raises(ConfigError) as err:
+        with autoscale.resources(need, cluster, wait_s=600, clock=clock, sleep=clock.sleep):
+            pytest.fail("entered")
+    assert str(err.value) == (
+        "benchmark.resources: 1 trial(s) x {CPU: 1, GPU: 2}: the autoscaler reports {CPU: 1, GPU: 2} infeasible "
+        "(no node type it can launch holds it; cluster has {CPU: 2, GPU: 0})"
+    )
+    assert clock.now == 0  # refused at the first report, not after the wait
+    assert cluster.requests[-1] == []  # and the request withdrawn
+
+
+def test_the_monitor_config_path_is_expanded_like_the_monitor_does(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cluster = autoscale.RayCluster()
+    monkeypatch.setattr(cluster, "_monitor_args", lambda: ["monitor.py", "--autoscaling-config=~/ray_bootstrap_config.yaml"])
+    assert cluster.autoscaling_config() == str(tmp_path / "ray_bootstrap_config.yaml")

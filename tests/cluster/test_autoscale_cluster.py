@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 
 from gre_ray.data.storage import Location, read_json
-from tests.cluster.autoscale_head import local_autoscaling_head, monitor_log
+from tests.cluster.autoscale_head import autoscaler_version_env, cluster_state, local_autoscaling_head, monitor_log
 from tests.cluster.ray_head import ROOT, head_processes
 
 SMOKE = "configs/demo.smoke.yaml"
@@ -87,8 +87,10 @@ def test_smoke_pipeline_on_gpu_nodes_the_autoscaler_starts_from_zero(tmp_path):
     # as the data generation keeps the head's CPUs busy, before any stage has asked.)
     _local_run(root, "run.stages=[demo_data]")
     with local_autoscaling_head() as head:
-        before = head.ray("status", "--address", head.gcs, timeout=120).stdout
-        assert "1 ray.head.default" in before and "ray.worker" not in before, before
+        before = cluster_state(head)
+        assert before["version"] == {"1": "v2", "0": "v1"}[autoscaler_version_env()], before
+        assert before["up"] == {"ray.head.default": 1}, before  # no worker node yet
+        assert before["config"] and before["config"].startswith(head.temp_dir), before
 
         started = time.monotonic()
         submitted = head.ray(
@@ -101,8 +103,8 @@ def test_smoke_pipeline_on_gpu_nodes_the_autoscaler_starts_from_zero(tmp_path):
         output = submitted.stdout + submitted.stderr
         assert head.job_status(job_id) == "SUCCEEDED", output[-6000:]
 
-        after = head.ray("status", "--address", head.gcs, timeout=120).stdout
-        assert re.search(r"From request_resources:\s+\(none\)", after), after  # every stage withdrew its request
+        after = cluster_state(head)
+        assert after["requested"] == [], after  # every stage withdrew its request
         autoscaler = monitor_log(head)
         temp_dir = head.temp_dir
     assert not head_processes(temp_dir), "the cluster's processes outlived the test"
