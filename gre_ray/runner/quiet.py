@@ -13,7 +13,9 @@ setup hook, :func:`quiet_worker`) in every Ray worker:
 * ``DeprecationWarning`` and ``FutureWarning`` from libraries;
 * Ray Data's per-dataset execution plans and operator progress on the console (its log file
   in the Ray session keeps them), Ray Train's INFO lines, Tune's experiment banner
-  (``RAY_AIR_NEW_OUTPUT=0`` with verbosity 0), and Ray's WARNING lines at ``ray.init``.
+  (``RAY_AIR_NEW_OUTPUT=0`` with verbosity 0), Ray's WARNING lines at ``ray.init``, and
+  Tune's "Trials did not complete: [...]" after an interrupt or a failed trial (the
+  progress log names failed trials, and the CLI's line says what an interrupt kept).
 
 Nothing here imports Ray or a model library: filters attach to loggers by name, so they
 apply once the library creates the logger. The wiring calls :func:`quiet_ray_data` after
@@ -55,6 +57,7 @@ def install_filters() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
     _add_filter("transformers.modeling_utils", PoolerOnlyReport())
     _add_filter("DeepSpeed", AcceleratorNotice())
+    _add_filter("ray.tune.tune", TuneNotice())
 
 
 def quiet_worker() -> None:
@@ -107,3 +110,10 @@ class AcceleratorNotice(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "Setting accelerator to CPU" not in record.getMessage()
+
+
+class TuneNotice(logging.Filter):
+    """Drops Tune's "Trials did not complete" list, logged after an interrupt or a failed trial."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Trials did not complete")

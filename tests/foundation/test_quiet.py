@@ -70,3 +70,9 @@ def test_verbose_keeps_everything_and_quiet_mode_is_passed_to_workers(verbose, m
     import os
 
     assert ("HF_HUB_DISABLE_PROGRESS_BARS" in os.environ) is (not verbose)
+
+
+def test_tunes_list_of_unfinished_trials_is_dropped():
+    notice = quiet.TuneNotice()
+    assert not notice.filter(_record("ray.tune.tune", "Trials did not complete: [kitchen-sasrec-id-s1]"))
+    assert notice.filter(_record("ray.tune.tune", "Wrote the latest version of all result files"))
