@@ -82,3 +82,13 @@ def tiny_bert_path(tmp_path_factory, minilm_path) -> str:
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)
+
+
+SLOW_TIMEOUT_S = 2400  # a slow test runs whole pipelines or clusters (the longest: the demo, ~15 min)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Give slow tests a longer timeout than the default suite's, unless they set their own."""
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))
