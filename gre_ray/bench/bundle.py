@@ -40,7 +40,8 @@ TRIAL_COLUMNS = RESULT_COLUMNS + ["protocol", "split_kind", "history_masked", "k
 
 
 def code_version() -> dict[str, Any]:
-    """The installed gre-ray's version, the trial code version and, in a git checkout, the commit."""
+    """The installed gre-ray's version, the trial code version and, in a git checkout, the commit
+    (and whether tracked files differ from it)."""
     out: dict[str, Any] = {"trial_code_version": TRIAL_CODE_VERSION}
     try:
         out["gre_ray"] = importlib.metadata.version("gre-ray")
@@ -51,6 +52,9 @@ def code_version() -> dict[str, Any]:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
         if commit.returncode == 0:
             out["git_commit"] = commit.stdout.strip()
+            status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                                    capture_output=True, text=True, timeout=10)
+            out["git_dirty"] = bool(status.stdout.strip())  # tracked files changed since that commit
     except (OSError, subprocess.SubprocessError):
         pass
     return out
