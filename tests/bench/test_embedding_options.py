@@ -20,14 +20,15 @@ from gre_ray.root_config import load_config
 
 def test_the_command_lines_encoder_options_reach_every_model(monkeypatch):
     import gre_ray.commands.bench as command
-    from gre_ray.cli import main
+    from gre_ray.cli import build_parser
 
     seen = {}
     monkeypatch.setattr(command, "bench", lambda config, models, **kw: seen.update(kw) or _Printed())
     argv = ["bench", "http://127.0.0.1:9/v1#org/qwen-embed", "--config", "configs/demo.smoke.yaml", "--dtype",
             "float16", "--backend", "sentence_transformers", "--pooling", "last_token", "--max-tokens", "512",
             "--api-key-env", "QWEN_KEY"]
-    assert main(argv) == 0
+    args = build_parser().parse_args(argv)
+    assert args.handler(args) == 0  # the command itself: the CLI's process-wide logging set-up stays out
     assert seen["encoder"]["dtype"] == "float16" and seen["encoder"]["max_length"] == 512
     assert seen["api_key_env"] == "QWEN_KEY"
     model = resolve_model("http://127.0.0.1:9/v1#org/qwen-embed", [], seen["encoder"], seen["api_key_env"])
