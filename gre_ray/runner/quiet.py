@@ -24,6 +24,7 @@ Ray Data configured its own logging.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import warnings
@@ -61,10 +62,16 @@ def install_filters() -> None:
 
 
 def quiet_worker() -> None:
-    """Ray worker setup hook: the filters of quiet mode, and Ray Train's INFO lines off."""
+    """Ray worker setup hook: the filters of quiet mode, and Ray Train's INFO lines off (the
+    per-epoch "Reporting training result" line is logged under a logger named by its file
+    path, outside ``ray.train``'s level, so it is filtered by name)."""
     if is_quiet():
         install_filters()
         logging.getLogger("ray.train").setLevel(logging.WARNING)
+        spec = importlib.util.find_spec("ray")
+        if spec is not None and spec.origin:
+            context = os.path.join(os.path.dirname(spec.origin), "train", "v2", "_internal", "execution", "context.py")
+            _add_filter(context, TrainReportNotice())
 
 
 def quiet_ray_data() -> None:
@@ -117,3 +124,18 @@ class TuneNotice(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith("Trials did not complete")
+
+
+class TrainReportNotice(logging.Filter):
+    """Drops Ray Train's "Reporting training result N: TrainingReport(...)" (one per worker and epoch)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Reporting training result")
+
+
+class RayDataNotice(logging.Filter):
+    """Drops Ray Data's notice that progress bars are off (quiet mode turns off the bars of Ray
+    Train's split of the training rows, which tell nothing of training)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Progress bars disabled")

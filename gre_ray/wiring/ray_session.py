@@ -18,6 +18,7 @@ from gre_ray.runner.resources import Need
 log = logging.getLogger("gre_ray")
 
 _CONNECT_TIMEOUT_S = 5
+RAY_DATA_LOGGING_CONFIG = "RAY_DATA_LOGGING_CONFIG"
 # Ray Train's placement-group cleaner asks the State API, served by the dashboard, whether the
 # Train controller is alive, and warns once a second when it cannot.
 _TRAIN_CLEANER_LOGGER = "ray.train.v2._internal.execution.controller.placement_group_cleaner"
@@ -41,6 +42,32 @@ def _after_init() -> None:
 
     interrupt.take_sigterm()
     quiet.quiet_ray_data()
+
+
+def _quiet_ray_data_workers() -> None:
+    """Quiet mode: Ray Data's console log at WARNING in the local Ray's workers too (Ray Train's
+    split coordinator runs Ray Data in one), through Ray Data's own ``RAY_DATA_LOGGING_CONFIG``:
+    its default config with the console handler at WARNING (and without the notice that the
+    training split's progress bars are off), set before ``ray.init`` so the workers inherit
+    it. A config the user set is kept."""
+    if not quiet.is_quiet() or RAY_DATA_LOGGING_CONFIG in os.environ:
+        return
+    import copy
+    import tempfile
+
+    import yaml
+    from ray.data._internal import logging as data_logging
+
+    config = copy.deepcopy(data_logging.DEFAULT_CONFIG)
+    config["handlers"]["console"]["level"] = "WARNING"
+    config["filters"]["gre_ray_quiet"] = {"()": f"{quiet.__name__}.{quiet.RayDataNotice.__name__}"}
+    config["handlers"]["console"]["filters"] = [*config["handlers"]["console"].get("filters", []), "gre_ray_quiet"]
+    path = os.path.join(tempfile.gettempdir(), f"gre_ray-ray-data-logging-{os.getuid()}.yaml")
+    with tempfile.NamedTemporaryFile("w", dir=os.path.dirname(path), suffix=".yaml", delete=False) as handle:
+        yaml.safe_dump(config, handle)
+    os.replace(handle.name, path)  # whole, also when two runs start at once
+    os.environ[RAY_DATA_LOGGING_CONFIG] = path
+    data_logging.configure_logging()
 
 
 def start_ray(config: Any, needs: Sequence[Need] = ()) -> None:
@@ -70,6 +97,7 @@ def start_ray(config: Any, needs: Sequence[Need] = ()) -> None:
         _after_init()
         return
     log.info("starting a local Ray (num_cpus=%s)", config.run.num_cpus or "all")
+    _quiet_ray_data_workers()
     setup = f"{quiet.__name__}.quiet_worker" if config.run.dashboard else f"{__name__}.quiet_train_cleaner"
     hook = {"worker_process_setup_hook": setup}  # every worker: quiet mode's filters (gre_ray.runner.quiet)
     context = ray.init(

@@ -201,6 +201,8 @@ def fit(
         config["resume_from"] = Checkpoint(path=found.path, filesystem=found.fs)
         log.info("resuming from %s", found.uri)
     spec = WorkerSpec.of(**config)  # refuses a driver-local model path before any worker starts
+    if quiet.is_quiet():
+        train.context.enable_progress_bars = False  # the split feeding the workers: its bars tell nothing of training
 
     trainer = TorchTrainer(
         train_loop_per_worker,

@@ -76,3 +76,9 @@ def test_tunes_list_of_unfinished_trials_is_dropped():
     notice = quiet.TuneNotice()
     assert not notice.filter(_record("ray.tune.tune", "Trials did not complete: [kitchen-sasrec-id-s1]"))
     assert notice.filter(_record("ray.tune.tune", "Wrote the latest version of all result files"))
+
+
+def test_ray_datas_notice_that_the_training_splits_bars_are_off_is_dropped():
+    notice = quiet.RayDataNotice()
+    assert not notice.filter(_record("ray.data._internal.progress", "Progress bars disabled. To enable, set ..."))
+    assert notice.filter(_record("ray.data._internal.progress", "Operator MapBatches failed"))
