@@ -120,7 +120,8 @@ def _domain_items(items: Location, embeddings: Location, domain: str) -> list[An
 
 
 def _user_shard(domains: list[str], config: PairsConfig, pair_shards: int, *args: Any) -> list[Any]:
-    """Count one user shard; returns [stats, item users, capped histories, then one payload per pair shard].
+    """Count one user shard; returns [stats, capped histories, one payload per pair shard, then each
+    domain's item-user counts] (one object per domain, so summing a domain reads only its arrays).
 
     ``args``: each domain's vocabulary, then this shard's rows of every interactions file.
     A payload maps domain → (pair keys, counts, keys of pairs together in a whole history
@@ -147,7 +148,7 @@ def _user_shard(domains: list[str], config: PairsConfig, pair_shards: int, *args
         t_at = sh.split_by_shard(sh.pair_shard(together, pair_shards), pair_shards) if together is not None else None
         for p, at in enumerate(sh.split_by_shard(sh.pair_shard(keys, pair_shards), pair_shards)):
             payloads[p][d] = (keys[at], counts[at], together[t_at[p]] if together is not None else None)
-    return [stats, item_users, extra, *payloads]
+    return [stats, extra, *payloads, *(item_users[d] for d in domains)]
 
 
 def _keys(counts: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
@@ -157,10 +158,6 @@ def _keys(counts: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
 
 def _sum_arrays(*arrays: np.ndarray) -> np.ndarray:
     return np.sum(arrays, axis=0)
-
-
-def _pick(by_domain: dict, domain: str) -> Any:
-    return by_domain[domain]
 
 
 # ---------------------------------------------------------------- 4. pair shards and top-k
@@ -380,18 +377,19 @@ def mine_sharded(ctx: Any, config: PairsConfig, choose_domains) -> dict[str, dic
     item_stats = dict(zip(domains, ray.get([p[2] for p in prep])))
     n_items = {d: s["items"] for d, s in item_stats.items()}
 
-    user = task(_user_shard).options(num_returns=P + 3)
+    D = len(domains)
+    user = task(_user_shard).options(num_returns=P + 2 + D)
     counted = [user.remote(domains, config, P, *vocab_refs, *[c[1 + u] for c in cut]) for u in range(U)]
     del cut
     seq_stats = ray.get([c[0] for c in counted])
     merged = {d: _merge_stats([s[d] for s in seq_stats]) for d in domains}
     n_users = {d: merged[d]["users"] for d in domains}
-    sums, pick = task(_sum_arrays), ray.remote(num_cpus=0)(_pick)
-    user_refs = [sums.remote(*[pick.remote(c[1], d) for c in counted]) for d in domains]
-    extras = [c[2] for c in counted]
+    sums = task(_sum_arrays)  # one task per domain: no zero-CPU fan-out of U x D picks
+    user_refs = [sums.remote(*[c[2 + P + j] for c in counted]) for j in range(D)]
+    extras = [c[1] for c in counted]
 
     shard = task(_pair_shard).options(num_returns=P + 3)
-    reduced = [shard.remote(domains, config, n_users, P, *vec_refs, *has_refs, *user_refs, *[c[3 + p] for c in counted])
+    reduced = [shard.remote(domains, config, n_users, P, *vec_refs, *has_refs, *user_refs, *[c[2 + p] for c in counted])
                for p in range(P)]
     del counted
     states = [r[0] for r in reduced]
