@@ -237,7 +237,7 @@ def bench(
     trials = outcome.results.drop_duplicates("trial")
     lines = [f"bench: {len(trials)} trials of {', '.join(m.name for m in resolved)} and the references: "
              f"{outcome.ran} trained, {outcome.reused} from the results store, {outcome.failed} failed",
-             f"results store: {store.root.uri}"]
+             f"results store: {store.root.uri}", *placeholder_lines(outcome.specs)]
     if not zero.empty:
         lines += ["", "zero-training tier (cosine of the user's last item; full ranking, history masked; "
                       "mean over datasets):"]
@@ -251,6 +251,22 @@ def bench(
     page = save_report(report, store.root / "report")
     lines.append(f"report: {page.uri}")
     return BenchRun(outcome, results, zero, lines, page.uri)
+
+
+def placeholder_lines(specs: list[dict[str, Any]]) -> list[str]:
+    """One line per embedding whose endpoint was sent a placeholder for items without text,
+    from the cache entries' manifests (:mod:`gre_ray.embed.endpoint`)."""
+    from gre_ray.data.storage import read_json
+
+    counts: dict[str, dict[str, int]] = {}
+    entries = {(s["embedding"], s["dataset"], s.get("embedding_path", "")) for s in specs}
+    for embedding, dataset, path in sorted(e for e in entries if e[2]):
+        manifest = Location.of(path).parent / "manifest.json"
+        placeholders = int(read_json(manifest).get("placeholder_items", 0)) if manifest.exists() else 0
+        if placeholders:
+            counts.setdefault(embedding, {})[dataset] = placeholders
+    return [f"{name}: {sum(per.values())} item(s) without text embedded as the endpoint's placeholder "
+            f"({', '.join(f'{d} {n}' for d, n in per.items())})" for name, per in counts.items()]
 
 
 def _comparable_zero_shot(store: ResultsStore, outcome: BenchOutcome) -> pd.DataFrame:

@@ -36,6 +36,19 @@ def placed_score_chunk(inputs: ScoringInputs, start: int, stop: int, item_chunk:
     return score_chunk(inputs, start, stop, item_chunk=item_chunk, device=device)
 
 
+def scoring_gpus(gpus: float) -> float:
+    """The trials' GPU share for a scoring task, or 0 on a cluster that has no GPU and cannot
+    get one (no autoscaler): scoring needs no GPU, and a GPU task there would wait forever."""
+    import ray
+
+    from gre_ray.wiring import autoscale
+
+    if gpus > 0 and not ray.cluster_resources().get("GPU", 0) and autoscale.current_limits() is None:
+        log.info("zero-training tier: the cluster has no GPU, scoring on CPUs")
+        return 0.0
+    return gpus
+
+
 def cluster_ranks(
     jobs: list[ScoringJob], work: Location, *, gpus: float = 0.0, user_chunk: int = USER_CHUNK,
     item_chunk: int = ITEM_CHUNK,
@@ -73,8 +86,9 @@ def cluster_scorer(work: Location, gpus: float, ensure_ray: Callable[[], None]
     cluster; Ray is started only when some job is missing from the results store."""
 
     def rank(jobs: list[ScoringJob]) -> list[np.ndarray]:
-        if jobs:
-            ensure_ray()
-        return cluster_ranks(jobs, work, gpus=gpus)
+        if not jobs:
+            return []
+        ensure_ray()
+        return cluster_ranks(jobs, work, gpus=scoring_gpus(gpus))
 
     return rank

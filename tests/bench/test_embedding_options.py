@@ -62,3 +62,16 @@ def test_vectors_whose_ids_do_not_match_are_one_line_with_both_counts(tmp_path):
     _, matrix, key = read_vectors(str(tmp_path), "shop", ["a", "b"], dim=2, normalize=True)
     np.testing.assert_allclose(np.linalg.norm(matrix, axis=1), 1.0)
     assert key != read_vectors(str(tmp_path), "shop", ["a", "b"], dim=2, normalize=False)[2]
+
+
+def test_the_bench_lines_mark_items_sent_as_the_placeholder(tmp_path):
+    import json
+
+    from gre_ray.commands.bench_run import placeholder_lines
+
+    entry = tmp_path / "cache" / "api-1"
+    (entry / "embeddings").mkdir(parents=True)
+    (entry / "manifest.json").write_text(json.dumps({"key": "api-1", "placeholder_items": 3}))
+    specs = [{"embedding": "qwen", "dataset": "Arts", "embedding_path": f"file://{entry / 'embeddings'}"}] * 2
+    specs += [{"embedding": "id", "dataset": "Arts", "embedding_path": ""}]
+    assert placeholder_lines(specs) == ["qwen: 3 item(s) without text embedded as the endpoint's placeholder (Arts 3)"]

@@ -116,3 +116,9 @@ def test_a_chunks_memory_does_not_grow_with_the_catalogue(tmp_path):
     catalogue_bytes = large.n_items * large.dim * 4
     assert peak_large <= peak_small * 1.1 + 16_384, (peak_small, peak_large)
     assert peak_large < catalogue_bytes / 20, (peak_large, catalogue_bytes)
+
+
+def test_scoring_falls_back_to_cpus_on_a_cluster_without_gpus(ray_session):
+    from gre_ray.wiring.zero_shot_tasks import scoring_gpus
+
+    assert scoring_gpus(0.25) == 0.0 and scoring_gpus(0.0) == 0.0  # the test Ray has CPUs only
