@@ -43,8 +43,10 @@ def test_without_dashboard_workers_run_the_quieting_hook(init_calls):
     assert importlib.util.find_spec(ray_session._TRAIN_CLEANER_LOGGER), "Ray moved the cleaner: update the logger name"
 
 
-def test_with_dashboard_nothing_is_silenced(init_calls, caplog):
+def test_with_dashboard_the_cleaner_is_not_silenced(init_calls, caplog):
     with caplog.at_level(logging.INFO, logger="gre_ray"):
         ray_session.start_ray(_config(dashboard=True))
-    assert init_calls[0]["runtime_env"] is None and init_calls[0]["include_dashboard"] is True
+    hook = init_calls[0]["runtime_env"]["worker_process_setup_hook"]
+    assert hook == "gre_ray.runner.quiet.quiet_worker", "only quiet mode's filters (gre_ray.runner.quiet)"
+    assert init_calls[0]["include_dashboard"] is True
     assert "http://127.0.0.1:8265" in caplog.text

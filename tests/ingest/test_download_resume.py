@@ -88,7 +88,6 @@ def _download(args: list[str], env: dict[str, str]) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-@pytest.mark.slow  # three CLI runs in subprocesses and an S3 server: ~15 s quiet, more on a loaded machine
 def test_an_interrupted_download_to_s3_resumes_and_fetches_only_what_was_missing(files, tmp_path, monkeypatch):
     for key, value in s3_env(tmp_path).items():
         monkeypatch.setenv(key, value)
