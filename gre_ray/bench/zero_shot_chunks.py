@@ -36,8 +36,11 @@ from gre_ray.recsys.split_io import load_split
 from gre_ray.recsys.splits import Stage
 from gre_ray.recsys.text_vectors import MissingPolicy, load_text_vectors
 
+# The one-process path's own blocks (full_ranking_ranks: 1,024 users x 65,536 items), so every
+# matrix product has its shapes and a score rounds alike in both (ties included): a 256 MiB
+# score block, whatever the catalogue.
 USER_CHUNK = 1024  # users per scoring task
-ITEM_CHUNK = 32768  # item rows read and scored at once: a 128 MiB score block at the defaults
+ITEM_CHUNK = 65536  # item rows read and scored at once
 ARRAYS = {"items": np.float32, "queries": np.float32, "target_vecs": np.float32, "targets": np.int64,
           "mask_indptr": np.int64, "mask_items": np.int64}
 
