@@ -238,6 +238,14 @@ def train_need(scaling: Any, what: str, precision: Any = None) -> Need:
     return Need(f"{what}.scaling", "worker", bundle, scaling.num_workers, scaling.num_workers, asked)
 
 
+def training_needs(settings: Any, what: str) -> list[Need]:
+    """A training stage's needs: its Ray Train gang, or nothing when it trains in the driver
+    (``scaling.num_workers: 0``)."""
+    if settings.scaling.num_workers == 0:
+        return []
+    return [train_need(settings.scaling, what, settings.deepspeed.precision)]
+
+
 def embed_need(actors: int, num_gpus: float, setting: str | None = None, dtype: Any = None,
                dtype_setting: str = "embed.encoder.dtype") -> Need:
     """The embedding actor pool: one CPU and ``num_gpus`` per actor, the whole pool at once."""

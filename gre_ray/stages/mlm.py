@@ -18,7 +18,7 @@ from gre_ray.data.shared import model_name
 from gre_ray.data.storage import read_table
 from gre_ray.embed.model_folder import model_fingerprint
 from gre_ray.errors import DataError
-from gre_ray.runner.resources import Need, train_need
+from gre_ray.runner.resources import Need, training_needs
 from gre_ray.runner.stage import Stage, StageContext
 from gre_ray.stages import register
 from gre_ray.tracking.check import check_tracking
@@ -50,10 +50,7 @@ class MLMStage(Stage):
         check_tracking(settings.tracking, settings.tracking_uri, config.run.root, self.name)
 
     def needs(self, config: Any) -> list[Need]:
-        settings = config.mlm
-        if settings.scaling.num_workers == 0:
-            return []  # trains in the driver's process
-        return [train_need(settings.scaling, "mlm", settings.deepspeed.precision)]
+        return training_needs(config.mlm, self.name)
 
     def external_inputs(self, config: Any) -> dict[str, str]:
         return {"model": model_fingerprint(resolve_model(config.mlm.model, "mlm.model"))}
