@@ -28,6 +28,8 @@ from gre_ray.bench.keys import TRIAL_CODE_VERSION
 from gre_ray.bench.leaderboard import leaderboard
 from gre_ray.bench.report import DEFAULT_METRICS, META_FILE, ZERO_SHOT_FILE
 from gre_ray.bench.results import RESULT_COLUMNS, find_results, read_results
+from gre_ray.bench.reuse import store_tables
+from gre_ray.bench.store import ZERO_SHOT, find_store, read_stores
 from gre_ray.bench.stats import paired_tests
 from gre_ray.data.storage import Location, read_json
 from gre_ray.errors import DataError
@@ -118,13 +120,22 @@ def _models(results: pd.DataFrame) -> dict[str, dict[str, Any]]:
 
 
 def build_bundle(run: str) -> dict[str, Any]:
-    """The bundle of the benchmark results behind ``run`` (a run folder, its benchmark
-    folder or a results file; see :func:`gre_ray.bench.results.find_results`).
+    """The bundle of the benchmark results behind ``run``: a run folder, its benchmark folder
+    or a results file (see :func:`gre_ray.bench.results.find_results`), or, for a folder that
+    ``gre-ray bench`` wrote, its results store (every trial in it).
 
     Raises:
         DataError: no GRE-B results there.
     """
-    loc = find_results(run)
+    try:
+        loc = find_results(run)
+    except DataError:
+        store = find_store(run)
+        if store is None:
+            raise
+        results, _ = store_tables(read_stores([store]))
+        zero = read_stores([store], ZERO_SHOT)
+        return _bundle(results, zero, list(DEFAULT_METRICS), "", {}, store.root.uri)
     results, _ = read_results(loc.uri)
     meta_loc = loc.parent / META_FILE
     meta = read_json(meta_loc) if meta_loc.exists() else {}
@@ -133,12 +144,17 @@ def build_bundle(run: str) -> dict[str, Any]:
     splits = read_json(splits_loc) if splits_loc.exists() else {}
     zero_loc = loc.parent / ZERO_SHOT_FILE
     zero = pq.read_table(zero_loc.path, filesystem=zero_loc.fs).to_pandas() if zero_loc.exists() else pd.DataFrame()
+    return _bundle(results, zero, metrics, base, splits, loc.uri)
+
+
+def _bundle(results: pd.DataFrame, zero: pd.DataFrame, metrics: list[str], base: str, splits: dict[str, Any],
+            source: str) -> dict[str, Any]:
     trials = results[[c for c in TRIAL_COLUMNS if c in results.columns]]
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "source": loc.uri,
+        "source": source,
         "code": code_version(),
         "metrics": list(metrics),
         "base_embedding": base,

@@ -73,17 +73,19 @@ def test_a_trial_key_follows_every_setting_and_nothing_else():
     assert settings_key({**SPEC, "lr": 0.1}) != settings_key(SPEC)
 
 
+def record(name: str, embedding: str, score: float) -> dict:
+    """A finished trial's record as the grid stores it."""
+    spec = {**SPEC, "name": name, "embedding": embedding, "embedding_fingerprint": embedding,
+            "fusion": "none" if embedding == "id" else "add"}
+    metrics = {"final": 1, "best_epoch": 2, "epochs": 2, "test/ndcg@10": score, "test/recall@10": score,
+               "split_fingerprint": "s1"}
+    return {"spec": spec, "metrics": metrics, "history": [{"epoch": 1, "train_loss": 1.0, "valid_score": 0.1}],
+            "error": "", "failures": 0}
+
+
 def test_report_merges_several_stores(tmp_path, capsys):
     from gre_ray.bench.reuse import stored_rows
     from gre_ray.cli import main
-
-    def record(name: str, embedding: str, score: float) -> dict:
-        spec = {**SPEC, "name": name, "embedding": embedding, "embedding_fingerprint": embedding,
-                "fusion": "none" if embedding == "id" else "add"}
-        metrics = {"final": 1, "best_epoch": 2, "epochs": 2, "test/ndcg@10": score, "test/recall@10": score,
-                   "split_fingerprint": "s1"}
-        return {"spec": spec, "metrics": metrics, "history": [{"epoch": 1, "train_loss": 1.0, "valid_score": 0.1}],
-                "error": "", "failures": 0}
 
     for folder, records in (("a", [record("t-id", "id", 0.2), record("t-a", "model_a", 0.3)]),
                             ("b", [record("t-id", "id", 0.2), record("t-b", "model_b", 0.4)])):
@@ -113,3 +115,23 @@ def test_latest_per_name_keeps_every_dataset_and_the_newest_content_within_one()
     })
     kept = latest_per_name(rows)
     assert sorted(kept["value"]) == [2.0, 3.0, 4.0, 5.0]
+
+
+def test_a_folder_gre_ray_bench_wrote_exports_every_trial_of_its_store(tmp_path, capsys):
+    """``gre-ray bench`` leaves a results store, not a benchmark stage folder: export reads the store."""
+    import json
+
+    from gre_ray.bench.reuse import stored_rows
+    from gre_ray.cli import main
+
+    store = ResultsStore(str(tmp_path / "bench-run" / "results_store"))
+    for r in (record("t-id", "id", 0.2), record("t-a", "model_a", 0.3)):
+        store.append(stored_rows(r))
+    assert main(["export", str(tmp_path / "bench-run"), "--out", str(tmp_path / "b.json")]) == 0
+    bundle = json.loads((tmp_path / "b.json").read_text())
+    values = {(t["trial"], t["metric"]): t["value"] for t in bundle["trials"]}
+    assert values == {("t-id", "ndcg@10"): 0.2, ("t-id", "recall@10"): 0.2,
+                      ("t-a", "ndcg@10"): 0.3, ("t-a", "recall@10"): 0.3}
+    assert bundle["source"].endswith("results_store")
+    assert main(["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "c.json")]) == 2
+    assert "no GRE-B results" in capsys.readouterr().err
