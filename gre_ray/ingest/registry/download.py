@@ -127,7 +127,9 @@ def fetch(spec: DownloadFile, dest: Path, stream: TextIO = sys.stderr, timeout: 
         progress = Progress(dest.name, total, have, stream)
         done = have
         try:
-            with part.open("ab" if resumed else "wb") as out:
+            # Unbuffered: every block that arrived is on disk at once, so even a killed process
+            # (no chance to flush) leaves all of it in the .part for the next run to resume from.
+            with part.open("ab" if resumed else "wb", buffering=0) as out:
                 while block := response.read1(READ_BYTES):  # what has arrived: an interrupt keeps it in the .part
                     out.write(block)
                     done += len(block)
