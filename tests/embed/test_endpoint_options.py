@@ -7,12 +7,13 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import numpy as np
 import pytest
 
 from gre_ray.embed.config import EndpointConfig
+from tests import loopback
 from gre_ray.embed.endpoint import PLACEHOLDER, embed_texts, endpoint_fingerprint
 from gre_ray.errors import DataError
 
@@ -72,13 +73,11 @@ class FakeServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = loopback.start(Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        loopback.stop(self.httpd)
 
 
 @pytest.fixture

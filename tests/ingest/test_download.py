@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
+from tests import loopback
 from tests.ingest.conftest import write_ninerec
 from gre_ray.cli import main
 from gre_ray.ingest.config import IngestConfig
@@ -22,17 +22,26 @@ from gre_ray.ingest.registry.download import DownloadError, download_entries, fe
 class Files(BaseHTTPRequestHandler):
     """Serves ``server.files`` with HTTP Range support; ``server.cut`` bytes cut the next response short."""
 
-    def do_GET(self) -> None:  # noqa: N802 - the http.server hook
-        body = self.server.files.get(self.path.lstrip("/"))
+    def begin(self) -> tuple[str, bytes] | None:
+        """Record the request and send the headers; the file's name and the bytes from the
+        requested offset (None: no such file, 404 sent)."""
+        name = self.path.lstrip("/")
+        body = self.server.files.get(name)
         self.server.requests.append((self.path, self.headers.get("Range")))
         if body is None:
             self.send_error(404)
-            return
+            return None
         start = int(self.headers["Range"].split("=")[1].rstrip("-")) if self.headers.get("Range") else 0
         self.send_response(206 if start else 200)
         self.send_header("Content-Length", str(len(body) - start))
         self.end_headers()
-        payload = body[start:]
+        return name, body[start:]
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server hook
+        begun = self.begin()
+        if begun is None:
+            return
+        payload = begun[1]
         if self.server.cut:
             payload, self.server.cut = payload[: self.server.cut], 0
             self.wfile.write(payload)
@@ -47,13 +56,10 @@ class Files(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Files)
+    httpd = loopback.start(Files)
     httpd.files, httpd.requests, httpd.cut = {}, [], 0
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
     yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    loopback.stop(httpd)
 
 
 def _url(server, name: str) -> str:

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,9 @@ import pytest
 from gre_ray.data.storage import Location
 from gre_ray.ingest.registry import load_registry
 from gre_ray.ingest.registry.download import select
+from tests import loopback
 from tests.cluster.s3_server import moto_server, new_bucket, s3_env
+from tests.ingest.test_download import Files
 
 REPO = Path(__file__).parents[2]
 SMALL = b"u1,v1\n" * 20_000            # 120 kB: dataset A's file, complete before the interrupt
@@ -27,45 +28,33 @@ BIG = bytes(range(256)) * 4_096       # 1 MB: dataset B's file, interrupted half
 HALF = len(BIG) // 2
 
 
-class Gated(BaseHTTPRequestHandler):
+class Gated(Files):
     """Serves ``server.files`` with Range support; the first full request of ``big.bin`` sends half
     the file, then waits for ``server.gate`` (the test interrupts the client meanwhile)."""
 
     def do_GET(self) -> None:  # noqa: N802 - the http.server hook
-        name = self.path.lstrip("/")
-        body = self.server.files.get(name)
-        self.server.requests.append((self.path, self.headers.get("Range")))
-        if body is None:
-            self.send_error(404)
+        begun = self.begin()
+        if begun is None:
             return
-        start = int(self.headers["Range"].split("=")[1].rstrip("-")) if self.headers.get("Range") else 0
-        self.send_response(206 if start else 200)
-        self.send_header("Content-Length", str(len(body) - start))
-        self.end_headers()
+        name, payload = begun
         try:
-            if name == "big.bin" and not start and not self.server.gate.is_set():
-                self.wfile.write(body[:HALF])
+            if name == "big.bin" and len(payload) == len(BIG) and not self.server.gate.is_set():
+                self.wfile.write(payload[:HALF])
                 self.wfile.flush()
                 self.server.gate.wait(60)
                 return
-            self.wfile.write(body[start:])
+            self.wfile.write(payload)
         except OSError:
             pass  # the interrupted client went away
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.fixture
 def files():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Gated)
+    httpd = loopback.start(Gated)
     httpd.files, httpd.requests, httpd.gate = {"a.csv": SMALL, "big.bin": BIG}, [], threading.Event()
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
     yield httpd
     httpd.gate.set()
-    httpd.shutdown()
-    httpd.server_close()
+    loopback.stop(httpd)
 
 
 def _registry(path: Path, port: int) -> Path:
