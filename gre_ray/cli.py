@@ -1,9 +1,10 @@
 """The ``gre-ray`` command line: parse arguments, call one function, report user errors in one line.
 
 Subcommands live in :mod:`gre_ray.commands`, one module each, with ``add_parser`` and
-``main``. A :class:`~gre_ray.errors.UserError` (bad config, missing file, broken data) is
-printed as ``gre-ray: error: ...`` with exit status 2; anything else is a bug and keeps
-its traceback. SIGINT and SIGTERM stop a command cleanly (:mod:`gre_ray.runner.interrupt`):
+``main``; only the module of the command being run is imported, so ``gre-ray --help`` and
+``gre-ray config`` load neither torch nor Ray. A :class:`~gre_ray.errors.UserError` (bad
+config, missing file, broken data) is printed as ``gre-ray: error: ...`` with exit status
+2; anything else is a bug and keeps its traceback. SIGINT and SIGTERM stop a command cleanly (:mod:`gre_ray.runner.interrupt`):
 one line says what was kept and how to resume, and the exit status is 130 (143 for SIGTERM).
 """
 
@@ -16,13 +17,19 @@ import re
 import sys
 
 from gre_ray import errors
+from gre_ray.commands import COMMANDS
 from gre_ray.errors import UserError
 from gre_ray.runner import interrupt, quiet
 
-COMMANDS = ("run", "config", "datasets", "report", "embed", "bench", "plan", "export")
 
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``gre-ray`` parser.
 
-def build_parser() -> argparse.ArgumentParser:
+    Args:
+        only: the command whose module is imported for its full arguments; every other
+            command is listed by name and help alone. None imports every command's module
+            (tests); ``""`` none (``gre-ray --help``).
+    """
     parser = argparse.ArgumentParser(
         prog="gre-ray",
         description="Train GRE text embeddings for recommendation and run the GRE-B benchmark on Ray.",
@@ -32,9 +39,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="log debug messages, and the third-party warnings and load reports hidden by default",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
-        importlib.import_module(f"gre_ray.commands.{name}").add_parser(sub)
+    for name, text in COMMANDS.items():
+        if only is None or only == name:
+            importlib.import_module(f"gre_ray.commands.{name}").add_parser(sub)
+        else:
+            sub.add_parser(name, help=text)
     return parser
+
+
+def chosen_command(argv: list[str]) -> str:
+    """The command an argument list runs (its first word that names one), or ``""``."""
+    return next((word for word in argv if word in COMMANDS), "")
 
 
 def user_error_message(exc: BaseException) -> str | None:
@@ -93,7 +108,8 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = build_parser(chosen_command(words)).parse_args(words)
     _configure_logging(args.verbose)
     with interrupt.handlers():
         try:

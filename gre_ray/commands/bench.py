@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from gre_ray.commands import COMMANDS
 from gre_ray.commands.bench_run import bench
+from gre_ray.commands.common import add_config_arguments, config_from_args
 from gre_ray.embed.config import Backend, DType
 from gre_ray.embed.pooling import Pooling
-from gre_ray.root_config import load_config
 
 DEFAULT_CONFIG = "configs/gre_b.yaml"
 
@@ -18,13 +19,13 @@ def _list(text: str) -> list[str]:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "bench", help="bench embedding models on GRE-B, reusing every trial already run, and print the leaderboard",
+        "bench", help=COMMANDS["bench"],
         description="MODEL: a name from the config's benchmark.embeddings, 'minilm', a model folder or Hugging Face "
                     "id, 'vectors:FOLDER' (FOLDER/<dataset>.parquet with item_id, vector), or "
                     "'http://HOST/v1#MODEL' (an OpenAI-compatible embeddings endpoint).",
     )
     parser.add_argument("models", nargs="+", metavar="MODEL", help="embedding models to bench")
-    parser.add_argument("--config", default=DEFAULT_CONFIG, help=f"YAML config (default: {DEFAULT_CONFIG})")
+    add_config_arguments(parser, option_default=DEFAULT_CONFIG)
     parser.add_argument("--root", help="run folder (default: the config's run.root); holds the results store")
     parser.add_argument("--datasets", type=_list, help="comma-separated datasets (default: the config's)")
     parser.add_argument("--scenario", type=_list, help="comma-separated scenarios to keep (e.g. e-commerce,video)")
@@ -46,19 +47,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(default: OPENAI_API_KEY); the key itself never goes on the command line")
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="let the named models run their repositories' own code (explicit opt-in)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config setting by its dotted key (repeatable)")
-    parser.add_argument("--address", help="Ray cluster address to join (default: RAY_ADDRESS, else local Ray)")
     parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    overrides = list(args.overrides)
-    if args.root:
-        overrides.append(f"run.root={args.root}")
-    if args.address:
-        overrides.append(f"run.ray_address={args.address}")
-    config = load_config(args.config, overrides)
+    config = config_from_args(args, *([f"run.root={args.root}"] if args.root else []))
     encoder = {"prefix": args.prefix, "query_prefix": args.query_prefix, "dim": args.dim,
                "trust_remote_code": args.trust_remote_code, "dtype": args.dtype, "backend": args.backend,
                "pooling": args.pooling, "max_length": args.max_tokens}

@@ -6,12 +6,13 @@ import argparse
 
 import yaml
 
+from gre_ray.commands import COMMANDS
 from gre_ray.commands.common import add_config_arguments, config_from_args
 from gre_ray.config.loader import to_dict
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("config", help="check a config and print it with defaults and overrides applied")
+    parser = sub.add_parser("config", help=COMMANDS["config"])
     add_config_arguments(parser)
     parser.set_defaults(handler=main)
 

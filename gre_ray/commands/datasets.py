@@ -7,6 +7,7 @@ import argparse
 import os
 from pathlib import Path
 
+from gre_ray.commands import COMMANDS
 from gre_ray.data.storage import Location
 from gre_ray.errors import DataError
 from gre_ray.ingest.config import Scenario
@@ -19,7 +20,7 @@ from gre_ray.runner.manifest import read_manifest
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("datasets", help="list GRE-B and training datasets and whether their raw files are present")
+    parser = sub.add_parser("datasets", help=COMMANDS["datasets"])
     parser.add_argument("--data-root", default="data/raw", help="folder the raw files are under (default: data/raw)")
     parser.add_argument("--registry", default="", help="another registry YAML (default: the packaged one)")
     parser.add_argument("--role", choices=["benchmark", "train"], help="list only this role")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 from types import SimpleNamespace
 
+from gre_ray.commands import COMMANDS
+from gre_ray.commands.common import add_address, add_overrides
 from gre_ray.config.loader import apply_overrides, build
 from gre_ray.data.storage import Location
 from gre_ray.embed.config import Backend, DType, EmbedConfig
@@ -22,7 +24,7 @@ from gre_ray.root_config import RunSection
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("embed", help="embed an items table (item_id, text) with any model and index the vectors")
+    parser = sub.add_parser("embed", help=COMMANDS["embed"])
     parser.add_argument("--items", required=True, help="Parquet file or folder with item_id and text columns")
     parser.add_argument("--model", default="minilm", help="Hugging Face id, model folder, or minilm (the default)")
     parser.add_argument("--out", required=True, help="folder to write embeddings/, index/ and manifest.json into")
@@ -38,9 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--actors", type=int, help="actor pool size (default: one per CPU, or per GPU share)")
     parser.add_argument("--num-gpus", type=float, default=0.0, help="GPUs per actor (fractions allowed)")
     parser.add_argument("--index", choices=[k.value for k in IndexKind], default="flat", help="faiss index kind")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="any other embed setting by its dotted key, e.g. --set token_budget=8192")
-    parser.add_argument("--address", help="Ray cluster address to join (default: RAY_ADDRESS, else local Ray)")
+    add_overrides(parser, "any other embed setting by its dotted key, e.g. --set token_budget=8192")
+    add_address(parser)
     parser.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
     parser.set_defaults(handler=main)
 

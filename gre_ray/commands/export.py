@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from gre_ray.commands import COMMANDS
 from gre_ray.bench.bundle import SCHEMA_VERSION, build_bundle, write_bundle
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "export", help="write the GRE-B result bundle of a run (JSON, schema in docs/bundle.md)",
+        "export", help=COMMANDS["export"],
         description="Write a self-describing JSON bundle of a run's GRE-B results: model identities, datasets "
                     "(fingerprints, statistics), protocol, per-seed metrics of every trial, leaderboard, "
                     "significance tests, code version. Merge bundles with `gre-ray report --bundle A --bundle B`.",

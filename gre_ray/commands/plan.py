@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from gre_ray.commands import COMMANDS
 from gre_ray.commands.common import add_config_arguments, config_from_args
 from gre_ray.runner.cluster_spec import load_cluster
 from gre_ray.runner.resources import ClusterLimits, Need, fmt, infeasible, precision_issue
@@ -20,7 +21,7 @@ from gre_ray.pipeline import stage_needs
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "plan", help="check offline that a config's stages fit a cluster YAML or KubeRay manifest"
+        "plan", help=COMMANDS["plan"]
     )
     add_config_arguments(parser, address=False)
     parser.add_argument("--cluster", required=True, metavar="FILE",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from gre_ray.commands import COMMANDS
 from gre_ray.bench.report import write_report
 from gre_ray.errors import DataError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "report", help="write the GRE-B report (Markdown + self-contained HTML) of a run folder or results file"
+        "report", help=COMMANDS["report"]
     )
     parser.add_argument(
         "source", metavar="RUN_FOLDER_OR_RESULTS", nargs="?",

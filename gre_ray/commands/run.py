@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from gre_ray.commands import COMMANDS
 from gre_ray.commands.common import add_config_arguments, config_from_args
 from gre_ray.pipeline import run_config
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("run", help="run the stages a config lists (skipping those already up to date)")
+    parser = sub.add_parser("run", help=COMMANDS["run"])
     add_config_arguments(parser)
     parser.add_argument("--force", action="append", default=[], metavar="STAGE", help="rerun STAGE even if up to date")
     parser.add_argument(

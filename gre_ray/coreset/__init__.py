@@ -12,39 +12,19 @@ import torch or faiss.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from gre_ray.lazy import lazy_exports
 
-_PUBLIC = {
-    "Allocation": "budget",
-    "allocate": "budget",
-    "BudgetConfig": "config",
-    "BudgetMode": "config",
-    "CoresetConfig": "config",
-    "DedupScope": "config",
-    "FirstCenter": "config",
-    "MissingEmbedding": "config",
-    "QualityConfig": "config",
-    "SelectionConfig": "config",
-    "SelectionMethod": "config",
-    "exact_duplicate_keep": "dedup",
-    "near_duplicate_keep": "dedup",
-    "normalize_rows": "dedup",
-    "Selection": "kcenter",
-    "covering_radius": "kcenter",
-    "kcenter_greedy": "kcenter",
-    "kcenter_naive": "kcenter",
-    "kmeans_medoids": "medoids",
-    "CORPUS": "select",
-    "CORPUS_SCHEMA": "select",
-    "select_domain": "select",
-    "kcenter_two_stage": "two_stage",
+_HOMES = {
+    "gre_ray.coreset.budget": ("Allocation", "allocate"),
+    "gre_ray.coreset.config": (
+        "BudgetConfig", "BudgetMode", "CoresetConfig", "DedupScope", "FirstCenter", "MissingEmbedding",
+        "QualityConfig", "SelectionConfig", "SelectionMethod"
+    ),
+    "gre_ray.coreset.dedup": ("exact_duplicate_keep", "near_duplicate_keep", "normalize_rows"),
+    "gre_ray.coreset.kcenter": ("Selection", "covering_radius", "kcenter_greedy", "kcenter_naive"),
+    "gre_ray.coreset.medoids": ("kmeans_medoids",),
+    "gre_ray.coreset.select": ("CORPUS", "CORPUS_SCHEMA", "select_domain"),
+    "gre_ray.coreset.two_stage": ("kcenter_two_stage",),
 }
 
-__all__ = sorted(_PUBLIC)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'gre_ray.coreset' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"gre_ray.coreset.{_PUBLIC[name]}"), name)
+__getattr__, __all__ = lazy_exports(__name__, _HOMES)

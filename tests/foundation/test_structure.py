@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -48,3 +50,39 @@ def test_loading_a_config_imports_neither_torch_nor_ray():
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+HEAVY = ("torch", "ray", "faiss", "scipy", "transformers")
+_HEAVY_LOADED = (
+    "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & set(%r))))\n" % (HEAVY,)
+)
+
+
+def _heavy_modules_after(code: str) -> list[str]:
+    """The heavy packages a fresh interpreter has imported after running ``code``."""
+    script = "import contextlib, io, json, sys\n" + code + _HEAVY_LOADED
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("argv", [["config", "configs/demo.yaml"], ["--help"], ["config", "--help"]])
+def test_light_commands_import_no_heavy_package(argv):
+    # Only the module of the command being run is imported (gre_ray.commands.COMMANDS), and the
+    # package faces resolve their names lazily, so printing a config or the help loads none of them.
+    code = (
+        "from gre_ray.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n"
+        f"        assert main({argv!r}) == 0\n"
+        "    except SystemExit as exit:\n"
+        "        assert exit.code == 0\n"
+    )
+    assert _heavy_modules_after(code) == []
+
+
+def test_loading_a_config_imports_no_heavy_package():
+    code = "from gre_ray.root_config import load_config\nload_config('configs/demo.yaml', [])\n"
+    assert _heavy_modules_after(code) == []
