@@ -14,6 +14,11 @@ an epoch trains on (:class:`TrainPositions`):
   ``stride = max_len`` gives disjoint windows (cheapest); ``stride = 1`` gives every
   target its own prefix of up to ``max_len`` items, RecBole's prefix augmentation.
 
+Negatives shared by the whole batch (:class:`SharedNegatives`, for SASRec's
+``shared_softmax`` and ``mixed_softmax``) are K items drawn with replacement with
+probability proportional to ``(training count + 1) ** power``, from the same generator after
+the batch's rows; the batch carries their ``log(K Q)`` for the logQ correction.
+
 Per-position negatives come from :func:`sample_negatives`, avoiding the user's training
 items (or uniform over all items, ``exclude_seen=False``, gSASRec's setting), drawn from
 the caller's generator (seeded by the split seed, training seed and epoch only, so every
@@ -23,11 +28,12 @@ model and fusion sees the same stream).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from gre_ray.recsys.models.base import HIST, ITEM, LABEL, NEG, POS, SEQ, USER
+from gre_ray.recsys.models.base import CAND, CAND_LOGQ, HIST, ITEM, LABEL, NEG, POS, POS_LOGP, POS_LOGQ, SEQ, USER
 from gre_ray.recsys.samples import SeenItems, sample_negatives
 from gre_ray.recsys.sequences import left_pad_windows
 from gre_ray.recsys.splits import Samples, Split, Stage
@@ -76,6 +82,14 @@ def train_windows(
     return user, end, np.maximum(starts[user] + 1, end - stride)
 
 
+@dataclass(frozen=True)
+class SharedNegatives:
+    """K negatives per batch, drawn in proportion to ``(training count + 1) ** power``."""
+
+    n: int
+    power: float = 0.0
+
+
 class RetrievalBatches:
     """Training batches and evaluation inputs of a leave-one-out split.
 
@@ -94,6 +108,29 @@ class RetrievalBatches:
         self.seen = SeenItems(users, seq.items[idx], seq.n_users, seq.n_items)
         self.train_users = np.flatnonzero(ends - starts >= 2)  # users with at least one (input, target) pair
         self._windows: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.counts = np.bincount(seq.items[idx], minlength=seq.n_items + 1)[: seq.n_items + 1]  # (N + 1,)
+        self._proposals: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+
+    def proposal(self, power: float) -> tuple[np.ndarray, np.ndarray]:
+        """(cumulative Q over items 1..N, log Q (N + 1,)) with Q proportional to (count + 1) ** power."""
+        if power not in self._proposals:
+            weight = (self.counts[1:] + 1.0) ** power
+            q = weight / weight.sum()
+            log_q = np.concatenate([[0.0], np.log(q)])
+            self._proposals[power] = (np.cumsum(q), log_q)
+        return self._proposals[power]
+
+    def _shared(self, shared: SharedNegatives, pos: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        cdf, log_q = self.proposal(shared.power)
+        cand = np.minimum(np.searchsorted(cdf, rng.random(shared.n) * cdf[-1], side="right"), len(cdf) - 1) + 1
+        log_k = np.log(shared.n)
+        _, log_p = self.proposal(1.0)
+        return {
+            CAND: cand.astype(np.int64),
+            CAND_LOGQ: log_k + log_q[cand],
+            POS_LOGQ: np.where(pos > 0, log_k + log_q[pos], 0.0),
+            POS_LOGP: np.where(pos > 0, log_p[pos], 0.0),
+        }
 
     def windows(
         self, positions: TrainPositions = TrainPositions.LAST, stride: int | None = None
@@ -118,6 +155,7 @@ class RetrievalBatches:
         positions: TrainPositions = TrainPositions.LAST,
         stride: int | None = None,
         exclude_seen: bool = True,
+        shared: SharedNegatives | None = None,
     ) -> Iterator[NumpyBatch]:
         """One epoch of shuffled batches with ``seq``, ``pos`` and (if n_negatives) ``neg``.
 
@@ -127,6 +165,7 @@ class RetrievalBatches:
             rng: the epoch's generator (shuffling, then negatives batch by batch).
             positions, stride: which targets are trained (see the module docstring).
             exclude_seen: negatives avoid the user's training items; else uniform over 1..N.
+            shared: also draw K negatives shared by the batch (``cand`` and the logQ keys).
         """
         items = self.split.sequences.items
         length = self.max_len + 1
@@ -150,6 +189,8 @@ class RetrievalBatches:
                 else:
                     neg[rows] = rng.integers(1, self.split.n_items + 1, size=(len(rows[0]), n_negatives))
                 batch[NEG] = neg
+            if shared is not None:
+                batch.update(self._shared(shared, pos, rng))
             yield batch
 
     def evaluation(self, stage: Stage) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

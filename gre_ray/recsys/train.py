@@ -24,6 +24,7 @@ import torch
 
 from gre_ray.errors import ConfigError
 from gre_ray.recsys.batches import RetrievalBatches, ranking_batches, to_tensors
+from gre_ray.recsys.ce_memory import resolve_config
 from gre_ray.recsys.evaluation import evaluate, popularity_metrics
 from gre_ray.recsys.fusion import FusionConfig, ItemFeatures
 from gre_ray.recsys.metric_table import HEADLINE, selectable_metrics
@@ -130,6 +131,7 @@ def fit(
     metric = _check(split, task, train_cfg)
     device = torch.device(train_cfg.device)
     items = ItemFeatures(split.n_items, fusion_cfg, text_vectors, item_ids=split.item_ids)
+    model_cfg = resolve_config(model_cfg, split.n_items, train_cfg.batch_size, split.config.max_len)  # loss: auto
     torch.manual_seed(train_cfg.seed)
     model = build_model(model_cfg, items, split.n_users, split.config.max_len).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
@@ -157,6 +159,7 @@ def fit(
             batches = retrieval.train(
                 train_cfg.batch_size, model.n_negatives, rng, positions=train_cfg.positions,
                 stride=train_cfg.train_stride, exclude_seen=model.negatives_exclude_seen,
+                shared=getattr(model, "shared_negatives", None),
             )
         else:
             batches = ranking_batches(split, Stage.TRAIN, train_cfg.batch_size, rng)

@@ -32,6 +32,8 @@ from gre_ray.bench.report import board_lines, build_report, save_report, write_m
 from gre_ray.bench.results import FAILED, write_results
 from gre_ray.bench.store import STORE_DIR
 from gre_ray.data.storage import write_json
+from gre_ray.ingest.registry import load_registry
+from gre_ray.recsys.ce_memory import check_full_ce, device_memory
 from gre_ray.runner.resources import Need, benchmark_needs
 from gre_ray.runner.stage import Stage, StageContext
 from gre_ray.stages import register
@@ -60,6 +62,9 @@ class BenchmarkStage(Stage):
         check_benchmark_datasets(config)
         bench = config.benchmark
         check_tracking(bench.tracking, bench.tracking_uri, config.run.root, "benchmark")
+        table1 = {n: e.table1.items for n, e in load_registry().items() if e.table1 and n in bench.datasets}
+        device = "cuda" if bench.resources.gpus else bench.train.device
+        check_full_ce(bench, table1, device_memory(device, bench.resources.gpus or 1.0))
 
     def external_inputs(self, config: Any) -> dict[str, str]:
         return embedding_fingerprints(config.benchmark)

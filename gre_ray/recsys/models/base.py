@@ -8,7 +8,10 @@ Batch keys:
 
 * retrieval (SASRec, DSSM) — ``seq`` (B, L) left-padded item history; for training
   ``pos`` (B, L) the next item at each position (0 = no target) and ``neg`` (B, L, n)
-  sampled negatives; for :meth:`RetrievalModel.forward` ``candidates`` (B, C).
+  sampled negatives; for :meth:`RetrievalModel.forward` ``candidates`` (B, C). Losses with
+  negatives shared by the batch get ``cand`` (K,) the shared negatives, ``cand_logq`` (K,)
+  and ``pos_logq`` (B, L) ``log(K Q(item))`` under the proposal Q, and ``pos_logp`` (B, L)
+  the log popularity share of each target.
 * ranking (DIN, DeepFM) — ``user`` (B,), ``hist`` (B, L) left-padded history, ``item``
   (B,) target item, ``label`` (B,) float in {0, 1}.
 
@@ -27,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 SEQ, POS, NEG, CANDIDATES = "seq", "pos", "neg", "candidates"
+CAND, CAND_LOGQ, POS_LOGQ, POS_LOGP = "cand", "cand_logq", "pos_logq", "pos_logp"
 USER, HIST, ITEM, LABEL = "user", "hist", "item", "label"
 
 Batch = dict[str, torch.Tensor]

@@ -14,7 +14,15 @@ Losses (``SASRecLoss``):
   positive is masked.
 * ``full_ce`` — cross-entropy over the whole catalogue (Klenitskiy & Vasilev, "Turning
   Dross Into Gold Loss: is BERT4Rec really better than SASRec?", RecSys 2023); needs no
-  negatives, costs O(positions x N) memory.
+  negatives, costs O(positions x N) memory; a batch whose logits exceed ``full_ce_max_mb``
+  is computed in chunks of positions (exact, :mod:`~gre_ray.recsys.models.sasrec_losses`).
+* ``shared_softmax`` — sampled softmax over ``n_negatives`` negatives shared by the batch,
+  drawn in proportion to (count + 1) ** ``neg_power``, with logQ correction.
+* ``mixed_softmax`` — the batch's own targets plus ``n_negatives`` uniform negatives
+  (mixed negative sampling), logQ-corrected.
+* ``auto`` (default) — ``full_ce`` while one batch's logits fit ``full_ce_max_mb``, else
+  ``shared_softmax`` (:mod:`gre_ray.recsys.ce_memory`; the training loop resolves it from
+  the batch size, a model built directly assumes batches of 128 sequences).
 * ``gbce`` — gSASRec's generalised BCE (Petrov & Macdonald, "gSASRec: Reducing
   Overconfidence in Sequential Recommendation Trained with Negative Sampling", RecSys
   2023): with k sampled negatives out of N items, sampling rate ``alpha = k / (N - 1)``
@@ -49,10 +57,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gre_ray.recsys.batches import SharedNegatives
+from gre_ray.recsys.ce_memory import full_ce_bytes, resolve_loss
 from gre_ray.recsys.fusion import INIT_STD, ItemFeatures
-from gre_ray.recsys.models.base import NEG, POS, SEQ, Batch, RetrievalModel
+from gre_ray.recsys.models.base import CAND, CAND_LOGQ, NEG, POS, POS_LOGP, POS_LOGQ, SEQ, Batch, RetrievalModel
 from gre_ray.recsys.models.config import NegativeSampling, SASRecConfig, SASRecLoss
 from gre_ray.recsys.models.config import SASRecActivation as Activation
+from gre_ray.recsys.models.sasrec_losses import (
+    chunked_cross_entropy,
+    full_cross_entropy,
+    mixed_softmax_loss,
+    shared_softmax_loss,
+)
+
+NOMINAL_BATCH = 128  # sequences per batch assumed when ``auto`` is resolved by the model itself
+SHARED = (SASRecLoss.SHARED_SOFTMAX, SASRecLoss.MIXED_SOFTMAX)
 
 
 def gbce_beta(n_negatives: int, n_items: int, t: float) -> float:
@@ -126,6 +145,8 @@ class SASRec(RetrievalModel):
 
     def __init__(self, cfg: SASRecConfig, items: ItemFeatures, n_users: int, max_len: int) -> None:
         super().__init__()
+        self.loss_kind = resolve_loss(cfg, items.n_items, NOMINAL_BATCH * max_len)
+        self.n_items = items.n_items
         self.cfg = cfg
         self.item_emb = items.embedding(cfg.dim)
         self.untied_emb = None if cfg.tied_output else items.embedding(cfg.dim)
@@ -139,7 +160,17 @@ class SASRec(RetrievalModel):
 
     @property
     def n_negatives(self) -> int:
-        return 0 if self.cfg.loss == SASRecLoss.FULL_CE else self.cfg.n_negatives
+        """Negatives per position the batches carry (0 for the full and the shared-negative losses)."""
+        return 0 if self.loss_kind == SASRecLoss.FULL_CE or self.loss_kind in SHARED else self.cfg.n_negatives
+
+    @property
+    def shared_negatives(self) -> SharedNegatives | None:
+        """The negatives shared by a batch, for ``shared_softmax`` and ``mixed_softmax``."""
+        if self.loss_kind == SASRecLoss.SHARED_SOFTMAX:
+            return SharedNegatives(self.cfg.n_negatives, self.cfg.neg_power)
+        if self.loss_kind == SASRecLoss.MIXED_SOFTMAX:
+            return SharedNegatives(self.cfg.n_negatives, 0.0)
+        return None
 
     @property
     def out_emb(self):
@@ -173,17 +204,29 @@ class SASRec(RetrievalModel):
         hidden = self.encode(batch[SEQ])  # (B, L, D)
         pos = batch[POS]  # (B, L)
         target = pos > 0
-        if self.cfg.loss == SASRecLoss.FULL_CE:
-            logits = hidden[target] @ self.out_emb.all_items().T  # (P, N + 1)
-            logits[:, 0] = float("-inf")
-            return F.cross_entropy(logits, pos[target])
+        if self.loss_kind == SASRecLoss.FULL_CE:
+            h, weight, y = hidden[target], self.out_emb.all_items(), pos[target]  # (P, D), (N + 1, D), (P,)
+            bound = self.cfg.full_ce_max_mb
+            if bound is None or full_ce_bytes(self.n_items, len(h)) <= bound * 2**20:
+                return full_cross_entropy(h, weight, y)
+            return chunked_cross_entropy(h, weight, y, int(bound * 2**20) // full_ce_bytes(self.n_items, 1))
+        if self.loss_kind == SASRecLoss.SHARED_SOFTMAX:
+            y = pos[target]
+            return shared_softmax_loss(
+                hidden[target], self.out_emb(y), batch[POS_LOGQ][target], y,
+                self.out_emb(batch[CAND]), batch[CAND], batch[CAND_LOGQ],
+            )
+        if self.loss_kind == SASRecLoss.MIXED_SOFTMAX:
+            return mixed_softmax_loss(
+                hidden[target], pos[target], batch[POS_LOGP][target], self.out_emb, batch[CAND], self.n_items
+            )
         neg = batch[NEG]  # (B, L, n)
         pos_logit = (hidden * self.out_emb(pos)).sum(-1)  # (B, L)
         neg_logit = torch.einsum("bld,blnd->bln", hidden, self.out_emb(neg))  # (B, L, n)
-        if self.cfg.loss == SASRecLoss.BCE:
+        if self.loss_kind == SASRecLoss.BCE:
             per_pos = F.softplus(-pos_logit) + F.softplus(neg_logit).sum(-1)  # -log s(p) - sum log(1 - s(n))
             return per_pos[target].mean()
-        if self.cfg.loss == SASRecLoss.GBCE:
+        if self.loss_kind == SASRecLoss.GBCE:
             return gbce_loss(pos_logit, neg_logit, self.beta)[target].mean()
         neg_logit = neg_logit.masked_fill(neg == pos.unsqueeze(-1), float("-inf"))
         logits = torch.cat([pos_logit.unsqueeze(-1), neg_logit], dim=-1)[target]  # (P, 1 + n)
