@@ -26,6 +26,7 @@ from gre_ray.recsys.models.config import SASRecConfig, SASRecLoss, parse_model_c
 BYTES_PER_LOGIT = 12  # float32 logits, their softmax and their gradient
 SAMPLED_INSTEAD = "shared_softmax (n_negatives: 2048, logQ-corrected) or mixed_softmax"
 AUTO_SAMPLED = SASRecLoss.SHARED_SOFTMAX
+CLUSTER_GPU_BYTES = 24 * 2**30  # the shipped clusters' GPUs (A10G, L4: 24 GB each)
 
 
 def full_ce_bytes(n_items: int, positions: int) -> int:
@@ -87,19 +88,16 @@ def full_ce_problem(
     )
 
 
-def device_memory(device: str, gpu_share: float = 1.0) -> int | None:
+def device_memory(device: str, gpu_share: float = 1.0) -> int:
     """Bytes a trial on ``device`` may use: this machine's RAM for ``cpu``; ``gpu_share`` of
-    the first visible GPU for ``cuda`` (None where no GPU is visible here, e.g. a cluster's head)."""
+    the first visible GPU for ``cuda``, or of :data:`CLUSTER_GPU_BYTES` where none is visible
+    here (a cluster's head node plans for its GPU workers)."""
     if not str(device).startswith("cuda"):
-        try:
-            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        except (ValueError, OSError, AttributeError):
-            return None
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     import torch
 
-    if not torch.cuda.is_available():
-        return None
-    return int(torch.cuda.get_device_properties(0).total_memory * min(max(gpu_share, 0.0), 1.0) or 1)
+    total = torch.cuda.get_device_properties(0).total_memory if torch.cuda.is_available() else CLUSTER_GPU_BYTES
+    return max(1, int(total * min(max(gpu_share, 0.0), 1.0)))
 
 
 def check_full_ce(bench: Any, catalogues: Mapping[str, int], device_bytes: int | None) -> None:
