@@ -1,0 +1,83 @@
+"""The pairs stage's task fan-out is bounded by the cluster's CPUs, whatever ``rows_per_shard`` is."""
+
+from __future__ import annotations
+
+import collections
+
+import pyarrow.compute as pc
+
+from gre_ray.data.schema import ITEMS, PAIRS
+from gre_ray.data.storage import Location, read_table
+from gre_ray.pairs.config import PairsConfig
+from gre_ray.pairs.domain import domain_items
+from gre_ray.pairs.mine import mine_domain
+from gre_ray.pairs.rounds import SHARDS_PER_CPU, Layout
+from gre_ray.runner.runner import run_pipeline
+from tests.pairs.test_sharded import _sorted_domain
+from tests.pairs.test_stage import REGISTRY, make_config
+
+
+def test_layout_is_bounded_by_cpus():
+    tiny = PairsConfig(rows_per_shard=1)
+    assert Layout.of(10_000, tiny, cpus=2) == Layout(2 * SHARDS_PER_CPU, 2 * SHARDS_PER_CPU)
+    assert Layout.of(10_000, tiny, cpus=1) == Layout(SHARDS_PER_CPU, SHARDS_PER_CPU)
+    assert Layout.of(3, tiny, cpus=16) == Layout(3, 3)
+    assert Layout.of(5_000_000, PairsConfig(), cpus=16) == Layout(5, 5)  # rows_per_shard rules below the cap
+    assert Layout.of(10_000, PairsConfig(rows_per_shard=1, pair_shards=3), cpus=2).pair_shards == 3  # asked for
+
+
+class _Counted:
+    """A remote function or actor class whose ``.remote`` calls are counted by name."""
+
+    def __init__(self, remote, name: str, calls: collections.Counter) -> None:
+        self._remote, self._name, self._calls = remote, name, calls
+
+    def options(self, **kwargs):
+        return _Counted(self._remote.options(**kwargs), self._name, self._calls)
+
+    def remote(self, *args, **kwargs):
+        self._calls[self._name] += 1
+        return self._remote.remote(*args, **kwargs)
+
+
+def test_tiny_rows_per_shard_submits_a_bounded_number_of_tasks(ray_session, tmp_path, monkeypatch):
+    import ray
+
+    calls: collections.Counter = collections.Counter()
+    real = ray.remote
+
+    def counting(*args, **kwargs):
+        if args and callable(args[0]) and not kwargs:
+            return _Counted(real(args[0]), args[0].__name__, calls)
+        return lambda fn: _Counted(real(**kwargs)(fn), fn.__name__, calls)
+
+    run_pipeline(make_config(tmp_path, stages=("demo_data", "tfidf_embed")), REGISTRY)  # inputs, not counted
+    config = make_config(tmp_path, rows_per_shard=1, num_negatives=3)
+    monkeypatch.setattr(ray, "remote", counting)
+    outcome = {o.name: o for o in run_pipeline(config, REGISTRY)}["pairs"]
+    monkeypatch.undo()
+
+    cpus = int(ray.cluster_resources()["CPU"])
+    cap = SHARDS_PER_CPU * cpus
+    stats = outcome.manifest["stats"]["domains"]
+    interactions = read_table(Location.of(tmp_path) / "demo_data" / "interactions")
+    assert interactions.num_rows > 100 * cap  # rows_per_shard=1 would have asked for one shard per row
+    for domain in stats:
+        assert stats[domain]["layout"]["user_shards"] == cap and stats[domain]["layout"]["pair_shards"] == cap
+    assert calls["user_shard"] == cap and calls["pair_shard"] == cap and calls["write_shard"] == cap
+    assert calls["KeyHolder"] <= cpus  # zero-CPU actors: one per CPU at most
+    domains = len(stats)
+    files = calls["read_file"]
+    # per CPU-capped shard: six rounds, six threshold tasks (two series, three passes), an anchors task per domain
+    assert sum(calls.values()) <= 2 * files + 1 + 5 * domains + cap * (12 + domains)
+
+    root = Location.of(tmp_path)
+    pairs = read_table(root / "pairs" / "pairs", PAIRS)
+    items = read_table(root / "demo_data" / "items", ITEMS)
+    embeddings = read_table(root / "tfidf_embed" / "embeddings")
+    for domain in stats:
+        def of(t):
+            return t.filter(pc.equal(t.column("domain"), domain))
+
+        one = mine_domain(of(interactions), domain_items(domain, of(items), embeddings), config.pairs)
+        assert _sorted_domain(pairs, domain).equals(one.table), domain
