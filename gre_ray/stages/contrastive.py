@@ -12,7 +12,6 @@ from functools import partial
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from gre_ray.data.schema import PAIRS
 from gre_ray.data.shared import model_name, shared_uri
@@ -26,10 +25,11 @@ from gre_ray.tracking.check import check_tracking
 from gre_ray.tracking.config import TRACKING_KEYS
 from gre_ray.train.config import ContrastiveConfig, LossName, resolve_model
 from gre_ray.train.rows import check_pair_texts, split_pairs
-from gre_ray.train.signal import SIGNAL_METRIC, DomainSignal, measure, signal_tasks
+from gre_ray.train.signal import SIGNAL_K, SIGNAL_METRIC, DomainSignal, measure
 from gre_ray.train.tasks import ContrastiveTask, check_encoder
 from gre_ray.train.wise import wise_ft_folder
-from gre_ray.wiring.train_run import train_and_export
+from gre_ray.stages.training import train_and_export
+from gre_ray.wiring.train_signal import signal_domains
 
 OBJECTIVES = {
     LossName.INFONCE: "bidirectional InfoNCE (van den Oord et al. 2018; symmetric as in CLIP, Radford et al. 2021)",
@@ -49,8 +49,11 @@ class ContrastiveStage(Stage):
     speed_settings = TRACKING_KEYS  # where the epochs' metrics are also logged changes no weights
 
     def preflight(self, config: Any) -> None:
-        settings = config.contrastive
+        """Tracking reachable, and a named guide model loadable, before any stage embeds anything."""
+        settings: ContrastiveConfig = config.contrastive
         check_tracking(settings.tracking, settings.tracking_uri, config.run.root, self.name)
+        if settings.loss is LossName.GIST and settings.guide_model:
+            check_encoder(resolve_model(settings.guide_model, "contrastive.guide_model"), "contrastive.guide_model")
 
     def needs(self, config: Any) -> list[Need]:
         return training_needs(config.contrastive, self.name)
@@ -90,8 +93,7 @@ class ContrastiveStage(Stage):
         finalize = None
         if (signal and settings.wise_alphas != [1.0]) or settings.center:
             texts = _center_texts(signal, table) if settings.center else []
-            finalize = partial(_finish, settings=settings, base=resolve_model(model, "contrastive.model"),
-                               signal=signal, center_texts=texts)
+            finalize = partial(_finish, settings=settings, base=model, signal=signal, center_texts=texts)
         train_and_export(
             ctx,
             task,
@@ -102,6 +104,8 @@ class ContrastiveStage(Stage):
             split=split,
             artifact="model",
             finalize=finalize,
+            # scoring WiSE-FT's mixes embeds the pools once per alpha: on a training worker's device
+            finalize_on_worker=bool(signal) and len(set(settings.wise_alphas)) > 1,
             card={
                 "title": "GRE text embedding model",
                 "base_model": model,
@@ -114,7 +118,10 @@ class ContrastiveStage(Stage):
                     f"{settings.mask_duplicates}.",
                     "Recall@K: held-out pairs as text-to-text retrieval (item_a text -> item_b texts).",
                     "next_item_ndcg / pair_auc / unrelated_cosine: next-item retrieval on held-out users of the "
-                    "training domains (never mined into pairs), the signal that selects the epoch and the WiSE-FT mix.",
+                    "training domains (never mined into pairs), the signal that selects the epoch and the WiSE-FT mix; "
+                    f"each user's next item is ranked among the domain's items when it has at most "
+                    f"{settings.signal_pool:,}, else among the held-out users' items plus a seeded uniform sample of "
+                    f"{settings.signal_pool:,} (a sampled ranking).",
                 ],
             },
         )
@@ -128,6 +135,13 @@ class ContrastiveStage(Stage):
             if SIGNAL_METRIC in m:
                 lines.append(f"{label}: held-out users next-item ndcg@10 {m[SIGNAL_METRIC]:.4f}, "
                              f"pair auc {m['pair_auc']:.4f}, unrelated cosine {m['unrelated_cosine']:.3f}")
+        pools = stats.get("signal_pool") or {}
+        if pools:
+            whole = sorted(d for d, p in pools.items() if p["whole_catalogue"])
+            sampled = [f"{d} {p['pool']:,} of {p['items']:,}" for d, p in sorted(pools.items()) if not p["whole_catalogue"]]
+            lines.append("held-out users ranked against " + "; ".join(
+                ([f"the whole catalogue ({len(whole)} domain(s))"] if whole else [])
+                + ([f"a candidate pool (their items + a seeded sample: {', '.join(sampled)})"] if sampled else [])))
         wise = stats.get("wise_ft")
         if wise and len(wise["scores"]) > 1:
             chosen = next(r for r in wise["scores"] if r["alpha"] == wise["alpha"])
@@ -157,9 +171,15 @@ class ContrastiveStage(Stage):
 def signal_inputs(ctx: StageContext, pair_domains: list[str]) -> list[DomainSignal]:
     """The held-out users of the domains the pairs came from, restricted to role ``train``.
 
-    Reads ``items`` and ``interactions`` of those domains only; with a ``domains`` artifact,
-    a domain whose role is not ``train`` is never read, even if pairs name it. Empty when
-    ``heldout_signal`` is off, ``pairs.heldout_users`` is 0 or the inputs are absent.
+    Reads ``items`` and ``interactions`` of those domains only, file by file on Ray
+    (:mod:`gre_ray.wiring.train_signal`: the driver never holds either table); with a
+    ``domains`` artifact, a domain whose role is not ``train`` is never read, even if pairs
+    name it. Empty when ``heldout_signal`` is off, ``pairs.heldout_users`` is 0 or the inputs
+    are absent.
+
+    Raises:
+        DataError: a training domain whose interactions all belong to held-out users, or
+            whose candidate pool holds fewer items than the signal's K.
     """
     settings: ContrastiveConfig = ctx.settings
     pairs_config = getattr(ctx.config, "pairs", None)  # the pairs stage's split of users
@@ -177,15 +197,21 @@ def signal_inputs(ctx: StageContext, pair_domains: list[str]) -> list[DomainSign
         domains = [d for d in domains if role.get(d) == "train"]
     if not domains:
         return []
-    def of_domains(table: pa.Table) -> pa.Table:
-        return table.filter(pc.is_in(table.column("domain"), pa.array(domains, pa.string())))
-
-    items = of_domains(read_table(ctx.input("items"), columns=["domain", "item_id", "text"]))
-    interactions = of_domains(read_table(ctx.input("interactions"), columns=["domain", "user_id", "item_id", "timestamp"]))
-    tasks = signal_tasks(items, interactions, domains, fraction, pairs_config.seed,
-                         settings.signal_max_users)
+    tasks, counts = signal_domains(ctx.input("items"), ctx.input("interactions"), domains, fraction,
+                                   pairs_config.seed, settings.signal_max_users, settings.signal_pool)
+    for domain, c in sorted(counts.items()):
+        if c["rows"] and c["held"] == c["rows"]:
+            raise DataError(f"contrastive: training domain {domain!r} has no interactions left after the held-out "
+                            f"split (all {c['rows']} belong to held-out users); lower pairs.heldout_users")
+    for t in tasks:
+        if len(t.queries) and len(t.item_ids) < SIGNAL_K:
+            raise DataError(f"contrastive: training domain {t.domain!r} has a held-out candidate pool of "
+                            f"{len(t.item_ids)} items, fewer than K={SIGNAL_K}; raise contrastive.signal_pool "
+                            "or leave the domain out")
     ctx.stats["signal_domains"] = [t.domain for t in tasks]
     ctx.stats["signal_users"] = int(sum(len(t.queries) for t in tasks))
+    ctx.stats["signal_pool"] = {t.domain: {"pool": len(t.item_ids), "items": t.catalogue,
+                                           "whole_catalogue": t.whole_catalogue} for t in tasks}
     return [t for t in tasks if len(t.queries)]
 
 
@@ -201,8 +227,10 @@ def _center_texts(signal: list[DomainSignal], pairs: pa.Table, limit: int = 20_0
 def _finish(
     folder: str, *, settings: ContrastiveConfig, base: str, signal: list[DomainSignal], center_texts: list[str]
 ) -> dict[str, Any]:
-    """WiSE-FT (Wortsman et al. 2022) with the base, alpha chosen on the held-out users, then
-    (``center``) the training-domain mean folded out of the last bias (:mod:`gre_ray.train.center`)."""
+    """WiSE-FT (Wortsman et al. 2022) with the base, alpha chosen on the held-out users' candidate
+    pools, then (``center``) the training-domain mean folded out of the last bias
+    (:mod:`gre_ray.train.center`). Runs where it is called: this process, or a Ray task on a
+    training worker's device (``base`` is a name or URI, resolved on that node)."""
     import torch
     from transformers import AutoTokenizer
 
@@ -210,17 +238,25 @@ def _finish(
     from gre_ray.train.pooling import TextEncoder, embed_texts
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
+    device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
     def score(backbone) -> dict[str, float]:
         if not signal:
             return {settings.select_metric: 0.0}
-        encoder = TextEncoder(backbone, settings.pooling).eval()
-        embed = lambda texts: embed_texts(encoder, tokenizer, texts, settings.max_length, 128, torch.device("cpu")).numpy()  # noqa: E731
-        return {k: float(v) for k, v in measure(signal, embed).items() if k != "heldout_users"}
+        encoder = TextEncoder(backbone.to(device), settings.pooling).eval()
+
+        def embed(texts: list[str]):
+            found = embed_texts(encoder, tokenizer, texts, settings.max_length, 128, device)
+            return found.numpy() if device.type == "cpu" else found.to(device)
+
+        found = measure(signal, embed)
+        backbone.to("cpu")
+        return {k: float(v) for k, v in found.items() if k != "heldout_users"}
 
     def center(backbone) -> dict[str, Any]:
         mean = fold_center(backbone, pooled_fn(backbone, tokenizer, settings.max_length), center_texts)
         return {"centered": {"texts": len(center_texts), "mean_norm": round(float(mean.norm()), 4)}}
 
     alphas = settings.wise_alphas if signal else [1.0]
-    return wise_ft_folder(folder, base, alphas, score, settings.select_metric, post=center if settings.center else None)
+    return wise_ft_folder(folder, resolve_model(base, "contrastive.model"), alphas, score, settings.select_metric,
+                          post=center if settings.center else None)

@@ -26,7 +26,7 @@ from gre_ray.tracking.config import TRACKING_KEYS
 from gre_ray.train.config import MLMConfig, resolve_model
 from gre_ray.train.rows import split_corpus
 from gre_ray.train.tasks import MLMTask, check_encoder
-from gre_ray.wiring.train_run import train_and_export
+from gre_ray.stages.training import train_and_export
 
 # The columns MLM reads from the coreset's corpus (which carries more: selection order, ...).
 CORPUS_TEXTS = Contract(

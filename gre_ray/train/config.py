@@ -226,6 +226,7 @@ class TrainSettings:
             )
 
 
+SIGNAL_K = 10  # the cut-off of gre_ray.train.signal's NDCG / recall
 SELECT_METRICS = ("next_item_ndcg", "next_item_recall", "pair_auc")  # keys of gre_ray.train.signal.score_signal
 
 
@@ -256,6 +257,10 @@ class ContrastiveConfig(TrainSettings):
             (:mod:`gre_ray.train.signal`) and select the best epoch and the WiSE-FT mix on
             its NDCG; without held-out users the held-out pairs' Recall@K selects.
         signal_max_users: held-out users scored per domain.
+        signal_pool: the candidate pool each held-out user's next item is ranked in, per
+            domain: every item when the domain has no more, else the users' queries and
+            targets plus a seeded uniform sample of this many items
+            (:mod:`gre_ray.train.signal_pool`); at least the signal's K (10).
         select_metric: the held-out users' metric that selects the epoch and the WiSE-FT
             mix: ``next_item_ndcg``, ``next_item_recall`` or ``pair_auc`` (the least noisy
             on a few hundred held-out users).
@@ -276,6 +281,7 @@ class ContrastiveConfig(TrainSettings):
     center: bool = False
     heldout_signal: bool = True
     signal_max_users: int = 2000
+    signal_pool: int = 100_000
     select_metric: str = "next_item_ndcg"
     wise_alphas: list[float] = field(default_factory=lambda: [1.0])
 
@@ -291,6 +297,9 @@ class ContrastiveConfig(TrainSettings):
             raise ValueError(f"select_metric must be one of {', '.join(SELECT_METRICS)}, got {self.select_metric!r}")
         if self.signal_max_users < 1:
             raise ValueError(f"signal_max_users must be at least 1, got {self.signal_max_users}")
+        if self.signal_pool < SIGNAL_K:
+            raise ValueError(f"signal_pool must be at least {SIGNAL_K} (the held-out signal's NDCG@K), "
+                             f"got {self.signal_pool}")
         if not self.temperature > 0:
             raise ValueError(f"temperature must be positive, got {self.temperature}")
         if self.hard_negatives < 0 or self.recall_k < 1:

@@ -17,12 +17,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import posixpath
 import shutil
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 
 from gre_ray.data.shared import shared_uri
 from gre_ray.data.storage import Location
@@ -33,7 +35,7 @@ from gre_ray.wiring.accelerator import simulated_gpus
 from gre_ray.train.config import TrainSettings
 from gre_ray.train.rows import TRAIN, select_rows
 from gre_ray.train.tasks.base import Task
-from gre_ray.train.worker_spec import SPEC_KEY, WorkerSpec
+from gre_ray.train.worker_spec import WorkerSpec
 from gre_ray.wiring.train_worker import MODEL_DIR, STATE_FILE, train_loop_per_worker
 
 log = logging.getLogger("gre_ray")
@@ -47,11 +49,14 @@ class FitResult:
         state: the final training state (epochs, best epoch, per-epoch history).
         model_dir: a local folder with the best epoch's model.
         run_dir: the Ray Train run folder (checkpoints), a path or URI.
+        model_at: the same model in the run's storage (the best checkpoint's model folder),
+            where a Ray task on another node reads it.
     """
 
     state: dict[str, Any]
     model_dir: str
     run_dir: str
+    model_at: Location | None = None
 
 
 def preflight(settings: TrainSettings, what: str) -> None:
@@ -185,29 +190,30 @@ def fit(
     scaling, loop = settings.scaling, settings.loop
     local_mode = scaling.num_workers == 0
     run_dir = storage / name
-    config: dict[str, Any] = {"task": task, "global_counts": global_counts, "steps_per_epoch": steps,
-                              "heldout": heldout}
+    fail_marker = local_checkpoints = ""
     if loop.fail_at_step is not None and storage.is_local:
-        config["fail_marker"] = shared_uri(run_dir / "injected_failure.txt")
+        fail_marker = shared_uri(run_dir / "injected_failure.txt")
     if local_mode:
         if not storage.is_local:
             raise ConfigError("scaling.num_workers: 0 (in-process training) needs a local run folder")
         run_dir.mkdir()
-        config["local_checkpoints"] = shared_uri(run_dir)
+        local_checkpoints = shared_uri(run_dir)
     resume = Location.of(loop.resume_from) if loop.resume_from else (run_dir if local_mode else None)
     found = latest_checkpoint(resume) if resume is not None and resume.exists() else None
     if loop.resume_from and found is None:
         raise ConfigError(f"loop.resume_from: no checkpoint (a folder with {STATE_FILE}) in {loop.resume_from}")
     if found is not None:
-        config["resume_from"] = Checkpoint(path=found.path, filesystem=found.fs)
         log.info("resuming from %s", found.uri)
-    spec = WorkerSpec.of(**config)  # refuses a driver-local model path before any worker starts
+    # refuses a driver-local model path before any worker starts
+    spec = WorkerSpec.of(task=task, global_counts=global_counts, steps_per_epoch=steps, heldout=heldout,
+                         fail_marker=fail_marker, local_checkpoints=local_checkpoints,
+                         resume_from=Checkpoint(path=found.path, filesystem=found.fs) if found is not None else None)
     if quiet.is_quiet():
         train.context.enable_progress_bars = False  # the split feeding the workers: its bars tell nothing of training
 
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={SPEC_KEY: spec},
+        train_loop_config=spec.loop_config(),
         scaling_config=ScalingConfig(
             num_workers=scaling.num_workers,
             use_gpu=scaling.use_gpu,
@@ -238,7 +244,53 @@ def fit(
     shutil.rmtree(model_dir, ignore_errors=True)
     with best.as_directory() as folder:
         shutil.copytree(os.path.join(folder, MODEL_DIR), model_dir)
-    return FitResult(state=state, model_dir=model_dir, run_dir=run_dir.uri)
+    model_at = Location(best.filesystem, posixpath.join(best.path, MODEL_DIR), storage.query)
+    return FitResult(state=state, model_dir=model_dir, run_dir=run_dir.uri, model_at=model_at)
+
+
+def finish(finalize: Callable[[str], dict[str, Any]], result: FitResult, settings: TrainSettings,
+           *, on_worker: bool) -> dict[str, Any]:
+    """``finalize`` (WiSE-FT, centering) of the best model, which it may rewrite in place.
+
+    With ``on_worker`` it runs in a Ray task with one training worker's resources (its GPU),
+    on the model read from the run's storage, and the rewritten folder replaces
+    ``result.model_dir``; otherwise in this process on ``result.model_dir``.
+
+    Returns:
+        What ``finalize`` returned.
+    """
+    if not on_worker or result.model_at is None:
+        return finalize(result.model_dir)
+    import ray
+
+    scaling = settings.scaling
+    gpus = 1 if scaling.use_gpu and not simulated_gpus() else 0
+    out = Location.of(result.run_dir) / "finished-model"
+    task = ray.remote(_finish_task).options(num_cpus=max(1, scaling.cpus_per_worker), num_gpus=gpus)
+    stats = ray.get(task.remote(finalize, result.model_at, out, max(1, scaling.cpus_per_worker)))
+    shutil.rmtree(result.model_dir, ignore_errors=True)
+    pafs.copy_files(out.path, result.model_dir, source_filesystem=out.fs, destination_filesystem=pafs.LocalFileSystem())
+    out.remove()
+    return stats
+
+
+def _finish_task(finalize: Callable[[str], dict[str, Any]], model: Location, out: Location, threads: int) -> dict[str, Any]:
+    """The body of :func:`finish`'s task: fetch the model, finalize it, write it to ``out``."""
+    import tempfile
+
+    import torch
+
+    torch.set_num_threads(threads)
+    folder = tempfile.mkdtemp(prefix="gre-finish-")
+    try:
+        pafs.copy_files(model.path, folder, source_filesystem=model.fs, destination_filesystem=pafs.LocalFileSystem())
+        stats = finalize(folder)
+        out.remove()
+        out.mkdir()
+        pafs.copy_files(folder, out.path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=out.fs)
+        return stats
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _worker_resources(scaling) -> dict[str, float]:

@@ -32,7 +32,7 @@ from gre_ray.data.storage import Location
 from gre_ray.wiring.accelerator import gpu_device, node_id
 from gre_ray.train.sampling import DomainBatchSampler
 from gre_ray.train.tasks.base import Task, to_device
-from gre_ray.train.worker_spec import SPEC_KEY, WorkerSpec
+from gre_ray.train.worker_spec import WorkerSpec
 
 log = logging.getLogger("gre_ray")
 
@@ -98,8 +98,8 @@ def _maybe_fail(marker_uri: str, at_step: int | None, step: int, rank: int) -> N
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
-    """Ray Train entry point; ``config[SPEC_KEY]`` is the :class:`WorkerSpec` built by
-    :func:`gre_ray.wiring.train_driver.fit`.
+    """Ray Train entry point; ``config`` carries the :class:`WorkerSpec` built by
+    :func:`gre_ray.wiring.train_driver.fit` (:meth:`WorkerSpec.loop_config`).
 
     Returns:
         (worker 0) the final :class:`TrainState` as a dict.
@@ -107,7 +107,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
     import ray.train
     import ray.train.torch
 
-    spec: WorkerSpec = config[SPEC_KEY]
+    spec = WorkerSpec.from_loop_config(config)
     task: Task = spec.task_on_node()  # model names resolved on this worker's node
     settings = task.settings
     loop = settings.loop
@@ -143,7 +143,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
         state.resumed_from_epoch = state.epochs_done
         log.info("worker %d resumed after epoch %d from %s", rank, state.epochs_done, checkpoint.path)
 
-    heldout: pa.Table = spec.heldout
+    heldout = spec.heldout
     if state.epochs_done == 0 and not state.initial_metrics:
         engine_.eval()
         state.initial_metrics = {k: round(float(v), 6) for k, v in task.evaluate(engine_, heldout, device).items()}

@@ -90,12 +90,13 @@ def test_choose_alpha_takes_the_best_and_on_a_tie_the_larger_alpha():
     assert best == 0.75 and [r["alpha"] for r in rows] == [0.25, 0.5, 0.75, 1.0]
 
 
-def test_selection_reads_no_benchmark_role_domain(tmp_path):
+def test_selection_reads_no_benchmark_role_domain(tmp_path, ray_session):
     """Even when the pairs name a benchmark-role domain, the held-out signal never includes it."""
     root = Location.of(str(tmp_path))
+    train_ids, bench_ids = "abcdefghijkl", "mnopqrstuvwx"  # 12 items each: a pool of at least K = 10
     tables = {
-        "items": pa.table({"domain": ["train1"] * 3 + ["bench1"] * 3, "item_id": ["a", "b", "c", "x", "y", "z"],
-                           "text": ["ta", "tb", "tc", "tx", "ty", "tz"]}),
+        "items": pa.table({"domain": ["train1"] * 12 + ["bench1"] * 12, "item_id": list(train_ids + bench_ids),
+                           "text": [f"t{c}" for c in train_ids + bench_ids]}),
         "interactions": _interactions([(d, f"{d}-u{k}", it, t) for d, its in (("train1", "abc"), ("bench1", "xyz"))
                                        for k in range(30) for t, it in enumerate(its)]),
         "domains": pa.table({"domain": ["train1", "bench1"], "role": ["train", "benchmark"]}),
@@ -108,7 +109,7 @@ def test_selection_reads_no_benchmark_role_domain(tmp_path):
     ctx = StageContext(config=config, settings=config.contrastive, output=root / "out", inputs=inputs, run_root=root)
     tasks = signal_inputs(ctx, ["bench1", "train1"])
     assert [t.domain for t in tasks] == ["train1"] and ctx.stats["signal_domains"] == ["train1"]
-    assert len(tasks[0].queries) > 0 and set(tasks[0].item_ids) == {"a", "b", "c"}
+    assert len(tasks[0].queries) > 0 and set(tasks[0].item_ids) == set(train_ids)
     off = load_config("configs/demo.yaml", ["pairs.heldout_users=0.0"])
     ctx = StageContext(config=off, settings=off.contrastive, output=root / "out", inputs=inputs, run_root=root)
     assert signal_inputs(ctx, ["train1"]) == [] and "no held-out users" in ctx.warnings[0]

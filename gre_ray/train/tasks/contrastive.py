@@ -165,7 +165,12 @@ class ContrastiveTask(Task):
         """Next-item retrieval, pair AUC and unrelated cosine of ``embed`` on the held-out users."""
         s = self.settings
         tok = self._tokenizer()
-        found = measure(self.signal, lambda texts: embed_texts(embed, tok, texts, s.max_length, 128, device).numpy())
+
+        def vectors(texts: list[str]):  # scored where the worker trains (a GPU), a chunk of users at a time
+            found = embed_texts(embed, tok, texts, s.max_length, 128, device)
+            return found.numpy() if device.type == "cpu" else found.to(device)
+
+        found = measure(self.signal, vectors)
         return {k: float(v) for k, v in found.items() if k != "heldout_users"}
 
     def save(self, module: nn.Module, state_dict: dict[str, Tensor], folder: str) -> None:

@@ -1,11 +1,12 @@
-"""What the ``mlm`` and ``contrastive`` stages share: split, check, fit, export, record.
+"""What the ``mlm`` and ``contrastive`` stages share: split, check, fit, finish, export, record.
 
 Both stages read a Parquet artifact, split it into training and held-out rows
 (:mod:`gre_ray.train.rows`), reject unusable input before any worker starts, run the
 driver (:func:`gre_ray.wiring.train_driver.fit`) under ``<run>/_train`` with a run name
 keyed by the settings, the input files and the model, then copy the best epoch's model
 to the stage output with a model card, and log the epochs' metrics to the stage's
-``tracking`` backend (:mod:`gre_ray.tracking.training`).
+``tracking`` backend (:mod:`gre_ray.tracking.training`). No Ray call here: the Ray Train run
+and the finishing task are :mod:`gre_ray.wiring.train_driver`'s.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from gre_ray.tracking.training import log_training
 from gre_ray.train.export import write_model_card
 from gre_ray.train.rows import RowSplit, domain_counts
 from gre_ray.train.tasks.base import Task
-from gre_ray.wiring.train_driver import FitResult, fit, preflight, read_train_rows, steps_per_epoch
+from gre_ray.wiring.train_driver import FitResult, finish, fit, preflight, read_train_rows, steps_per_epoch
 
 log = logging.getLogger("gre_ray")
 
@@ -56,6 +57,7 @@ def train_and_export(
     artifact: str,
     card: dict[str, Any],
     finalize: Callable[[str], dict[str, Any]] | None = None,
+    finalize_on_worker: bool = False,
 ) -> FitResult:
     """Run the training of a stage and write its model to ``ctx.out(artifact)``.
 
@@ -71,6 +73,9 @@ def train_and_export(
         card: model-card fields (title, base model, objective, notes, pooling).
         finalize: called with the best epoch's local model folder before it is exported; may
             rewrite its weights (WiSE-FT); what it returns joins the model card and the stats.
+        finalize_on_worker: run ``finalize`` in a Ray task with a training worker's resources
+            (its GPU), on the model read from the run's storage
+            (:func:`gre_ray.wiring.train_driver.finish`), not in this process.
 
     Returns:
         The training result.
@@ -99,7 +104,7 @@ def train_and_export(
     train = read_train_rows(source, kind, settings, hard)
     result = fit(task, train, heldout, global_counts=counts, steps=steps, storage=storage, name=name, what=stage)
     state = result.state
-    final = finalize(result.model_dir) if finalize is not None else {}
+    final = finish(finalize, result, settings, on_worker=finalize_on_worker) if finalize is not None else {}
     base_data = card_datasets(resolve_model(task.model_path))  # what the base model's own card lists
     write_model_card(
         result.model_dir,

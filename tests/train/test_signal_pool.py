@@ -1,0 +1,180 @@
+"""The held-out signal at scale: built file by file, ranked in a bounded pool, scored in chunks.
+
+The pool equals the catalogue when a domain has no more items than ``signal_pool``; then the
+tasks and the numbers equal the earlier whole-table computation (a copy of it is the
+reference below). The Ray rounds equal the one-process rounds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from gre_ray.data.heldout_users import heldout_users
+from gre_ray.data.storage import Location
+from gre_ray.errors import DataError
+from gre_ray.root_config import load_config
+from gre_ray.runner.stage import StageContext
+from gre_ray.stages.contrastive import signal_inputs
+from gre_ray.train import signal
+from gre_ray.train.signal import score_signal, signal_tasks
+
+
+def _data(seed: int = 1, sizes=(25, 60, 40), users: int = 120):
+    """Random catalogues and sequences; some interactions name unknown items, some timestamps tie."""
+    rng = np.random.default_rng(seed)
+    items, rows = [], []
+    for d, n in zip("abc", sizes):
+        items += [(d, f"{d}{i:03d}", f"text of {d} {i}") for i in range(n)]
+        for u in range(users):
+            for _ in range(int(rng.integers(1, 8))):
+                rows.append((d, f"u{u:03d}", f"{d}{int(rng.integers(0, n + 3)):03d}", int(rng.integers(0, 5))))
+    item_table = pa.table(dict(zip(["domain", "item_id", "text"], map(list, zip(*items)))))
+    d, u, i, t = map(list, zip(*rows))
+    return item_table, pa.table({"domain": d, "user_id": u, "item_id": i, "timestamp": pa.array(t, pa.int64())})
+
+
+def _reference(items: pa.Table, inter: pa.Table, domains, fraction, seed, max_users):
+    """The earlier whole-table computation: every item of a domain, a Python loop over users."""
+    out = []
+    inter_all, items_all = inter.to_pandas(), items.to_pandas()
+    for k, domain in enumerate(sorted(domains)):
+        its = items_all[items_all["domain"] == domain].sort_values("item_id")
+        if its.empty:
+            continue
+        ids = its["item_id"].tolist()
+        where = {item: i for i, item in enumerate(ids)}
+        rows = inter_all[inter_all["domain"] == domain]
+        held = heldout_users([domain] * len(rows), rows["user_id"].tolist(), fraction, seed)
+        rows = rows[held & rows["item_id"].isin(where).to_numpy()].sort_values(["user_id", "timestamp"], kind="stable")
+        queries, targets, history = [], [], []
+        for _, seq in rows.groupby("user_id", sort=True)["item_id"]:
+            idx = [where[i] for i in seq]
+            if len(idx) < 2 or idx[-1] == idx[-2]:
+                continue
+            queries.append(idx[-2])
+            targets.append(idx[-1])
+            history.append(np.asarray(sorted(set(idx[:-1]) - {idx[-1]}), dtype=np.int64))
+            if len(queries) >= max_users:
+                break
+        rng = np.random.default_rng([seed, k])
+        n = len(ids)
+        q, t = np.asarray(queries, dtype=np.int64), np.asarray(targets, dtype=np.int64)
+        randoms = rng.integers(n, size=len(q))
+        clash = (randoms == q) | (randoms == t)
+        randoms[clash] = (randoms[clash] + 1 + rng.integers(n - 1, size=int(clash.sum()))) % n
+        pairs = rng.integers(n, size=(min(5000, n * (n - 1) // 2), 2))
+        out.append(signal.DomainSignal(domain, ids, its["text"].tolist(), q, t, history, randoms,
+                                       pairs[pairs[:, 0] != pairs[:, 1]], n))
+    return out
+
+
+def _same(a: signal.DomainSignal, b: signal.DomainSignal) -> None:
+    assert (a.domain, a.item_ids, a.texts, a.catalogue) == (b.domain, b.item_ids, b.texts, b.catalogue)
+    for name in ("queries", "targets", "randoms", "unrelated"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert len(a.history) == len(b.history) and all(np.array_equal(x, y) for x, y in zip(a.history, b.history))
+
+
+@pytest.mark.parametrize("max_users", [2000, 7])
+def test_a_pool_as_large_as_the_catalogue_gives_the_whole_table_numbers_exactly(max_users):
+    items, inter = _data()
+    new = signal_tasks(items, inter, ["c", "a", "b"], 0.3, 5, max_users, pool=60)
+    old = _reference(items, inter, ["c", "a", "b"], 0.3, 5, max_users)
+    assert [t.domain for t in new] == ["a", "b", "c"] and all(t.whole_catalogue for t in new)
+    for a, b in zip(new, old):
+        _same(a, b)
+    vectors = [np.random.default_rng(3).normal(size=(len(t.item_ids), 8)) for t in new]
+    assert score_signal(new, vectors) == score_signal(old, vectors)
+
+
+def test_a_smaller_pool_holds_the_users_items_and_a_seeded_sample():
+    items, inter = _data(sizes=(200, 300, 30), users=40)
+    tasks = signal_tasks(items, inter, ["a", "b", "c"], 0.3, 5, 2000, pool=20)
+    full = signal_tasks(items, inter, ["a", "b", "c"], 0.3, 5, 2000, pool=1000)
+    for small, whole in zip(tasks, full):
+        ends = {whole.item_ids[i] for i in np.r_[whole.queries, whole.targets]}
+        assert ends <= set(small.item_ids) and set(small.item_ids) <= set(whole.item_ids)
+        assert len(small.item_ids) <= 20 + len(ends) and small.catalogue == len(whole.item_ids)
+        assert not small.whole_catalogue
+        # the same users and transitions, re-indexed into the pool
+        assert [small.item_ids[i] for i in small.queries] == [whole.item_ids[i] for i in whole.queries]
+        assert [small.item_ids[i] for i in small.targets] == [whole.item_ids[i] for i in whole.targets]
+    # the sample depends on the seed, not on the order of the rows
+    again = signal_tasks(items.take(np.arange(items.num_rows)[::-1]), inter, ["a", "b", "c"], 0.3, 5, 2000, pool=20)
+    assert [t.item_ids for t in again] == [t.item_ids for t in tasks]
+
+
+def test_chunked_and_device_scoring_equal_one_block(monkeypatch):
+    items, inter = _data()
+    tasks = signal_tasks(items, inter, ["a", "b", "c"], 0.5, 0, 2000)
+    vectors = [np.random.default_rng(4).normal(size=(len(t.item_ids), 8)).astype(np.float32) for t in tasks]
+    whole = score_signal(tasks, vectors)
+    monkeypatch.setattr(signal, "CHUNK_SCORES", 100)  # a few users per chunk
+    assert score_signal(tasks, vectors) == whole
+    on_torch = score_signal(tasks, [torch.from_numpy(v) for v in vectors])
+    assert on_torch == pytest.approx(whole, rel=1e-6)
+
+
+def test_hand_computed_signal_with_history_masked():
+    """Query i1's scores: i2 0.9 (history, masked), i3 0.8, target i0 0.5 -> rank 1, NDCG 1/log2(3)."""
+    items = pa.table({"domain": ["a"] * 4, "item_id": ["i0", "i1", "i2", "i3"], "text": ["w", "x", "y", "z"]})
+    inter = pa.table({"domain": ["a"] * 3, "user_id": ["u"] * 3, "item_id": ["i2", "i1", "i0"],
+                      "timestamp": pa.array([1, 2, 3], pa.int64())})
+    task = signal_tasks(items, inter, ["a"], 0.999999, 0)[0]
+    assert list(task.queries) == [1] and list(task.targets) == [0] and list(task.history[0]) == [1, 2]
+    q = np.array([1.0, 0.0])
+    vec = np.array([[0.5, np.sqrt(0.75)], q, [0.9, np.sqrt(0.19)], [0.8, 0.6]])
+    got = score_signal([task], [vec], k=10)
+    assert got["next_item_ndcg"] == pytest.approx(1 / np.log2(3)) and got["next_item_recall"] == 1.0
+    assert score_signal([task], [vec], k=1)["next_item_recall"] == 0.0
+
+
+def _write_parts(folder, table: pa.Table, parts: int) -> Location:
+    folder.mkdir()
+    step = -(-table.num_rows // parts)
+    for p in range(parts):
+        pq.write_table(table.slice(p * step, step), folder / f"part-{p}.parquet")
+    return Location.of(str(folder))
+
+
+def _ctx(tmp_path, items: pa.Table, inter: pa.Table, overrides: list[str]) -> StageContext:
+    inputs = {"items": _write_parts(tmp_path / "items", items, 3), "interactions": _write_parts(tmp_path / "inter", inter, 4)}
+    config = load_config("configs/demo.yaml", overrides)
+    root = Location.of(str(tmp_path))
+    return StageContext(config=config, settings=config.contrastive, output=root / "out", inputs=inputs, run_root=root)
+
+
+def test_the_ray_rounds_over_files_equal_the_one_process_rounds(tmp_path, ray_session):
+    items, inter = _data(sizes=(200, 30, 60), users=80)
+    ctx = _ctx(tmp_path, items, inter, ["pairs.heldout_users=0.3", "pairs.seed=5", "contrastive.signal_pool=40",
+                                        "contrastive.signal_max_users=9"])
+    got = signal_inputs(ctx, ["a", "b", "c"])
+    want = [t for t in signal_tasks(items, inter, ["a", "b", "c"], 0.3, 5, 9, pool=40) if len(t.queries)]
+    assert len(got) == len(want) == 3
+    for a, b in zip(got, want):
+        _same(a, b)
+    assert ctx.stats["signal_pool"]["a"] == {"pool": len(got[0].item_ids), "items": 200, "whole_catalogue": False}
+    assert ctx.stats["signal_pool"]["b"]["whole_catalogue"]
+
+
+def test_a_domain_the_split_leaves_empty_or_a_pool_below_k_is_one_line(tmp_path, ray_session):
+    items, inter = _data(sizes=(30, 30, 30), users=3)
+    ctx = _ctx(tmp_path / "all", items, inter, ["pairs.heldout_users=0.99"])
+    with pytest.raises(DataError, match=r"training domain 'a' has no interactions left .*pairs.heldout_users"):
+        signal_inputs(ctx, ["a"])
+    tiny_items = items.filter(pa.array([i.endswith(("000", "001", "002", "003")) for i in items.column("item_id").to_pylist()]))
+    ctx = _ctx(tmp_path / "tiny", tiny_items, _data(sizes=(4, 4, 4), users=40)[1], ["pairs.heldout_users=0.5"])
+    with pytest.raises(DataError, match=r"training domain 'a' has a held-out candidate pool of \d items, fewer than K=10; "
+                                        r"raise contrastive.signal_pool"):
+        signal_inputs(ctx, ["a"])
+
+
+def test_a_pool_setting_below_k_is_refused_when_the_config_loads():
+    from gre_ray.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="signal_pool must be at least 10"):
+        load_config("configs/demo.yaml", ["contrastive.signal_pool=5"])
