@@ -9,11 +9,13 @@ means the same thing here as in :mod:`gre_ray.recsys`.
 from __future__ import annotations
 
 import enum
+import posixpath
 import re
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 from gre_ray.embed.config import EncoderConfig, EndpointConfig
+from gre_ray.errors import ConfigError
 from gre_ray.recsys.fusion_config import FusionMode
 from gre_ray.recsys.metric_table import METRICS, REPORTED
 from gre_ray.recsys.models.config import ModelName, parse_model_config
@@ -82,6 +84,58 @@ class EmbeddingModel:
         """``vectors``, ``endpoint``, ``artifact`` or ``encoder``: where the vectors come from."""
         return "vectors" if self.vectors else "endpoint" if self.endpoint.url else (
             "artifact" if self.artifact else "encoder")
+
+
+VECTORS_PREFIX = "vectors:"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.]+")
+
+
+def slug(text: str) -> str:
+    """``text`` with every run of characters other than letters, digits, ``_`` and ``.`` as ``_``."""
+    return _UNSAFE.sub("_", str(text)).strip("_") or "_"
+
+
+def model_name(text: str) -> str:
+    """A leaderboard name for a model id, folder or URL (its last part, file-safe, lower case)."""
+    base = posixpath.basename(text.rstrip("/")) or text
+    name = slug(base).lower().strip("._") or "model"
+    return name if name[0].isalnum() and name != "id" else f"m_{name}"
+
+
+def resolve_model(text: str, known: list[EmbeddingModel], encoder: dict[str, Any] | None = None,
+                  api_key_env: str | None = None) -> EmbeddingModel:
+    """The embedding model ``text`` names, the way a user has it at hand.
+
+    * a name of ``known`` (the config's ``benchmark.embeddings``): that entry;
+    * ``vectors:FOLDER``: precomputed vectors, ``FOLDER/<dataset>.parquet``;
+    * ``http(s)://HOST/v1#MODEL``: an OpenAI-compatible embeddings endpoint serving ``MODEL``;
+    * anything else (``minilm``, a model folder, a Hugging Face Hub id): an encoder model.
+
+    Args:
+        text: the name on the command line.
+        known: the config's embeddings.
+        encoder: encoder settings from the command line (prefix, dim, dtype, backend,
+            pooling, max_length, trust_remote_code, ...).
+        api_key_env: the variable holding an endpoint's key (unset: ``OPENAI_API_KEY``).
+    """
+    encoder = {k: v for k, v in (encoder or {}).items() if v not in (None, "", False)}
+    suffix = f"_d{encoder['dim']}" if encoder.get("dim") else ""  # a truncated model is another model
+    for model in known:
+        if model.name == text:
+            if api_key_env and model.endpoint.url:
+                model = replace(model, endpoint=replace(model.endpoint, api_key_env=api_key_env))
+            return replace(model, name=model.name + suffix,
+                                       encoder=replace(model.encoder, **encoder)) if encoder else model
+    if text.startswith(VECTORS_PREFIX):
+        folder = text[len(VECTORS_PREFIX):]
+        return EmbeddingModel(name=model_name(folder) + suffix, vectors=folder, encoder=EncoderConfig(**encoder))
+    if text.startswith(("http://", "https://")):
+        url, _, served = text.partition("#")
+        if not served:
+            raise ConfigError(f"bench: endpoint {text!r} needs the served model after '#', e.g. {url}#my-model")
+        return EmbeddingModel(name=model_name(served) + suffix, encoder=EncoderConfig(**encoder),
+                              endpoint=EndpointConfig(url=url, model=served, api_key_env=api_key_env or ""))
+    return EmbeddingModel(name=model_name(text) + suffix, encoder=EncoderConfig(model=text, **encoder))
 
 
 @dataclass
@@ -322,9 +376,13 @@ class BenchmarkConfig:
                 raise ValueError(f"dataset names must be non-empty without '/', got {dataset!r}")
 
     def train_for(self, model: str | ModelName) -> TrainConfig:
-        """The training settings of ``model``: ``train`` with its ``models_train`` overrides."""
+        """The training settings of ``model``: ``train`` with its ``models_train`` overrides;
+        SASRec trains every position (``all``) unless ``models_train.sasrec.positions`` is set."""
         settings = self.models_train.get(ModelName(model).value)
-        return settings.apply(self.train) if settings is not None else self.train
+        train = settings.apply(self.train) if settings is not None else self.train
+        if ModelName(model) == ModelName.SASREC and (settings is None or settings.positions is None):
+            train = replace(train, positions=TrainPositions.ALL)  # SASRec's strong default (docs/recsys.md)
+        return train
 
     @property
     def base(self) -> str:

@@ -30,7 +30,7 @@ def embedding_identities(config: BenchmarkConfig, encoders: dict[str, Any]) -> d
     Args:
         config: the benchmark settings.
         encoders: embedding name → encoder settings (``encoder.model`` set to the artifact's
-            URI for artifact models: :func:`gre_ray.wiring.bench_embeddings.encoder_for`).
+            URI for artifact models: :func:`gre_ray.stages.bench_embeddings.encoder_for`).
     """
     from gre_ray.data.storage import Location, fingerprint_files
     from gre_ray.embed.identity import model_identity

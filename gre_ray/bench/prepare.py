@@ -66,7 +66,7 @@ def check_resources(config: BenchmarkConfig, available: dict[str, float]) -> Non
         available: the cluster's resources (``ray.cluster_resources()``).
 
     An autoscaling cluster is checked against its node types instead, by the wiring that
-    runs the grid (:func:`gre_ray.wiring.bench_grid.check_cluster`).
+    runs the grid (:func:`gre_ray.wiring.tune_grid.check_cluster`).
 
     Raises:
         ConfigError: a trial or an encoder actor asks for more CPUs or GPUs than the

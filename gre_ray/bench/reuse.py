@@ -65,6 +65,11 @@ def stored_rows(record: dict[str, Any]) -> pd.DataFrame:
     )
 
 
+def stores_its_result(spec: dict[str, Any]) -> bool:
+    """Whether a trial's plain form names a results store to append its result to."""
+    return bool(spec.get("store"))
+
+
 def store_result(spec: dict[str, Any], final: dict[str, Any], history: list[dict[str, float]]) -> None:
     """Append a finished trial to the store its spec names (nothing when it failed)."""
     rows = stored_rows({"spec": spec, "metrics": final, "history": history, "error": "", "failures": 0})

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gre_ray.bench.trial_spec import TrialSpec
 from gre_ray.tracking.mlflow_runs import flat_params
 
 LOCATIONS = ("split_path", "embedding_path", "store", "name", "key", "protocol")
@@ -21,27 +22,28 @@ EPOCH_KEYS = ("train_loss", "valid_score", "epoch_seconds")
 FINAL_KEYS = ("best_epoch", "epochs", "train_seconds", "wall_seconds", "n_parameters")
 
 
-def trial_tags(spec: dict[str, Any], grid: str) -> dict[str, str]:
+def trial_tags(spec: TrialSpec, grid: str) -> dict[str, str]:
     """The tags of a trial's run."""
-    protocol = spec.get("protocol") or {}
+    protocol = spec.protocol
     tags = {
-        "gre.key": spec.get("key", ""),
+        "gre.key": spec.key,
         "gre.grid": grid,
         "gre.protocol": protocol.get("ranking", ""),
         "gre.split_kind": protocol.get("split", ""),
         "gre.history_masked": str(bool(protocol.get("history_masked", False))).lower(),
-        "gre.split_fingerprint": spec.get("split_fingerprint", ""),
-        "gre.embedding_fingerprint": spec.get("embedding_fingerprint", ""),
+        "gre.split_fingerprint": spec.split_fingerprint,
+        "gre.embedding_fingerprint": spec.embedding_fingerprint,
     }
-    for field in ("dataset", "scenario", "task", "model", "embedding", "fusion", "seed", "embedding_revision"):
-        if spec.get(field) not in (None, ""):
-            tags[f"gre.{field}"] = str(spec[field])
+    named = {"dataset": spec.dataset, "scenario": spec.scenario, "task": spec.task.value, "model": spec.model,
+             "embedding": spec.embedding, "fusion": spec.fusion.value, "seed": spec.seed,
+             "embedding_revision": spec.embedding_revision}
+    tags.update({f"gre.{field}": str(value) for field, value in named.items() if value not in (None, "")})
     return tags
 
 
-def trial_params(spec: dict[str, Any]) -> dict[str, str]:
+def trial_params(spec: TrialSpec) -> dict[str, str]:
     """The spec's settings, flattened (``train.lr``, ``model_params.dim``), without locations."""
-    return flat_params({k: v for k, v in spec.items() if k not in LOCATIONS})
+    return flat_params({k: v for k, v in spec.plain().items() if k not in LOCATIONS})
 
 
 def trial_metrics(result: dict[str, Any]) -> tuple[int, dict[str, float]] | None:

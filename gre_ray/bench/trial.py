@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
+import torch
+
+from gre_ray.bench.trial_spec import TrialSpec
 from gre_ray.recsys.fusion import FusionConfig, FusionMode
 from gre_ray.recsys.models import model_config
-from gre_ray.recsys.models.base import Task
 from gre_ray.recsys.split_io import load_split
 from gre_ray.recsys.splits import Split
 from gre_ray.recsys.text_vectors import MissingPolicy, TextVectors, load_text_vectors
-from gre_ray.recsys.train import DEFAULT_METRIC, Result, TrainConfig, train_and_evaluate
+from gre_ray.recsys.train import DEFAULT_METRIC, Result, train_and_evaluate
 
 Report = Callable[[dict[str, Any]], None]
 
@@ -76,11 +79,13 @@ def final_metrics(result: Result, wall_seconds: float) -> dict[str, Any]:
     return out
 
 
-def run_trial(spec: dict[str, Any], report: Report, *, device: str | None = None, node: str = "") -> dict[str, Any]:
+def run_trial(spec: TrialSpec | Mapping[str, Any], report: Report, *, device: str | None = None,
+              node: str = "") -> dict[str, Any]:
     """Train and evaluate the trial ``spec`` (see :func:`gre_ray.bench.trials.make_spec`).
 
     Args:
-        spec: the trial spec.
+        spec: the trial spec, or the plain form Tune carries (read back with
+            :meth:`TrialSpec.of <gre_ray.bench.trial_spec.TrialSpec.of>`).
         report: called with the metrics of every epoch and, last, with the final record.
         device: the torch device of a trial that Ray gave a GPU share (replaces the spec's
             ``cuda``; :func:`gre_ray.wiring.tune_grid.placed_trial` resolves it).
@@ -93,31 +98,23 @@ def run_trial(spec: dict[str, Any], report: Report, *, device: str | None = None
         ConfigError, DataError: a bad model setting or a broken split or embeddings file.
         FloatingPointError: the loss or the scores became non-finite.
     """
-    import torch
-
+    spec = TrialSpec.of(spec)
     start = time.perf_counter()
-    torch.set_num_threads(int(spec.get("torch_threads", 1)))
-    split = _split(spec["split_path"])
-    fusion = FusionConfig(
-        mode=FusionMode(spec["fusion"]),
-        missing=MissingPolicy(spec["missing_text"]),
-        reduce=spec.get("text_reduce", "none"),
-        reduce_dim=spec.get("text_reduce_dim"),
-    )
+    torch.set_num_threads(spec.torch_threads)
+    split = _split(spec.split_path)
+    fusion = FusionConfig(mode=spec.fusion, missing=spec.missing_text, reduce=spec.text_reduce,
+                          reduce_dim=spec.text_reduce_dim)
     text = None
     if fusion.mode != FusionMode.NONE:
-        text = _text(spec["embedding_path"], spec["split_path"], spec["missing_text"], spec["dataset"])
-    train = dict(spec["train"])
-    if device is not None:
-        train["device"] = device
-    train_cfg = TrainConfig(**train)
-    metric = train_cfg.metric or DEFAULT_METRIC[Task(spec["task"])]
+        text = _text(spec.embedding_path, spec.split_path, spec.missing_text.value, spec.dataset)
+    train_cfg = spec.train if device is None else replace(spec.train, device=device)
+    metric = train_cfg.metric or DEFAULT_METRIC[spec.task]
 
     def on_epoch(record: dict[str, Any]) -> None:
         report(epoch_metrics(record, metric))
 
     result = train_and_evaluate(
-        split, model_config(spec["model"], **spec["model_params"]), fusion, train_cfg, text, callback=on_epoch
+        split, model_config(spec.model, **spec.model_params), fusion, train_cfg, text, callback=on_epoch
     )
     final = final_metrics(result, time.perf_counter() - start)
     final["node_id"] = node

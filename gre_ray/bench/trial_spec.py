@@ -5,16 +5,29 @@ a :class:`TrialSpec` from them through the config loader (an unknown or misspelt
 a value of the wrong type, is a ``ConfigError``) and refuses a split, embeddings file or
 results store named by a bare local path: a trial may run on any node, so each is a URI
 (:mod:`gre_ray.data.shared`). Tune's ``param_space`` then holds the spec's plain form
-(:func:`gre_ray.config.loader.to_dict`), which Tune logs and restores as JSON.
+(:meth:`TrialSpec.plain`), which Tune logs and restores as JSON; the trial's driver
+(:func:`gre_ray.bench.trial.run_trial`), the Tune wiring and the search read it back as a
+:class:`TrialSpec` (:meth:`TrialSpec.of`) and use its attributes, so every default is the
+one written here.
+
+The plain form is what the results store, the trial keys (:mod:`gre_ray.bench.keys`) and
+the results tables (:mod:`gre_ray.bench.results`, :mod:`gre_ray.bench.reuse`) read: Tune's
+records of a trial, possibly written by an earlier version, which those modules take as
+they are.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from gre_ray.config.loader import build, to_dict
 from gre_ray.data.shared import is_uri
+from gre_ray.recsys.fusion_config import FusionMode
+from gre_ray.recsys.models.base import Task
+from gre_ray.recsys.text_vectors import MissingPolicy
+from gre_ray.recsys.train_config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -28,6 +41,8 @@ class TrialSpec:
         key: the trial's content key (:func:`gre_ray.bench.keys.trial_key`).
         embedding_model, embedding_revision, embedding_parameters, embedding_trained_on:
             the embedding's identity (:mod:`gre_ray.bench.identity`); the revision enters the key.
+        task: which split and metrics the model uses.
+        train: the recommender's training settings (``device`` where it trains).
         Others: the identity, model, fusion and training settings of the trial.
     """
 
@@ -35,17 +50,17 @@ class TrialSpec:
     dataset: str
     scenario: str
     model: str
-    task: str
+    task: Task
     embedding: str
-    fusion: str
+    fusion: FusionMode
     seed: int
     lr: float
     dim: int
     split_path: str
-    missing_text: str
+    missing_text: MissingPolicy
     text_reduce: str
     model_params: dict[str, Any]
-    train: dict[str, Any]
+    train: TrainConfig
     embedding_path: str = ""
     text_reduce_dim: int | None = None
     torch_threads: int = 1
@@ -69,7 +84,29 @@ class TrialSpec:
                 )
 
 
-def checked(spec: dict[str, Any]) -> dict[str, Any]:
+    @classmethod
+    def of(cls, spec: TrialSpec | Mapping[str, Any]) -> TrialSpec:
+        """``spec`` itself, or its plain form built back into a :class:`TrialSpec`.
+
+        Raises:
+            ConfigError: an unknown or misspelt field, or a value of the wrong type.
+            ValueError: a file named by a local path.
+        """
+        if isinstance(spec, TrialSpec):
+            return spec
+        return build(cls, spec, prefix=f"trial {spec.get('name', '?')}")
+
+    def plain(self) -> dict[str, Any]:
+        """The JSON-ready form Tune carries, logs and restores (:meth:`of` reads it back)."""
+        return to_dict(self)
+
+    @property
+    def on_gpu(self) -> bool:
+        """Whether the trial trains on CUDA (Ray then gives it a GPU share)."""
+        return self.train.device.startswith("cuda")
+
+
+def checked(spec: Mapping[str, Any]) -> dict[str, Any]:
     """``spec`` built into a :class:`TrialSpec` (raising ``ConfigError`` on a bad field or a
     local path) and returned in the plain form Tune carries."""
-    return to_dict(build(TrialSpec, spec, prefix=f"trial {spec.get('name', '?')}"))
+    return TrialSpec.of(spec).plain()

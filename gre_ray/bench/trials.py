@@ -10,19 +10,16 @@ nothing else.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from gre_ray.bench.config import ID_ONLY, BenchmarkConfig
+from gre_ray.bench.config import ID_ONLY, BenchmarkConfig, slug
 from gre_ray.bench.identity import spec_fields
 from gre_ray.config.loader import to_dict
 from gre_ray.recsys.fusion import FusionMode
 from gre_ray.recsys.models import ModelName, model_task
 from gre_ray.recsys.models import model_config as build_model_config
 from gre_ray.recsys.models.base import Task
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.]+")
 
 
 @dataclass(frozen=True)
@@ -50,11 +47,6 @@ class DatasetInputs:
     split_kinds: dict[str, str] = field(default_factory=dict)
     embedding_fingerprints: dict[str, str] = field(default_factory=dict)
     embedding_identities: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def slug(text: str) -> str:
-    """``text`` with every run of characters other than letters, digits, ``_`` and ``.`` as ``_``."""
-    return _UNSAFE.sub("_", str(text)).strip("_") or "_"
 
 
 def trial_name(dataset: str, model: str, embedding: str, fusion: str, seed: int, tag: str = "") -> str:

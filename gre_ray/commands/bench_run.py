@@ -12,97 +12,52 @@ A model is named the way a user has it at hand:
 
 The run folder's upstream stages (those providing items, interactions and domains) are
 brought up to date through the runner, so nothing is ingested again when it is current;
-then :func:`gre_ray.wiring.bench_grid.run_benchmark` trains only the trials whose key the results
+then :func:`gre_ray.stages.gre_b.run_benchmark` trains only the trials whose key the results
 store lacks, and the leaderboard gathers every stored trial measured the same way.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import posixpath
 from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 
-from gre_ray.bench.config import BenchmarkConfig, EmbeddingModel
-from gre_ray.bench.leaderboard import leaderboard
+from gre_ray.bench.config import BenchmarkConfig, EmbeddingModel, resolve_model
 from gre_ray.bench.prepare import select_datasets, upstream_fingerprint
-from gre_ray.bench.report import board_lines, build_report, protocol_text, save_report, zero_shot_lines
+from gre_ray.bench.report import protocol_text
 from gre_ray.bench.reuse import comparable_rows, latest_per_name, store_tables
 from gre_ray.bench.scope import ingest_names, narrow_ingest, previous_ingest, wanted_datasets
 from gre_ray.bench.store import ZERO_SHOT, ResultsStore
-from gre_ray.bench.trials import slug
-from gre_ray.data.storage import Location, read_table
-from gre_ray.embed.config import EncoderConfig, EndpointConfig
+from gre_ray.bench.trial_spec import TrialSpec
+from gre_ray.data.storage import Location, read_json, read_table
 from gre_ray.errors import ConfigError
-from gre_ray.recsys.fusion import FusionMode
+from gre_ray.ingest.sources import missing_files
+from gre_ray.recsys.fusion_config import FusionMode
 from gre_ray.recsys.models import ModelName
+from gre_ray.recsys.models.base import Task
 from gre_ray.root_config import StageName
-from gre_ray.wiring.bench_grid import BenchInputs, BenchOutcome, run_benchmark
+from gre_ray.runner.manifest import read_manifest
+from gre_ray.runner.runner import plan, run_pipeline, upstream_closure
+from gre_ray.stages import registry
+from gre_ray.stages.gre_b import BenchInputs, BenchOutcome, run_benchmark, write_report
+from gre_ray.wiring.ray_session import ensure_ray_for, start_ray
 from gre_ray.wiring.tune_grid import placed_trial
 
 UPSTREAM = ("items", "interactions", "domains")
 WORK_DIR = "_bench"
-VECTORS_PREFIX = "vectors:"
-
-
-def model_name(text: str) -> str:
-    """A leaderboard name for a model id, folder or URL (its last part, file-safe, lower case)."""
-    base = posixpath.basename(text.rstrip("/")) or text
-    name = slug(base).lower().strip("._") or "model"
-    return name if name[0].isalnum() and name != "id" else f"m_{name}"
-
-
-def resolve_model(text: str, known: list[EmbeddingModel], encoder: dict[str, Any] | None = None,
-                  api_key_env: str | None = None) -> EmbeddingModel:
-    """The embedding model ``text`` names (see the module docstring).
-
-    Args:
-        text: the name on the command line.
-        known: the config's embeddings.
-        encoder: encoder settings from the command line (prefix, dim, dtype, backend,
-            pooling, max_length, trust_remote_code, ...).
-        api_key_env: the variable holding an endpoint's key (unset: ``OPENAI_API_KEY``).
-    """
-    encoder = {k: v for k, v in (encoder or {}).items() if v not in (None, "", False)}
-    suffix = f"_d{encoder['dim']}" if encoder.get("dim") else ""  # a truncated model is another model
-    for model in known:
-        if model.name == text:
-            if api_key_env and model.endpoint.url:
-                model = dataclasses.replace(model, endpoint=dataclasses.replace(model.endpoint, api_key_env=api_key_env))
-            return dataclasses.replace(model, name=model.name + suffix,
-                                       encoder=dataclasses.replace(model.encoder, **encoder)) if encoder else model
-    if text.startswith(VECTORS_PREFIX):
-        folder = text[len(VECTORS_PREFIX):]
-        return EmbeddingModel(name=model_name(folder) + suffix, vectors=folder, encoder=EncoderConfig(**encoder))
-    if text.startswith(("http://", "https://")):
-        url, _, served = text.partition("#")
-        if not served:
-            raise ConfigError(f"bench: endpoint {text!r} needs the served model after '#', e.g. {url}#my-model")
-        return EmbeddingModel(name=model_name(served) + suffix, encoder=EncoderConfig(**encoder),
-                              endpoint=EndpointConfig(url=url, model=served, api_key_env=api_key_env or ""))
-    return EmbeddingModel(name=model_name(text) + suffix, encoder=EncoderConfig(model=text, **encoder))
 
 
 def needed_stages(config: Any, artifacts: set[str]) -> list[str]:
     """The config's stages that provide ``artifacts``, with everything they read from."""
-    from gre_ray.runner.runner import plan
-    from gre_ray.stages import registry
-
     names = [str(getattr(s, "value", s)) for s in config.run.stages]
     planned = plan(names if "benchmark" in names else [*names, "benchmark"], registry())
     providers = {a: p.stage.name for p in planned for a in p.stage.provides}
     missing = sorted(a for a in artifacts if a not in providers)
     if missing:
         raise ConfigError(f"bench: no stage of run.stages provides {', '.join(missing)}")
-    reads = {p.stage.name: set(p.inputs.values()) for p in planned}
-    closure, todo = set(), [providers[a] for a in artifacts]
-    while todo:
-        name = todo.pop()
-        if name not in closure:
-            closure.add(name)
-            todo += list(reads.get(name, ()))
+    closure = upstream_closure(planned, [providers[a] for a in artifacts])
     return [p.stage.name for p in planned if p.stage.name in closure]
 
 
@@ -133,9 +88,6 @@ def bench_config(
 def bench_ingest(config: Any, asked: list[str], scenarios: list[str] | None) -> Any:
     """The ingest settings ``bench`` runs: the asked datasets only (:mod:`gre_ray.bench.scope`),
     or the run folder's current ingest when it already holds them and its raw files are there."""
-    from gre_ray.ingest.sources import missing_files
-    from gre_ray.runner.manifest import read_manifest
-
     keep = wanted_datasets(config.ingest, asked, scenarios)
     if not keep:
         raise ConfigError(f"bench: no dataset of ingest.datasets/sources is in scenario(s) {', '.join(scenarios or [])}")
@@ -144,6 +96,36 @@ def bench_ingest(config: Any, asked: list[str], scenarios: list[str] | None) -> 
     if ingest_names(settings) != keep and missing_files(settings):
         settings = narrow_ingest(config.ingest, keep)  # the earlier superset lost raw files: ingest the asked ones
     return settings
+
+
+def upstream_artifacts(config: Any, artifacts: set[str], datasets: list[str] | None,
+                       scenarios: list[str] | None) -> dict[str, Location]:
+    """Bring the stages that provide ``artifacts`` up to date through the runner (ingesting
+    only the asked datasets) and return where each artifact is."""
+    stages = needed_stages(config, artifacts)
+    upstream_config = dataclasses.replace(config, run=dataclasses.replace(config.run,
+                                                                           stages=[StageName(s) for s in stages]))
+    if "ingest" in stages:  # only the asked datasets' raw files are needed
+        upstream_config = dataclasses.replace(upstream_config, ingest=bench_ingest(
+            config, list(datasets or config.benchmark.datasets), scenarios))
+    outcomes = run_pipeline(upstream_config, registry(), start_ray=start_ray)
+    registered = registry()
+    return {a: Location.of(o.folder) / a for o in outcomes for a in registered[o.name].provides}
+
+
+def chosen_datasets(config: Any, domains: Location, datasets: list[str] | None,
+                    scenarios: list[str] | None) -> list[tuple[str, str]]:
+    """(dataset, scenario) of the asked datasets (default: the config's), kept to ``scenarios``."""
+    chosen = select_datasets(read_table(domains).to_pandas(), list(datasets or config.benchmark.datasets),
+                             domains.uri)
+    if scenarios:
+        known = sorted({s for _, s in chosen})
+        unknown = [s for s in scenarios if s not in known]
+        if unknown:
+            raise ConfigError(f"bench: --scenario {', '.join(unknown)} not among the datasets' scenarios "
+                              f"({', '.join(known)})")
+        chosen = [(n, s) for n, s in chosen if s in scenarios]
+    return chosen
 
 
 @dataclasses.dataclass
@@ -187,35 +169,13 @@ def bench(
         ConfigError, DataError: an unknown model, dataset or scenario; a model that does not
             load; bad vectors; a failing endpoint; all before the first trial.
     """
-    from gre_ray.wiring.ray_session import ensure_ray_for
-    from gre_ray.wiring.ray_session import start_ray
-    from gre_ray.runner.runner import run_pipeline
-    from gre_ray.stages import registry
-
     if not models:
         raise ConfigError("bench: name at least one model")
     resolved = [resolve_model(m, config.benchmark.embeddings, encoder, api_key_env) for m in models]
     artifacts = set(UPSTREAM) | {m.artifact for m in resolved if m.artifact}
-    stages = needed_stages(config, artifacts)
-    upstream_config = dataclasses.replace(config, run=dataclasses.replace(config.run,
-                                                                           stages=[StageName(s) for s in stages]))
-    if "ingest" in stages:  # only the asked datasets' raw files are needed
-        upstream_config = dataclasses.replace(upstream_config, ingest=bench_ingest(
-            config, list(datasets or config.benchmark.datasets), scenarios))
-    outcomes = run_pipeline(upstream_config, registry(), start_ray=start_ray)
-    registered = registry()
-    where = {a: Location.of(o.folder) / a for o in outcomes for a in registered[o.name].provides}
+    where = upstream_artifacts(config, artifacts, datasets, scenarios)
     root = Location.of(config.run.root)
-
-    domains = read_table(where["domains"]).to_pandas()
-    chosen = select_datasets(domains, list(datasets or config.benchmark.datasets), where["domains"].uri)
-    if scenarios:
-        known = sorted({s for _, s in chosen})
-        unknown = [s for s in scenarios if s not in known]
-        if unknown:
-            raise ConfigError(f"bench: --scenario {', '.join(unknown)} not among the datasets' scenarios "
-                              f"({', '.join(known)})")
-        chosen = [(n, s) for n, s in chosen if s in scenarios]
+    chosen = chosen_datasets(config, where["domains"], datasets, scenarios)
     settings = bench_config(config.benchmark, resolved, datasets=[n for n, _ in chosen], recommenders=recommenders,
                             seeds=seeds, fusions=fusions)
     inputs = BenchInputs(items=where["items"], interactions=where["interactions"], domains=where["domains"],
@@ -233,33 +193,30 @@ def bench(
                         ignore_index=True)
     zero = _comparable_zero_shot(store, outcome)
     base = settings.base or config.benchmark.base
-    board = leaderboard(results, settings.metrics, base)
     trials = outcome.results.drop_duplicates("trial")
     lines = [f"bench: {len(trials)} trials of {', '.join(m.name for m in resolved)} and the references: "
              f"{outcome.ran} trained, {outcome.reused} from the results store, {outcome.failed} failed",
              f"results store: {store.root.uri}", *placeholder_lines(outcome.specs)]
+    written = write_report(results, outcome.history, zero, settings.metrics, base, store.root / "report")
     if not zero.empty:
         lines += ["", "zero-training tier (cosine of the user's last item; full ranking, history masked; "
                       "mean over datasets):"]
-        lines += ["  " + line for line in zero_shot_lines(zero)]
+        lines += ["  " + line for line in written.zero_shot]
     lines += ["", "leaderboard (mean over datasets of mean over seeds ± std over seeds; gain over ID-only):"]
     protocol = protocol_text(results)
     if protocol:
         lines.append(protocol)
-    lines += ["  " + line for line in board_lines(board, settings.metrics, base=base)]
-    report = build_report(results, outcome.history, settings.metrics, base, zero_shot=zero)
-    page = save_report(report, store.root / "report")
-    lines.append(f"report: {page.uri}")
-    return BenchRun(outcome, results, zero, lines, page.uri)
+    lines += ["  " + line for line in written.board]
+    lines.append(f"report: {written.html.uri}")
+    return BenchRun(outcome, results, zero, lines, written.html.uri)
 
 
 def placeholder_lines(specs: list[dict[str, Any]]) -> list[str]:
     """One line per embedding whose endpoint was sent a placeholder for items without text,
     from the cache entries' manifests (:mod:`gre_ray.embed.endpoint`)."""
-    from gre_ray.data.storage import read_json
-
     counts: dict[str, dict[str, int]] = {}
-    entries = {(s["embedding"], s["dataset"], s.get("embedding_path", "")) for s in specs}
+    typed = [TrialSpec.of(s) for s in specs]
+    entries = {(s.embedding, s.dataset, s.embedding_path) for s in typed}
     for embedding, dataset, path in sorted(e for e in entries if e[2]):
         manifest = Location.of(path).parent / "manifest.json"
         placeholders = int(read_json(manifest).get("placeholder_items", 0)) if manifest.exists() else 0
@@ -274,7 +231,8 @@ def _comparable_zero_shot(store: ResultsStore, outcome: BenchOutcome) -> pd.Data
     rows = store.read(ZERO_SHOT)
     if rows.empty:
         return outcome.zero_shot
-    splits = {s["split_fingerprint"] for s in outcome.specs if s["task"] == "retrieval"}
+    typed = [TrialSpec.of(s) for s in outcome.specs]
+    splits = {s.split_fingerprint for s in typed if s.task is Task.RETRIEVAL}
     rows = latest_per_name(rows[rows["split_fingerprint"].isin(splits)])
     current = set(outcome.zero_shot["embedding"]) if len(outcome.zero_shot) else set()
     rows = rows[~rows["embedding"].isin(current)]

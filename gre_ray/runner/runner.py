@@ -29,7 +29,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
@@ -152,7 +152,7 @@ def run_pipeline(
         if name not in names:
             raise ConfigError(f"stage {name!r} is not in run.stages ({', '.join(names)})")
     root = Location.of(config.run.root)
-    needed = _upstream_closure(planned, only) if only else set(names)
+    needed = upstream_closure(planned, only) if only else set(names)
     external = preflight(config, [p for p in planned if p.stage.name in needed])
     root.mkdir()
     lease = RunLease(
@@ -312,8 +312,9 @@ def _execute(
     return manifest
 
 
-def _upstream_closure(planned: list[PlannedStage], targets: tuple[str, ...]) -> set[str]:
-    """``targets`` and every stage they read from, directly or not."""
+def upstream_closure(planned: list[PlannedStage], targets: Iterable[str]) -> set[str]:
+    """``targets`` and every stage they read from, directly or not (``--only`` runs them
+    against what is current; ``gre-ray bench`` runs the stages its artifacts need)."""
     providers = {p.stage.name: set(p.inputs.values()) for p in planned}
     closure, todo = set(), list(targets)
     while todo:

@@ -1,7 +1,7 @@
 """Stage ``benchmark``: GRE-B, the dataset × model × embedding grid on Ray Tune.
 
-The grid runs through :func:`gre_ray.wiring.bench_grid.run_benchmark`, the same function
-``gre-ray bench`` calls: datasets resolved (a missing one stops the stage with one
+The grid runs through the GRE-B flow, :func:`gre_ray.stages.gre_b.run_benchmark`, the same
+function ``gre-ray bench`` calls: datasets resolved (a missing one stops the stage with one
 ConfigError), splits and embeddings taken from the run's content-addressed caches
 (computing what is missing), the zero-training tier scored, and only the trials whose key
 has no result in the run's results store (``<run>/results_store``) trained, optionally
@@ -25,10 +25,8 @@ from typing import Any
 
 from gre_ray.bench.card import add_results
 from gre_ray.bench.config import BenchmarkConfig
-from gre_ray.wiring.bench_embeddings import embedding_fingerprints
-from gre_ray.wiring.bench_grid import BenchInputs, run_benchmark
 from gre_ray.bench.prepare import upstream_fingerprint, work_key
-from gre_ray.bench.report import board_lines, build_report, save_report, write_meta, write_zero_shot, zero_shot_lines
+from gre_ray.bench.report import write_meta, write_zero_shot
 from gre_ray.bench.results import FAILED, write_results
 from gre_ray.bench.store import STORE_DIR
 from gre_ray.data.storage import write_json
@@ -37,9 +35,12 @@ from gre_ray.recsys.ce_memory import check_full_ce, device_memory
 from gre_ray.runner.resources import Need, benchmark_needs
 from gre_ray.runner.stage import Stage, StageContext
 from gre_ray.stages import register
+from gre_ray.stages.bench_embeddings import embedding_fingerprints
 from gre_ray.stages.checks import check_benchmark_datasets
+from gre_ray.stages.gre_b import BenchInputs, run_benchmark, write_report
 from gre_ray.tracking.check import check_tracking
 from gre_ray.tracking.config import TRACKING_KEYS
+from gre_ray.wiring.ray_session import ensure_ray_for
 
 log = logging.getLogger("gre_ray")
 WORK_DIR = "_benchmark"
@@ -70,8 +71,6 @@ class BenchmarkStage(Stage):
         return embedding_fingerprints(config.benchmark)
 
     def run(self, ctx: StageContext) -> None:
-        from gre_ray.wiring.ray_session import ensure_ray_for
-
         config: BenchmarkConfig = ctx.settings
         upstream = {a: upstream_fingerprint(loc) for a, loc in sorted(ctx.inputs.items())}
         work = ctx.run_root / WORK_DIR / work_key(config, upstream, embedding_fingerprints(config))
@@ -85,8 +84,7 @@ class BenchmarkStage(Stage):
         write_results(results, history, ctx.out("results"))
         write_meta(ctx.out("results"), config.metrics, config.base)
         write_zero_shot(outcome.zero_shot, ctx.out("results"))
-        report = build_report(results, history, config.metrics, config.base, zero_shot=outcome.zero_shot)
-        save_report(report, ctx.out("report"))
+        report = write_report(results, history, outcome.zero_shot, config.metrics, config.base, ctx.out("report"))
         cards = [(ctx.input(m.artifact) / "README.md").uri for m in config.embeddings  # the GRE model's card
                  if m.artifact and ctx.has_input(m.artifact)
                  and add_results(ctx.input(m.artifact), results, m.name, config.metrics)]
@@ -110,8 +108,8 @@ class BenchmarkStage(Stage):
             reused=outcome.reused,
             failed=dict(zip(failed["trial"], failed["error"])),
             splits=outcome.split_stats,
-            zero_shot=zero_shot_lines(outcome.zero_shot),
-            leaderboard=board_lines(report.board, config.metrics, base=config.base),
+            zero_shot=report.zero_shot,
+            leaderboard=report.board,
             report=(ctx.run_root / self.name / "report" / "report.html").uri,
             tensorboard=(ctx.run_root / self.name / "tune").uri,
             store=(ctx.run_root / STORE_DIR).uri,

@@ -15,18 +15,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
+from ray.tune.schedulers import ASHAScheduler
 
 from gre_ray.bench.config import BenchmarkConfig, SearchScheduler
 from gre_ray.bench.trials import DatasetInputs, search_specs, slug
-from gre_ray.bench.trial_spec import checked
+from gre_ray.bench.trial_spec import TrialSpec, checked
 from gre_ray.wiring.tune_grid import TrialFn, best_valid_score, placed_trial, run_grid
 
 SEARCH_COLUMNS = ["trial", "dataset", "model", "lr", "dim", "valid_score", "epochs", "error", "chosen"]
 
 
 def _asha(config: BenchmarkConfig) -> Any:
-    from ray.tune.schedulers import ASHAScheduler
-
     return ASHAScheduler(
         time_attr="training_iteration",
         metric="valid_score",
@@ -64,7 +63,8 @@ def run_search(
         records = []
         groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for spec in specs:
-            groups.setdefault((spec["dataset"], spec["model"]), []).append(spec)
+            typed = TrialSpec.of(spec)
+            groups.setdefault((typed.dataset, typed.model), []).append(spec)
         for (dataset, model), group in groups.items():
             records += run_grid(group, storage, f"search-{slug(dataset)}-{model}", config.resources,
                                 trial_fn=trial_fn, scheduler=_asha(config), verbose=verbose)
@@ -72,9 +72,9 @@ def run_search(
         records = run_grid(specs, storage, "search", config.resources, trial_fn=trial_fn, verbose=verbose)
     rows = []
     for record in records:
-        spec = record["spec"]
-        rows.append({"trial": spec["name"], "dataset": spec["dataset"], "model": spec["model"], "lr": spec["lr"],
-                     "dim": spec["dim"], "valid_score": best_valid_score(record), "epochs": len(record["history"]),
+        spec = TrialSpec.of(record["spec"])
+        rows.append({"trial": spec.name, "dataset": spec.dataset, "model": spec.model, "lr": spec.lr,
+                     "dim": spec.dim, "valid_score": best_valid_score(record), "epochs": len(record["history"]),
                      "error": record["error"], "chosen": False})
     table = pd.DataFrame(rows, columns=SEARCH_COLUMNS)
     chosen: dict[tuple[str, str], dict[str, Any]] = {}

@@ -20,6 +20,7 @@ from typing import Any
 from ray import tune
 
 from gre_ray.bench.tracking import trial_metrics, trial_params, trial_tags
+from gre_ray.bench.trial_spec import TrialSpec
 from gre_ray.tracking.config import TrackingBackend, store_uri
 from gre_ray.tracking.mlflow_runs import RunWriter
 
@@ -52,8 +53,8 @@ class MlflowTrials(tune.Callback):
 
     def _run(self, trial: Any) -> str:
         if trial.trial_id not in self.runs:
-            spec = trial.config["trial"]
-            self.runs[trial.trial_id] = self.writer.start(spec["name"], trial_tags(spec, self.grid),
+            spec = TrialSpec.of(trial.config["trial"])
+            self.runs[trial.trial_id] = self.writer.start(spec.name, trial_tags(spec, self.grid),
                                                           trial_params(spec), parent=self.parent)
         return self.runs[trial.trial_id]
 

@@ -21,22 +21,29 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import ray
+from ray import tune
+
 from gre_ray.bench import tune_seal
-from gre_ray.bench.config import ResourceSettings
+from gre_ray.bench.config import BenchmarkConfig, ResourceSettings
+from gre_ray.bench.prepare import check_resources
+from gre_ray.bench.reuse import store_result, stores_its_result
 from gre_ray.bench.trial import Report, run_trial
+from gre_ray.bench.trial_spec import TrialSpec
 from gre_ray.data.storage import Location
 from gre_ray.errors import innermost_cause
 from gre_ray.runner.interrupt import Interrupted
-from gre_ray.runner.resources import trial_need
+from gre_ray.runner.resources import benchmark_needs, trial_need
 from gre_ray.wiring import autoscale
 from gre_ray.wiring.accelerator import gpu_device, node_id
+from gre_ray.wiring.tune_callbacks import ProgressLog
 
 log = logging.getLogger("gre_ray")
 
-TrialFn = Callable[[dict[str, Any], Report], Any]
+TrialFn = Callable[[dict[str, Any], Report], Any]  # called with the plain form Tune carries
 HISTORY_KEYS = ("epoch", "train_loss", "valid_score", "epoch_seconds")
 
 
@@ -45,35 +52,32 @@ def spec_name(trial: Any) -> str:
     return trial.config["trial"]["name"]
 
 
-def placed_trial(spec: dict[str, Any], report: Report) -> dict[str, Any]:
+def placed_trial(spec: TrialSpec | Mapping[str, Any], report: Report) -> dict[str, Any]:
     """:func:`~gre_ray.bench.trial.run_trial` on the device and node Ray gave the trial.
 
     A spec that trains on ``cuda`` was given a GPU share by Ray: it runs on CUDA, or stops
     (:func:`gre_ray.wiring.accelerator.gpu_device`; the CPU on a simulated cluster).
     """
-    device = None
-    if str(spec["train"].get("device", "cpu")).startswith("cuda"):
-        device = str(gpu_device(f"benchmark trial {spec['name']}"))
+    spec = TrialSpec.of(spec)
+    device = str(gpu_device(f"benchmark trial {spec.name}")) if spec.on_gpu else None
     return run_trial(spec, report, device=device, node=node_id())
 
 
 def make_trainable(trial_fn: TrialFn = placed_trial) -> Callable[[dict[str, Any]], None]:
     """The function trainable that runs ``trial_fn(spec, tune.report)`` for one trial.
 
-    When the spec names a results ``store``, the trial appends its result there itself
-    when it finishes (:func:`gre_ray.bench.reuse.store_result`), so a killed grid keeps
-    every trial that finished.
+    ``spec`` is the plain form Tune carries; the driver function reads it back
+    (:meth:`TrialSpec.of <gre_ray.bench.trial_spec.TrialSpec.of>`). When the spec names a
+    results ``store``, the trial appends its result there itself when it finishes
+    (:func:`gre_ray.bench.reuse.store_result`), so a killed grid keeps every trial that
+    finished.
     """
 
     def gre_b_trial(config: dict[str, Any]) -> None:
-        from ray import tune
-
-        spec = config["trial"]
-        if not spec.get("store"):
-            trial_fn(spec, tune.report)
+        plain = config["trial"]
+        if not stores_its_result(plain):
+            trial_fn(plain, tune.report)
             return
-        from gre_ray.bench.reuse import store_result
-
         history: list[dict[str, float]] = []
 
         def report(metrics: dict[str, Any]) -> None:
@@ -81,10 +85,26 @@ def make_trainable(trial_fn: TrialFn = placed_trial) -> Callable[[dict[str, Any]
                 history.append({k: float(metrics[k]) for k in HISTORY_KEYS if k in metrics})
             tune.report(metrics)
 
-        final = trial_fn(spec, report)
-        store_result(spec, final, history)
+        final = trial_fn(plain, report)
+        store_result(plain, final, history)
 
     return gre_b_trial
+
+
+def check_cluster(config: BenchmarkConfig) -> None:
+    """Refuse a grid whose trials or encoder actors the Ray cluster can never schedule.
+
+    On an autoscaling cluster only what its node types can never hold is refused; the
+    autoscaler is asked for the rest when the work starts (:mod:`gre_ray.wiring.autoscale`).
+    Without an autoscaler, the cluster's resources now decide
+    (:func:`gre_ray.bench.prepare.check_resources`).
+
+    Raises:
+        ConfigError: one line naming the setting that asks too much.
+    """
+    if autoscale.refuse_if_autoscaled(benchmark_needs(config)):
+        return
+    check_resources(config, ray.cluster_resources())
 
 
 def run_grid(
@@ -115,10 +135,6 @@ def run_grid(
     Returns:
         One record per trial: see :func:`trial_record`.
     """
-    from ray import tune
-
-    from gre_ray.wiring.tune_callbacks import ProgressLog
-
     # TensorBoard tags cannot hold '@': tensorboardX logs every renaming (ndcg@10 -> ndcg_10) at INFO
     logging.getLogger("tensorboardX.summary").setLevel(logging.WARNING)
     trainable = tune.with_resources(make_trainable(trial_fn), {"cpu": resources.cpus, "gpu": resources.gpus})
@@ -166,8 +182,6 @@ def run_grid(
 
 def concurrency_text(resources: ResourceSettings) -> str:
     """How many trials run at once: the setting, or for ``auto`` what the cluster holds now."""
-    import ray
-
     if resources.trial_cap:
         return f"up to {resources.trial_cap} at a time (max_concurrent_trials)"
     total = ray.cluster_resources()

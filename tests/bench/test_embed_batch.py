@@ -1,4 +1,4 @@
-"""One embedding job for every dataset an encoder misses (gre_ray.wiring.bench_embed_batch): the same
+"""One embedding job for every dataset an encoder misses (gre_ray.stages.bench_embed_batch): the same
 vectors under the same cache keys as one job per dataset (``embed_items``), and the same checks."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from gre_ray.embed.cache import cached_entry
 from gre_ray.embed.config import EmbedConfig, EncoderConfig
 from gre_ray.embed.vectors import read_embeddings
 from gre_ray.errors import DataError
-from gre_ray.wiring.bench_embed_batch import SEP, embed_datasets, union_items
+from gre_ray.stages.bench_embed_batch import SEP, embed_datasets, union_items
 from gre_ray.wiring.embed_pipeline import embed_items
 from tests.embed.conftest import items_table, mixed_texts
 

@@ -95,7 +95,7 @@ def test_endpoint_vectors_are_cached_by_content(server, tmp_path):
     from gre_ray.bench.config import EmbeddingModel
     from gre_ray.data.storage import Location
     from gre_ray.embed.vectors import read_embeddings
-    from gre_ray.wiring.bench_embeddings import _embed_one
+    from gre_ray.stages.bench_embeddings import _embed_one
 
     srv = server()
     model = EmbeddingModel(name="api", endpoint=EndpointConfig(url=srv.url, model="minilm"))

@@ -1,6 +1,8 @@
-"""One GRE-B grid, run so that no trial already measured runs again.
+"""The GRE-B flow: one grid, run so that no trial already measured runs again.
 
-Shared by the ``benchmark`` stage and ``gre-ray bench``:
+Shared by the ``benchmark`` stage (:mod:`gre_ray.stages.benchmark`) and ``gre-ray bench``
+(:mod:`gre_ray.commands.bench_run`); the Ray work is the wiring's (split tasks through
+:mod:`gre_ray.wiring.tasks`, the grid through :mod:`gre_ray.wiring.tune_grid`):
 
 1. resolve the datasets; save each (dataset, task) split once in a content-addressed
    cache (``<run>/cache/splits/<key>``: the interactions' fingerprint, the dataset and the
@@ -12,7 +14,8 @@ Shared by the ``benchmark`` stage and ``gre-ray bench``:
    (:mod:`gre_ray.bench.store`) and run a Tune grid over the missing trials only; each
    finished trial appends itself to the store;
 5. assemble the grid's results from the store (relabelled with this grid's names) and
-   the failures of this run.
+   the failures of this run;
+6. :func:`write_report`: the report and the plain-text leaderboard both callers show.
 
 Ray is started (``ensure_ray``) only when something must be computed: a grid whose
 splits, embeddings and trials are all stored runs in seconds without it.
@@ -32,22 +35,27 @@ import pandas as pd
 
 from gre_ray.bench.config import BenchmarkConfig, SearchSettings
 from gre_ray.bench.identity import embedding_identities, with_identity
-from gre_ray.bench.prepare import build_split, check_resources, select_datasets, split_configs
+from gre_ray.bench.prepare import build_split, select_datasets, split_configs
+from gre_ray.bench.report import Report as Page
+from gre_ray.bench.report import board_lines, build_report, save_report, zero_shot_lines
 from gre_ray.bench.results import FAILED, HISTORY_COLUMNS, RESULT_COLUMNS, history_table, results_table
 from gre_ray.bench.reuse import PROTOCOL_COLUMNS, protocol_columns, reused_tables, split_by_store, with_keys
 from gre_ray.bench.store import ResultsStore
 from gre_ray.bench.trial import Report
-from gre_ray.bench.trial_spec import checked
+from gre_ray.bench.trial_spec import TrialSpec, checked
 from gre_ray.bench.trials import DatasetInputs, grid_specs
+from gre_ray.bench.zero_shot import zero_shot_table
 from gre_ray.config.loader import to_dict
 from gre_ray.data.shared import shared_uri
 from gre_ray.data.storage import Location, read_json, read_table
-from gre_ray.tracking.check import check_tracking
 from gre_ray.runner.interrupt import Interrupted
-from gre_ray.wiring.bench_embeddings import CACHE_DIR, encoder_for, prepare_embeddings
-from gre_ray.runner.resources import benchmark_needs
-from gre_ray.wiring import autoscale
-from gre_ray.wiring.tune_grid import placed_trial
+from gre_ray.stages.bench_embeddings import CACHE_DIR, encoder_for, prepare_embeddings
+from gre_ray.tracking.check import check_tracking
+from gre_ray.wiring.bench_search import run_search
+from gre_ray.wiring.tasks import run_in_tasks
+from gre_ray.wiring.tracking import tracking_callbacks
+from gre_ray.wiring.tune_grid import check_cluster, placed_trial, run_grid
+from gre_ray.wiring.zero_shot_tasks import cluster_scorer
 
 log = logging.getLogger("gre_ray")
 SPLIT_CACHE = "cache/splits"
@@ -118,13 +126,9 @@ def prepare_splits(
                 missing[(name, task)] = (shared_uri(dest), split_cfg)
     if missing:
         ensure_ray()
-        import ray
-
-        remote = ray.remote(num_cpus=1)(build_split)
         source = shared_uri(inputs.interactions)  # a task argument: a URI every node opens
-        refs = {k: remote.remote(source, k[0], cfg, dest) for k, (dest, cfg) in missing.items()}
-        for k, ref in refs.items():
-            stats = ray.get(ref)
+        built = run_in_tasks(build_split, [(source, k[0], cfg, dest) for k, (dest, cfg) in missing.items()])
+        for k, stats in zip(missing, built):
             out[k] = (missing[k][0], {**stats, "kind": missing[k][1].kind.value})
     return out
 
@@ -151,27 +155,71 @@ def kept_trials(store: ResultsStore, specs: list[dict[str, Any]], todo: list[dic
     """What an interrupted grid kept: its trials now in the results store, of how many."""
     stored = store.read()
     have = set(stored["key"]) if not stored.empty else set()
-    now = sum(1 for s in todo if s["key"] in have)
+    now = sum(1 for s in todo if TrialSpec.of(s).key in have)
     return (f"{len(specs) - len(todo) + now} of {len(specs)} trials in the results store {store.root.uri} "
             f"({now} finished in this run)")
 
 
-def check_cluster(config: BenchmarkConfig) -> None:
-    """Refuse a grid whose trials or encoder actors the Ray cluster can never schedule.
+def dataset_inputs(datasets: list[tuple[str, str]], splits: dict, vectors: dict,
+                   identities: dict[str, dict[str, Any]]) -> list[DatasetInputs]:
+    """What the grid knows of each (dataset, scenario): its splits and embeddings with their
+    fingerprints (from :func:`prepare_splits` and the embedding cache)."""
+    return [
+        DatasetInputs(
+            name, scenario,
+            splits={t: p for (n, t), (p, _) in splits.items() if n == name},
+            embeddings={e: v.uri for e, v in vectors[name].items()},
+            split_fingerprints={t: s["fingerprint"] for (n, t), (_, s) in splits.items() if n == name},
+            split_kinds={t: s.get("kind", "") for (n, t), (_, s) in splits.items() if n == name},
+            embedding_fingerprints={e: v.fingerprint for e, v in vectors[name].items()},
+            embedding_identities=identities,
+        )
+        for name, scenario in datasets
+    ]
 
-    On an autoscaling cluster only what its node types can never hold is refused; the
-    autoscaler is asked for the rest when the work starts (:mod:`gre_ray.wiring.autoscale`).
-    Without an autoscaler, the cluster's resources now decide
-    (:func:`gre_ray.bench.prepare.check_resources`).
+
+def train_missing(
+    config: BenchmarkConfig, specs: list[dict[str, Any]], todo: list[dict[str, Any]], store: ResultsStore,
+    run_root: Location, work: Location, trial_fn: Callable[[dict[str, Any], Report], Any], callbacks: Sequence[Any],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run the Tune grid of the trials ``todo`` (each stores its own result when it finishes).
+
+    Returns:
+        (results, history) of the trials that failed in this run (not stored: they run again).
 
     Raises:
-        ConfigError: one line naming the setting that asks too much.
+        Interrupted: the grid was stopped; what the store kept is named.
     """
-    import ray
+    name = "grid-" + hashlib.sha256("".join(sorted(TrialSpec.of(s).key for s in todo)).encode()).hexdigest()[:12]
+    tracking = tracking_callbacks(config.tracking, config.tracking_uri, config.tracking_experiment,
+                                  run_root.uri, name)
+    try:
+        records = run_grid(todo, (work / "tune").uri, name, config.resources, trial_fn=trial_fn,
+                           callbacks=[*callbacks, *tracking])
+    except KeyboardInterrupt:  # interrupted trials are neither stored nor failed: the next run trains them
+        raise Interrupted([kept_trials(store, specs, todo)]) from None
+    stored_now = store.read()
+    have = set(stored_now["key"]) if not stored_now.empty else set()
+    lost = [r for r in records if TrialSpec.of(r["spec"]).key not in have]
+    if not lost:
+        return pd.DataFrame(columns=RESULT_COLUMNS + PROTOCOL_COLUMNS), pd.DataFrame(columns=HISTORY_COLUMNS)
+    failed = pd.concat([results_table([r]).assign(**protocol_columns(r["spec"])) for r in lost], ignore_index=True)
+    return failed, history_table(lost)
 
-    if autoscale.refuse_if_autoscaled(benchmark_needs(config)):
-        return
-    check_resources(config, ray.cluster_resources())
+
+def grid_tables(specs: list[dict[str, Any]], store: ResultsStore, failed: pd.DataFrame,
+                failed_history: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(results, history) of the grid: its stored trials under this grid's names, and the
+    failures of this run."""
+    stored = store.read()
+    finished, _ = split_by_store(specs, stored)
+    results, history = reused_tables(finished, stored)
+    frames = [f for f in (results, failed) if not f.empty]
+    results = pd.concat(frames, ignore_index=True) if frames else results
+    results = results.sort_values(["dataset", "model", "embedding", "fusion", "seed", "metric"], ignore_index=True)
+    results = with_identity(results, specs)
+    history = pd.concat([h for h in (history, failed_history) if not h.empty] or [history], ignore_index=True)
+    return results, history
 
 
 def run_benchmark(
@@ -201,12 +249,6 @@ def run_benchmark(
         ConfigError, DataError: unknown datasets, a missing artifact, bad embeddings,
             all before the first trial.
     """
-    from gre_ray.wiring.bench_search import run_search
-    from gre_ray.wiring.tune_grid import run_grid
-    from gre_ray.wiring.tracking import tracking_callbacks
-    from gre_ray.bench.zero_shot import zero_shot_table
-    from gre_ray.wiring.zero_shot_tasks import cluster_scorer
-
     check_tracking(config.tracking, config.tracking_uri, run_root.uri, "benchmark")  # before any work
     store = store or ResultsStore.of_run(run_root)
     datasets = select_datasets(read_table(inputs.domains).to_pandas(), config.datasets, inputs.domains.uri)
@@ -218,18 +260,7 @@ def run_benchmark(
         vectors = prepare_embeddings(config, inputs.items, names, encoders, run_root, ensure_ray=ensure_ray)
     except KeyboardInterrupt:
         raise Interrupted([f"the embeddings finished so far in {(run_root / CACHE_DIR).uri}"]) from None
-    data = [
-        DatasetInputs(
-            name, scenario,
-            splits={t: p for (n, t), (p, _) in splits.items() if n == name},
-            embeddings={e: v.uri for e, v in vectors[name].items()},
-            split_fingerprints={t: s["fingerprint"] for (n, t), (_, s) in splits.items() if n == name},
-            split_kinds={t: s.get("kind", "") for (n, t), (_, s) in splits.items() if n == name},
-            embedding_fingerprints={e: v.fingerprint for e, v in vectors[name].items()},
-            embedding_identities=identities,
-        )
-        for name, scenario in datasets
-    ]
+    data = dataset_inputs(datasets, splits, vectors, identities)
     zero_shot = zero_shot_table(config, data, store, query_vectors(config, inputs, names, encoders, run_root,
                                                                    ensure_ray),
                                 rank_jobs=cluster_scorer(work, config.resources.gpus, ensure_ray))
@@ -247,30 +278,34 @@ def run_benchmark(
     if todo:
         ensure_ray()
         check_cluster(config)
-        name = "grid-" + hashlib.sha256("".join(sorted(s["key"] for s in todo)).encode()).hexdigest()[:12]
-        tracking = tracking_callbacks(config.tracking, config.tracking_uri, config.tracking_experiment,
-                                      run_root.uri, name)
-        try:
-            records = run_grid(todo, (work / "tune").uri, name, config.resources, trial_fn=trial_fn,
-                               callbacks=[*callbacks, *tracking])
-        except KeyboardInterrupt:  # interrupted trials are neither stored nor failed: the next run trains them
-            raise Interrupted([kept_trials(store, specs, todo)]) from None
-        stored_now = store.read()
-        have = set(stored_now["key"]) if not stored_now.empty else set()
-        lost = [r for r in records if r["spec"]["key"] not in have]
-        if lost:
-            failed = pd.concat([results_table([r]).assign(**protocol_columns(r["spec"])) for r in lost],
-                               ignore_index=True)
-            failed_history = history_table(lost)
-    stored = store.read()
-    finished, _ = split_by_store(specs, stored)
-    results, history = reused_tables(finished, stored)
-    frames = [f for f in (results, failed) if not f.empty]
-    results = pd.concat(frames, ignore_index=True) if frames else results
-    results = results.sort_values(["dataset", "model", "embedding", "fusion", "seed", "metric"], ignore_index=True)
-    results = with_identity(results, specs)
-    history = pd.concat([h for h in (history, failed_history) if not h.empty] or [history], ignore_index=True)
+        failed, failed_history = train_missing(config, specs, todo, store, run_root, work, trial_fn, callbacks)
+    results, history = grid_tables(specs, store, failed, failed_history)
     n_failed = int(results[results["status"] == FAILED]["trial"].nunique()) if len(results) else 0
     return BenchOutcome(results, history, zero_shot, ran=len(todo), reused=len(done), failed=n_failed,
                         split_stats={f"{n}/{t}": s for (n, t), (_, s) in splits.items()}, specs=specs)
 
+
+@dataclass
+class WrittenReport:
+    """The report of a grid, written, and its plain-text parts.
+
+    Attributes:
+        page: the rendered report (leaderboard, paired tests, figures).
+        html: the location of its HTML page.
+        zero_shot: lines of the zero-training tier's means (none when it was not scored).
+        board: lines of the leaderboard.
+    """
+
+    page: Page
+    html: Location
+    zero_shot: list[str]
+    board: list[str]
+
+
+def write_report(results: pd.DataFrame, history: pd.DataFrame, zero_shot: pd.DataFrame, metrics: list[str],
+                 base: str, folder: Location) -> WrittenReport:
+    """Render the report of ``results`` into ``folder`` and the lines the stage's summary and
+    ``gre-ray bench`` print: the one report assembly of both."""
+    page = build_report(results, history, metrics, base, zero_shot=zero_shot)
+    html = save_report(page, folder)
+    return WrittenReport(page, html, zero_shot_lines(zero_shot), board_lines(page.board, metrics, base=base))

@@ -5,7 +5,7 @@ model's weight bytes, the resolved encoder settings, the items' ids and texts), 
 checkpoint or a changed text gets new vectors and old ones are never reused under a name.
 The benchmark asks it for every (dataset, embedding model) before the grid starts: cached
 entries are read back, missing ones are computed with the embedding pipeline, once each,
-every dataset an encoder misses in one job (:mod:`gre_ray.wiring.bench_embed_batch`). The cache
+every dataset an encoder misses in one job (:mod:`gre_ray.stages.bench_embed_batch`). The cache
 lives in ``<run>/cache/embeddings``, beside the stages, so a forced or changed benchmark
 run reuses what an earlier one computed.
 """
@@ -22,8 +22,15 @@ import pyarrow.compute as pc
 from gre_ray.bench.config import BenchmarkConfig, EmbeddingModel
 from gre_ray.data.schema import ITEMS
 from gre_ray.data.shared import shared_uri
-from gre_ray.data.storage import Location, read_table
+from gre_ray.data.storage import Location, fingerprint_files, read_table
+from gre_ray.embed.cache import cached_entry, store_vectors, texts_fingerprint
+from gre_ray.embed.config import EmbedConfig
+from gre_ray.embed.endpoint import PLACEHOLDER, embed_texts, endpoint_fingerprint, without_empty
+from gre_ray.embed.model_folder import model_fingerprint, resolve_model_dir
+from gre_ray.embed.precomputed import read_vectors
 from gre_ray.errors import ConfigError
+from gre_ray.stages.bench_embed_batch import embed_datasets
+from gre_ray.wiring.embed_pipeline import embed_items
 
 log = logging.getLogger("gre_ray")
 CACHE_DIR = "cache/embeddings"
@@ -51,10 +58,6 @@ def encoder_for(model: EmbeddingModel, artifacts: dict[str, Location]) -> Any:
 def embedding_fingerprints(config: BenchmarkConfig) -> dict[str, str]:
     """Weight fingerprints of the models named in the config (artifacts are fingerprinted
     as upstream stages)."""
-    from gre_ray.embed.model_folder import model_fingerprint, resolve_model_dir
-
-    from gre_ray.data.storage import fingerprint_files
-
     out = {}
     for m in config.embeddings:
         if m.vectors:
@@ -78,20 +81,13 @@ class EmbeddingEntry:
 
 def _embed_one(model: EmbeddingModel, encoder: Any, rows: Any, dataset: str, cache: Location,
                settings: Any, ensure_ray: Callable[[], None]) -> EmbeddingEntry:
-    from gre_ray.embed.cache import cached_entry, store_vectors, texts_fingerprint
-    from gre_ray.wiring.embed_pipeline import embed_items
-
     normalize = encoder.normalize is not False
     if model.vectors:
-        from gre_ray.embed.precomputed import read_vectors
-
         ids, matrix, key = read_vectors(model.vectors, dataset, rows.column("item_id").to_pylist(),
                                         dim=encoder.dim, normalize=normalize)
         entry = store_vectors(cache, key, ids, matrix, {"source": model.vectors, "dataset": dataset})
         return EmbeddingEntry(shared_uri(entry), key)
     if model.endpoint.url:
-        from gre_ray.embed.endpoint import PLACEHOLDER, embed_texts, endpoint_fingerprint, without_empty
-
         key = endpoint_fingerprint(model.endpoint, encoder.prefix, encoder.dim, texts_fingerprint(rows), normalize)
         if not (cache / key / "manifest.json").exists():
             texts, placeholders = without_empty([t or "" for t in rows.column("text").to_pylist()])
@@ -131,9 +127,6 @@ def prepare_embeddings(
     Returns:
         dataset → embedding name → the cached embeddings and their fingerprint.
     """
-    from gre_ray.embed.config import EmbedConfig
-    from gre_ray.wiring.bench_embed_batch import embed_datasets
-
     out: dict[str, dict[str, EmbeddingEntry]] = {d: {} for d in datasets}
     if not config.embeddings:
         return out
