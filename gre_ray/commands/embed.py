@@ -19,8 +19,11 @@ from gre_ray.config.loader import apply_overrides, build
 from gre_ray.data.storage import Location
 from gre_ray.embed.config import Backend, DType, EmbedConfig
 from gre_ray.embed.index import IndexKind
+from gre_ray.embed.job import check_settings, read_item_ids
 from gre_ray.embed.pooling import Pooling
 from gre_ray.root_config import RunSection
+from gre_ray.wiring.embed_pipeline import embed_to_folder
+from gre_ray.wiring.ray_session import start_ray
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -60,10 +63,6 @@ def settings_from_args(args: argparse.Namespace) -> EmbedConfig:
 
 
 def main(args: argparse.Namespace) -> int:
-    from gre_ray.embed.job import check_settings, read_item_ids
-    from gre_ray.wiring.embed_pipeline import embed_to_folder
-    from gre_ray.wiring.ray_session import start_ray
-
     settings = settings_from_args(args)
     items, out = Location.of(args.items), Location.of(args.out)
     check_settings(settings)  # a bad model or bad items fail before Ray starts

@@ -20,6 +20,8 @@ import logging
 import os
 from typing import Callable
 
+import torch
+
 from gre_ray.errors import UserError
 
 log = logging.getLogger("gre_ray")
@@ -50,8 +52,6 @@ def gpu_device(what: str, cuda_device: Callable[[], object] | None = None):
     Raises:
         NoCudaDeviceError: no CUDA device and no simulation.
     """
-    import torch
-
     if torch.cuda.is_available():
         return cuda_device() if cuda_device is not None else torch.device("cuda")
     if simulated_gpus():

@@ -6,14 +6,21 @@ or join Ray before the first piece of work that needs it.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import socket
+import tempfile
 from typing import Any, Callable, Sequence
+
+import ray
+import yaml
 
 from gre_ray.errors import UserError
 from gre_ray.runner import interrupt, quiet
 from gre_ray.runner.resources import Need
+from gre_ray.runner.scaling import DEFAULT_WAIT_S
+from gre_ray.wiring import autoscale
 
 log = logging.getLogger("gre_ray")
 
@@ -52,11 +59,7 @@ def _quiet_ray_data_workers() -> None:
     it. A config the user set is kept."""
     if not quiet.is_quiet() or RAY_DATA_LOGGING_CONFIG in os.environ:
         return
-    import copy
-    import tempfile
-
-    import yaml
-    from ray.data._internal import logging as data_logging
+    from ray.data._internal import logging as data_logging  # Ray Data's handlers: see _after_init
 
     config = copy.deepcopy(data_logging.DEFAULT_CONFIG)
     config["handlers"]["console"]["level"] = "WARNING"
@@ -81,8 +84,6 @@ def start_ray(config: Any, needs: Sequence[Need] = ()) -> None:
         UserError: the cluster at the address cannot be reached or refuses the connection
             (``ray.init`` itself would retry for minutes).
     """
-    import ray
-
     if ray.is_initialized():
         return
     address = config.run.ray_address or os.environ.get("RAY_ADDRESS") or None
@@ -115,9 +116,6 @@ def start_ray(config: Any, needs: Sequence[Need] = ()) -> None:
 
 def _check_autoscaling(config: Any, needs: Sequence[Need]) -> None:
     """Set the autoscaler wait and refuse at once what the cluster's node types can never run."""
-    from gre_ray.runner.scaling import DEFAULT_WAIT_S
-    from gre_ray.wiring import autoscale
-
     autoscale.configure(getattr(config.run, "resource_wait_s", DEFAULT_WAIT_S))
     autoscale.check_needs(list(needs))
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
+import ray
+
 T = TypeVar("T")
 
 
@@ -19,8 +21,6 @@ def run_in_tasks(fn: Callable[..., T], calls: Iterable[Sequence[Any]], num_cpus:
     Returns:
         The results, in the order of ``calls``. A task's exception is raised here.
     """
-    import ray
-
     task = ray.remote(num_cpus=num_cpus)(fn)
     return ray.get([task.remote(*args) for args in calls])
 

@@ -16,11 +16,14 @@ import uuid
 from collections.abc import Callable
 
 import numpy as np
+import ray
+import torch
 
 from gre_ray.bench.zero_shot_chunks import (ITEM_CHUNK, USER_CHUNK, ScoringInputs, ScoringJob, job_key,
                                             prepare_scoring, score_chunk, user_chunks)
 from gre_ray.data.shared import shared_uri
 from gre_ray.data.storage import Location
+from gre_ray.wiring import autoscale
 from gre_ray.wiring.accelerator import gpu_device
 
 log = logging.getLogger("gre_ray")
@@ -28,8 +31,6 @@ log = logging.getLogger("gre_ray")
 
 def placed_score_chunk(inputs: ScoringInputs, start: int, stop: int, item_chunk: int, gpu: bool) -> np.ndarray:
     """:func:`~gre_ray.bench.zero_shot_chunks.score_chunk` on the device Ray gave the task."""
-    import torch
-
     device = gpu_device("zero-training scoring task").type if gpu else "cpu"
     if device == "cpu":
         torch.set_num_threads(1)
@@ -39,10 +40,6 @@ def placed_score_chunk(inputs: ScoringInputs, start: int, stop: int, item_chunk:
 def scoring_gpus(gpus: float) -> float:
     """The trials' GPU share for a scoring task, or 0 on a cluster that has no GPU and cannot
     get one (no autoscaler): scoring needs no GPU, and a GPU task there would wait forever."""
-    import ray
-
-    from gre_ray.wiring import autoscale
-
     if gpus > 0 and not ray.cluster_resources().get("GPU", 0) and autoscale.current_limits() is None:
         log.info("zero-training tier: the cluster has no GPU, scoring on CPUs")
         return 0.0
@@ -61,8 +58,6 @@ def cluster_ranks(
         gpus: GPUs per scoring task (the trials' share); 0 runs on CPUs.
         user_chunk, item_chunk: users per task, item rows scored at once.
     """
-    import ray
-
     if not jobs:
         return []
     folder = work / f"zero_shot-{uuid.uuid4().hex[:8]}"
