@@ -1,12 +1,16 @@
 """The package's structure holds: the import contracts of ``.importlinter`` (layers, a
-ground-floor config loader, only ``gre_ray.wiring`` imports Ray), and loading a config
-imports neither torch nor Ray."""
+ground-floor config loader, only ``gre_ray.wiring`` imports Ray), every wiring module is a
+Ray adapter, trial settings are read as attributes of the typed spec, and loading a config,
+``gre-ray config`` and ``gre-ray --help`` import none of torch, ray, faiss, scipy,
+transformers."""
 
 from __future__ import annotations
 
+import ast
 import configparser
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -86,3 +90,45 @@ def test_light_commands_import_no_heavy_package(argv):
 def test_loading_a_config_imports_no_heavy_package():
     code = "from gre_ray.root_config import load_config\nload_config('configs/demo.yaml', [])\n"
     assert _heavy_modules_after(code) == []
+
+
+def _imports_ray(path: Path) -> bool:
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "ray" for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "ray":
+            return True
+    return False
+
+
+def test_every_wiring_module_is_a_ray_adapter():
+    # gre_ray.wiring holds Ray adapters only: orchestration lives in the stages, pure bodies in
+    # the domain packages (docs/CONTRIBUTING.md).
+    wiring = ROOT / "gre_ray" / "wiring"
+    modules = [p for p in sorted(wiring.rglob("*.py")) if p.name != "__init__.py"]
+    assert modules
+    assert [str(p.relative_to(ROOT)) for p in modules if not _imports_ray(p)] == []
+
+
+# Reads of a trial's settings by string key, on a variable holding a trial spec.
+_SPEC_READ = re.compile(r"""\bspecs?\b(\[\s*["']|\.get\(\s*["'])|\["spec"\]\s*(\[|\.get\()""")
+# The modules of the trial spec's plain form: the spec itself, the grid that assembles the
+# plain form, the keys that hash it, and the tables and store rows built from Tune's records
+# of it (possibly written by earlier versions, so read as they are).
+SPEC_MODULES = {"bench/trial_spec.py", "bench/trials.py", "bench/keys.py", "bench/results.py", "bench/reuse.py",
+                "bench/identity.py"}
+# Other kinds of specs, read by key on purpose: ray up / KubeRay YAML node types and the
+# demo generator's vocabulary.
+OTHER_SPECS = {"runner/cluster_spec.py", "demo/generator.py", "demo/transfer.py"}
+
+
+def test_trial_settings_are_read_as_attributes_outside_the_spec_modules():
+    package = ROOT / "gre_ray"
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        name = str(path.relative_to(package))
+        if name in SPEC_MODULES | OTHER_SPECS:
+            continue
+        found += [f"{name}:{n}: {line.strip()}" for n, line in enumerate(path.read_text().splitlines(), 1)
+                  if _SPEC_READ.search(line)]
+    assert found == []
