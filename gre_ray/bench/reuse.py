@@ -70,6 +70,11 @@ def stores_its_result(spec: dict[str, Any]) -> bool:
     return bool(spec.get("store"))
 
 
+def embedding_entries(specs: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """(embedding, dataset, embeddings URI) of every trial that reads vectors ("" for ID-only)."""
+    return {(spec["embedding"], spec["dataset"], spec.get("embedding_path", "")) for spec in specs}
+
+
 def store_result(spec: dict[str, Any], final: dict[str, Any], history: list[dict[str, float]]) -> None:
     """Append a finished trial to the store its spec names (nothing when it failed)."""
     rows = stored_rows({"spec": spec, "metrics": final, "history": history, "error": "", "failures": 0})

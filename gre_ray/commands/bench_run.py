@@ -27,7 +27,7 @@ import pandas as pd
 from gre_ray.bench.config import BenchmarkConfig, EmbeddingModel, resolve_model
 from gre_ray.bench.prepare import select_datasets, upstream_fingerprint
 from gre_ray.bench.report import protocol_text
-from gre_ray.bench.reuse import comparable_rows, latest_per_name, store_tables
+from gre_ray.bench.reuse import comparable_rows, embedding_entries, latest_per_name, store_tables
 from gre_ray.bench.scope import ingest_names, narrow_ingest, previous_ingest, wanted_datasets
 from gre_ray.bench.store import ZERO_SHOT, ResultsStore
 from gre_ray.bench.trial_spec import TrialSpec
@@ -215,8 +215,7 @@ def placeholder_lines(specs: list[dict[str, Any]]) -> list[str]:
     """One line per embedding whose endpoint was sent a placeholder for items without text,
     from the cache entries' manifests (:mod:`gre_ray.embed.endpoint`)."""
     counts: dict[str, dict[str, int]] = {}
-    typed = [TrialSpec.of(s) for s in specs]
-    entries = {(s.embedding, s.dataset, s.embedding_path) for s in typed}
+    entries = embedding_entries(specs)
     for embedding, dataset, path in sorted(e for e in entries if e[2]):
         manifest = Location.of(path).parent / "manifest.json"
         placeholders = int(read_json(manifest).get("placeholder_items", 0)) if manifest.exists() else 0
