@@ -134,7 +134,7 @@ def test_hand_computed_signal_with_history_masked():
 
 
 def _write_parts(folder, table: pa.Table, parts: int) -> Location:
-    folder.mkdir()
+    folder.mkdir(parents=True)
     step = -(-table.num_rows // parts)
     for p in range(parts):
         pq.write_table(table.slice(p * step, step), folder / f"part-{p}.parquet")
