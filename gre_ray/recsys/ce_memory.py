@@ -100,13 +100,14 @@ def device_memory(device: str, gpu_share: float = 1.0) -> int:
     return max(1, int(total * min(max(gpu_share, 0.0), 1.0)))
 
 
-def check_full_ce(bench: Any, catalogues: Mapping[str, int], device_bytes: int | None) -> None:
+def check_full_ce(bench: Any, catalogues: Mapping[str, int], device: str, device_bytes: int | None) -> None:
     """Refuse a benchmark whose SASRec trains full CE on a catalogue its device cannot hold.
 
     Args:
         bench: the benchmark settings (``models``, ``models_params``, ``train``,
             ``models_train``, ``split``).
         catalogues: item counts of the datasets (e.g. GRE-B Table 1's), by name.
+        device: where the trials train (``cuda`` when they get GPUs), for the message.
         device_bytes: see :func:`device_memory`.
 
     Raises:
@@ -119,6 +120,6 @@ def check_full_ce(bench: Any, catalogues: Mapping[str, int], device_bytes: int |
     override = (bench.models_train or {}).get("sasrec")
     batch_size = getattr(override, "batch_size", None) or train.batch_size
     name, n_items = max(catalogues.items(), key=lambda kv: kv[1])
-    problem = full_ce_problem(cfg, n_items, batch_size, bench.split.retrieval.max_len, train.device, device_bytes)
+    problem = full_ce_problem(cfg, n_items, batch_size, bench.split.retrieval.max_len, device, device_bytes)
     if problem:
         raise ConfigError(f"benchmark: dataset {name}: {problem}")

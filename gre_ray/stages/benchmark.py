@@ -65,7 +65,7 @@ class BenchmarkStage(Stage):
         check_tracking(bench.tracking, bench.tracking_uri, config.run.root, "benchmark")
         table1 = {n: e.table1.items for n, e in load_registry().items() if e.table1 and n in bench.datasets}
         device = "cuda" if bench.resources.gpus else bench.train.device
-        check_full_ce(bench, table1, device_memory(device, bench.resources.gpus or 1.0))
+        check_full_ce(bench, table1, device, device_memory(device, bench.resources.gpus or 1.0))
 
     def external_inputs(self, config: Any) -> dict[str, str]:
         return embedding_fingerprints(config.benchmark)
