@@ -184,6 +184,45 @@ def measure_zero(folder: Path, chunks: int) -> dict:
     }
 
 
+def grid_estimate(rows: list[dict], epochs: int, speedups: tuple[float, ...]) -> str:
+    """What the full gre_b.yaml grid implies, from one run's rows and GRE-B Table 1's counts.
+
+    Per dataset and model: training seconds per epoch = s/1000 targets x targets / 1000
+    (targets: interactions - 2 x users for retrieval, every position; 5 x (interactions -
+    3 x users) samples for ranking, 4 negatives each), validation per epoch = the measured
+    seconds per (user x item) for full ranking (per sample for ranking), ``epochs`` epochs,
+    x (1 ID-only + embeddings) x seeds trials. The per-target costs measured at the 1M-item
+    catalogue include Adam over the whole item table, so they over-state smaller catalogues.
+    GPU hours divide one-CPU-thread hours by each assumed speed-up (not measured here).
+    """
+    from gre_ray.ingest.registry import load_registry
+
+    bench = _bench()
+    table1 = load_registry()
+    cost = {r["model"]: r for r in rows if r.get("model") in MODELS}
+    trials_per = (int(bench.id_only) + len(bench.embeddings) * len(bench.fusions)) * len(bench.seeds)
+    total, lines = 0.0, []
+    for model, r in cost.items():
+        hours = 0.0
+        for name in bench.datasets:
+            t = table1[name].table1
+            if model in ("sasrec", "dssm"):
+                targets = t.interactions - 2 * t.users
+                valid = r["eval_s_scaled"] / (r["n_users"] * r["n_items"]) * t.users * t.items
+            else:
+                targets = 5 * max(t.interactions - 3 * t.users, 0)
+                valid = r["eval_s_scaled"] / (5 * r["n_users"]) * 5 * t.users
+            hours += epochs * (r["s_per_1000_targets"] * targets / 1000 + valid) / 3600
+        lines.append(f"{model}: {hours:,.0f} h per trial-set of 26 datasets, x{trials_per} trials = "
+                     f"{hours * trials_per:,.0f} CPU-thread hours")
+        total += hours * trials_per
+    lines.append(f"grid: {total:,.0f} CPU-thread hours at {epochs} epochs per trial")
+    for speed in speedups:
+        lines.append(f"assuming one A10G = {speed:g}x one CPU thread: {total / speed:,.0f} GPU hours, "
+                     f"{total / speed / 8:,.1f} h on 8 x g5.2xlarge")
+    return "\n".join(lines)
+
+
 def _child(args: list[str]) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, env=env)
@@ -207,7 +246,12 @@ def main() -> None:
     parser.add_argument("--data-dir", default="/tmp/greb_scale")
     parser.add_argument("--reuse", action="store_true", help="keep the data of an earlier run with the same sizes")
     parser.add_argument("--json")
+    parser.add_argument("--estimate", help="a JSON file of an earlier run: print the full grid's estimate")
+    parser.add_argument("--epochs", type=int, default=30, help="epochs per trial assumed by --estimate")
     args = parser.parse_args()
+    if args.estimate:
+        print(grid_estimate(json.loads(Path(args.estimate).read_text()), args.epochs, (20, 50)))
+        return
     if args.child:
         what, folder, *rest = args.child
         if what == "prepare":
