@@ -191,21 +191,26 @@ def grid_estimate(rows: list[dict], epochs: int, speedups: tuple[float, ...]) ->
     (targets: interactions - 2 x users for retrieval, every position; 5 x (interactions -
     3 x users) samples for ranking, 4 negatives each), validation per epoch = the measured
     seconds per (user x item) for full ranking (per sample for ranking), ``epochs`` epochs,
-    x (1 ID-only + embeddings) x seeds trials. The per-target costs measured at the 1M-item
-    catalogue include Adam over the whole item table, so they over-state smaller catalogues.
+    x (1 ID-only + embeddings) x seeds trials, each dataset costed by the run whose catalogue
+    is nearest in size (per-step costs include Adam over the whole item and user tables).
     GPU hours divide one-CPU-thread hours by each assumed speed-up (not measured here).
     """
     from gre_ray.ingest.registry import load_registry
 
     bench = _bench()
     table1 = load_registry()
-    cost = {r["model"]: r for r in rows if r.get("model") in MODELS}
+    costs = [r for r in rows if r.get("model") in MODELS]
     trials_per = (int(bench.id_only) + len(bench.embeddings) * len(bench.fusions)) * len(bench.seeds)
     total, lines = 0.0, []
-    for model, r in cost.items():
+    for model in MODELS:
+        measured = [r for r in costs if r["model"] == model]
+        if not measured:
+            continue
         hours = 0.0
         for name in bench.datasets:
             t = table1[name].table1
+            # the run whose catalogue is nearest on a log scale
+            r = min(measured, key=lambda r: abs(np.log(r["n_items"] / t.items)))
             if model in ("sasrec", "dssm"):
                 targets = t.interactions - 2 * t.users
                 valid = r["eval_s_scaled"] / (r["n_users"] * r["n_items"]) * t.users * t.items
@@ -246,11 +251,12 @@ def main() -> None:
     parser.add_argument("--data-dir", default="/tmp/greb_scale")
     parser.add_argument("--reuse", action="store_true", help="keep the data of an earlier run with the same sizes")
     parser.add_argument("--json")
-    parser.add_argument("--estimate", help="a JSON file of an earlier run: print the full grid's estimate")
+    parser.add_argument("--estimate", nargs="+", help="JSON files of earlier runs: print the full grid's estimate")
     parser.add_argument("--epochs", type=int, default=30, help="epochs per trial assumed by --estimate")
     args = parser.parse_args()
     if args.estimate:
-        print(grid_estimate(json.loads(Path(args.estimate).read_text()), args.epochs, (20, 50)))
+        rows = [r for path in args.estimate for r in json.loads(Path(path).read_text())]
+        print(grid_estimate(rows, args.epochs, (20, 50)))
         return
     if args.child:
         what, folder, *rest = args.child
