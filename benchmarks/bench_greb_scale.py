@@ -256,7 +256,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.estimate:
         rows = [r for path in args.estimate for r in json.loads(Path(path).read_text())]
-        print(grid_estimate(rows, args.epochs, (20, 50)))
+        print(grid_estimate(rows, args.epochs, (50, 200)))
         return
     if args.child:
         what, folder, *rest = args.child
