@@ -60,6 +60,8 @@ class IndexConfig:
         ef_construction: HNSW candidate list while building.
         ef_search: HNSW candidate list while searching.
         use_gpu: search on GPUs when faiss sees any (``flat`` and ``ivf``).
+        shard_rows: most rows per index shard (and per embeddings file) of the embed stage,
+            each built by one task (:mod:`gre_ray.embed.shards`).
     """
 
     kind: IndexKind = IndexKind.FLAT
@@ -70,9 +72,10 @@ class IndexConfig:
     ef_construction: int = 200
     ef_search: int = 128
     use_gpu: bool = True
+    shard_rows: int = 250_000
 
     def __post_init__(self) -> None:
-        for name in ("nprobe", "hnsw_m", "ef_construction", "ef_search"):
+        for name in ("nprobe", "shard_rows", "hnsw_m", "ef_construction", "ef_search"):
             if getattr(self, name) < 1:
                 raise ValueError(f"index.{name} must be at least 1, got {getattr(self, name)}")
         if self.nlist is not None and self.nlist < 1:
@@ -97,6 +100,19 @@ def _new_index(config: IndexConfig, dim: int, rows: int) -> Any:
         return index
     nlist = config.nlist or max(1, min(int(4 * math.sqrt(rows)), rows // 39))
     return faiss.IndexIVFFlat(faiss.IndexFlat(dim, metric), dim, min(nlist, max(rows, 1)), metric)
+
+
+def drop_self(item_ids: Sequence[str], ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The top ``k + 1`` results of each item's own vector without the item itself, ``k`` columns."""
+    out_ids = np.empty((len(item_ids), max(k, 0)), dtype=object)
+    out_scores = np.empty((len(item_ids), max(k, 0)), dtype=np.float32)
+    for row, item_id in enumerate(item_ids):
+        keep = ids[row] != item_id
+        if keep.all():  # an exact duplicate vector may push the item itself out of the top k + 1
+            keep[-1] = False
+        out_ids[row] = ids[row][keep][:k]
+        out_scores[row] = scores[row][keep][:k]
+    return out_ids, out_scores
 
 
 class EmbeddingIndex:
@@ -184,15 +200,7 @@ class EmbeddingIndex:
         """
         k = min(k, len(self) - 1)
         ids, scores = self.search(self.vectors_of(item_ids), k + 1)
-        out_ids = np.empty((len(item_ids), max(k, 0)), dtype=object)
-        out_scores = np.empty((len(item_ids), max(k, 0)), dtype=np.float32)
-        for row, item_id in enumerate(item_ids):
-            keep = ids[row] != item_id
-            if keep.all():  # an exact duplicate vector may push the item itself out of the top k + 1
-                keep[-1] = False
-            out_ids[row] = ids[row][keep][:k]
-            out_scores[row] = scores[row][keep][:k]
-        return out_ids, out_scores
+        return drop_self(item_ids, ids, scores, k)
 
     def save(self, loc: Location) -> None:
         """Write ``index.faiss``, ``ids.parquet`` (the id of each index row) and ``index.json``."""

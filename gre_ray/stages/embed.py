@@ -1,7 +1,9 @@
 """Stage ``embed``: embed every item on a Ray Data actor pool and index the vectors with faiss.
 
 Artifacts: ``embeddings`` (Parquet: ``item_id``, ``embedding`` as
-``fixed_size_list<float32>[dim]``) and ``index`` (faiss index, id order, settings). The
+``fixed_size_list<float32>[dim]``, one file per index shard) and ``index`` (one faiss index
+per shard of at most ``index.shard_rows`` rows, read by :class:`gre_ray.embed.shards.ShardedIndex`).
+No process holds every vector (:mod:`gre_ray.wiring.embed_pipeline`). The
 model's weights are an external input fingerprinted by content, so saving a new
 checkpoint under the same path reruns the stage. The manifest records rows, empty,
 truncated and duplicate texts, tokens, throughput and each actor's peak memory.
@@ -63,5 +65,6 @@ class EmbedStage(Stage):
             f"empty {s.get('empty_texts', 0):,}, truncated {s.get('truncated_texts', 0):,}, "
             f"duplicate texts {s.get('duplicate_texts', 0):,}",
             f"{s.get('texts_per_s', 0):,.0f} texts/s, {s.get('tokens_per_s', 0):,.0f} tokens/s on {s.get('actors', 0)} "
-            f"actor(s), peak {peak:,.0f} MB per actor; index {s.get('index', {}).get('kind', '?')}",
+            f"actor(s), peak {peak:,.0f} MB per actor; index {s.get('index', {}).get('kind', '?')} "
+            f"in {s.get('index', {}).get('shards', 1)} shard(s)",
         ]

@@ -14,12 +14,12 @@ The pipeline, in three steps:
    an autoscaling cluster for the GPU nodes). Splitting first keeps every actor busy, and
    it leaves no CPU task queued behind actors that hold every CPU (on a 2-CPU Ray a read
    task behind two 1-CPU actors never runs).
-3. **Write** ``item_id`` + ``embedding`` (``fixed_size_list<float32>[dim]``) from the
-   driver: the embedded blocks are fetched once, the per-row bookkeeping columns become
-   the report, and the vectors are written with pyarrow and handed to the index build
-   as they are. The index needs every vector in the driver anyway (1.5 GB per million
-   384-d vectors), so this costs no memory beyond that, and it saves the second Ray Data
-   job (write tasks) and the read back that the write used to cost (issue #22).
+3. **Write and index** (:mod:`gre_ray.embed.shards`): each actor call writes its
+   ``item_id`` + ``embedding`` (``fixed_size_list<float32>[dim]``) rows to a call file and
+   returns only its per-row bookkeeping columns, which one task turns into the report; one
+   task per shard of at most ``index.shard_rows`` rows joins its call files into a part of
+   the embeddings folder and builds that part's faiss index. No process holds every vector:
+   the driver holds object refs, file names and the per-shard row counts (issue #31).
 
 :func:`embed_items` puts the result in the content-keyed cache of :mod:`gre_ray.embed.cache`.
 """
@@ -40,11 +40,12 @@ import pyarrow as pa
 from gre_ray.data.storage import Location, read_table, write_json, write_table
 from gre_ray.embed.cache import cache_key, complete, texts_fingerprint
 from gre_ray.embed.config import Device, EmbedConfig, EncoderConfig
-from gre_ray.embed.index import EmbeddingIndex
 from gre_ray.embed.model_folder import model_fingerprint
+from gre_ray.errors import DataError
 from gre_ray.embed.inference import STAT_COLUMNS, EmbedBatch, check_utf8
-from gre_ray.embed.job import EmbedReport, check_settings, raise_decode_errors, read_item_ids, run_report
-from gre_ray.embed.vectors import embeddings_table, matrix_of
+from gre_ray.embed import shards
+from gre_ray.embed.job import EmbedReport, check_settings, read_item_ids
+from gre_ray.embed.vectors import embeddings_table
 from gre_ray.runner.resources import embed_need
 from gre_ray.wiring import autoscale
 from gre_ray.wiring.accelerator import gpu_device, node_id
@@ -70,6 +71,24 @@ class PlacedEmbedBatch(EmbedBatch):
         super().__init__(encoder, token_budget, max_batch_rows, cpu_threads, gpu_device=device, node=node_id())
 
 
+class WritingEmbedBatch(PlacedEmbedBatch):
+    """:class:`PlacedEmbedBatch` that writes each call's vectors to ``staging`` and returns only the bookkeeping.
+
+    Args:
+        staging: the folder of the call files (:func:`gre_ray.embed.shards.write_call`).
+        The others: as :class:`PlacedEmbedBatch`.
+    """
+
+    def __init__(self, staging: Location, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.staging = staging
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        table = super().__call__(batch)
+        shards.write_call(table, self.staging)
+        return table.select(list(STAT_COLUMNS))
+
+
 def _default_actors(settings: EmbedConfig, blocks: int) -> int:
     import ray
 
@@ -83,27 +102,18 @@ def _default_actors(settings: EmbedConfig, blocks: int) -> int:
     return max(1, min(slots, blocks))
 
 
-def embed_items_to(items: Location | pa.Table, settings: EmbedConfig, out: Location) -> EmbedReport:
-    """Embed every item of ``items`` and write the embeddings Parquet folder ``out``.
-
-    See :func:`embed_vectors_to`, which also returns the vectors.
-    """
-    return embed_vectors_to(items, settings, out)[0]
-
-
-def embed_vectors_to(
-    items: Location | pa.Table, settings: EmbedConfig, out: Location
-) -> tuple[EmbedReport, np.ndarray, np.ndarray]:
-    """Embed every item of ``items``, write the embeddings Parquet folder ``out``, return the vectors.
+def embed_items_to(items: Location | pa.Table, settings: EmbedConfig, out: Location,
+                   index_out: Location | None = None) -> EmbedReport:
+    """Embed every item of ``items``, write the embeddings Parquet folder ``out`` and its sharded index.
 
     Args:
         items: a Parquet file/folder or an Arrow table with ``item_id`` and ``text``.
-        settings: encoder and Ray settings.
+        settings: encoder, Ray and index settings.
         out: the folder to write (it should not exist yet).
+        index_out: the sharded index folder (:mod:`gre_ray.embed.shards`); unset: no index.
 
     Returns:
-        ``(report, item_ids, matrix)``: the report of the run, and the ids and (rows, dim)
-        float32 vectors as written.
+        The report of the run.
 
     Raises:
         ConfigError, DataError: a bad model or setting, missing columns or a repeated
@@ -117,60 +127,73 @@ def embed_vectors_to(
     if rows == 0:
         dim = int(json.loads((Path(spec.model_dir) / "config.json").read_text())["hidden_size"])
         write_table(embeddings_table([], np.zeros((0, dim), np.float32)), out)
-        return EmbedReport(dim=dim), np.array([], dtype=object), np.zeros((0, dim), np.float32)
+        if index_out is not None:
+            shards.write_shard_list(index_out, settings.index, dim, [])
+        return EmbedReport(dim=dim)
 
+    staging = out.parent / f"_{out.name}-calls"
+    staging.remove()
     blocks = -(-rows // settings.rows_per_call)
     need = embed_need(min(settings.actors, blocks) if settings.actors else 1, settings.num_gpus)
-    with autoscale.resources(need):  # asked first: on an autoscaling cluster the GPU nodes may not exist yet
-        if isinstance(items, pa.Table):
-            table = items.select(["item_id", "text"])
-            size = settings.rows_per_call
-            ds = ray.data.from_arrow([table.slice(i * size, size) for i in range(blocks)])
-        else:
-            ds = ray.data.read_parquet(items.path, filesystem=items.fs, columns=["item_id", "text"])
-            ds = ds.repartition(target_num_rows_per_block=settings.rows_per_call).materialize()
-        actors = _default_actors(settings, blocks)
-        started = time.perf_counter()
-        embedded = ds.map_batches(
-            PlacedEmbedBatch,
-            fn_constructor_kwargs={"encoder": settings.encoder, "token_budget": settings.token_budget,
-                                   "max_batch_rows": settings.max_batch_rows, "gpu": settings.num_gpus > 0},
-            batch_size=settings.rows_per_call,
-            batch_format="pyarrow",
-            compute=ray.data.ActorPoolStrategy(size=actors),
-            num_cpus=1,
-            num_gpus=settings.num_gpus or None,
-        ).materialize()
-        wall = time.perf_counter() - started
+    try:
+        with autoscale.resources(need):  # asked first: on an autoscaling cluster the GPU nodes may not exist yet
+            if isinstance(items, pa.Table):
+                table = items.select(["item_id", "text"])
+                size = settings.rows_per_call
+                ds = ray.data.from_arrow([table.slice(i * size, size) for i in range(blocks)])
+            else:
+                ds = ray.data.read_parquet(items.path, filesystem=items.fs, columns=["item_id", "text"])
+                ds = ds.repartition(target_num_rows_per_block=settings.rows_per_call).materialize()
+            actors = _default_actors(settings, blocks)
+            started = time.perf_counter()
+            embedded = ds.map_batches(
+                WritingEmbedBatch,
+                fn_constructor_kwargs={"staging": staging, "encoder": settings.encoder,
+                                       "token_budget": settings.token_budget,
+                                       "max_batch_rows": settings.max_batch_rows, "gpu": settings.num_gpus > 0},
+                batch_size=settings.rows_per_call,
+                batch_format="pyarrow",
+                compute=ray.data.ActorPoolStrategy(size=actors),
+                num_cpus=1,
+                num_gpus=settings.num_gpus or None,
+            ).materialize()
+            wall = time.perf_counter() - started
 
-    blocks_out = pa.concat_tables(ray.get(embedded.to_arrow_refs()))
-    stats = blocks_out.select(list(STAT_COLUMNS))
-    raise_decode_errors(stats, source)
-    vectors = blocks_out.select(["item_id", "embedding"])
-    write_table(vectors, out, max_rows_per_file=max(settings.min_rows_per_file, 1_000_000))
-    report = run_report(stats, wall, actors)
-    report.dim = int(vectors.schema.field("embedding").type.list_size)
-    log.info("embedded %d texts in %.1fs (%.0f texts/s, %d actors)", report.rows, wall, report.texts_per_s, actors)
-    ids = np.asarray(vectors.column("item_id").to_pylist(), dtype=object)
-    return report, ids, matrix_of(vectors.column("embedding"), report.dim)
+        task = ray.remote(num_cpus=1)
+        error, report = ray.get(task(shards.call_report).remote(wall, actors, source, *embedded.to_arrow_refs()))
+        del embedded
+        if error:
+            raise DataError(error)
+        groups = ray.get(task(shards.plan_shards).remote(staging, settings.index.shard_rows))
+        built = ray.get([task(shards.build_shard).remote(files, staging, i, out, index_out, settings.index)
+                         for i, files in enumerate(groups)])
+    finally:
+        staging.remove()
+    report.dim = shards.dim_of(out)
+    if index_out is not None:
+        shards.write_shard_list(index_out, settings.index, report.dim, built)
+    log.info("embedded %d texts in %.1fs (%.0f texts/s, %d actors), %d index shard(s)", report.rows, wall,
+             report.texts_per_s, actors, len(built))
+    return report
 
 
 def embed_and_index(
     items: Location | pa.Table, settings: EmbedConfig, embeddings_out: Location, index_out: Location
 ) -> dict:
-    """Embed ``items`` into ``embeddings_out`` and build the faiss index into ``index_out``.
+    """Embed ``items`` into ``embeddings_out`` and build the sharded faiss index into ``index_out``.
 
     Returns:
         Manifest figures: the run report, the resolved encoder settings and the index size.
     """
     started = time.perf_counter()
-    report, ids, vectors = embed_vectors_to(items, settings, embeddings_out)
-    EmbeddingIndex.build(ids, vectors, settings.index).save(index_out)
+    report = embed_items_to(items, settings, embeddings_out, index_out)
     spec = check_settings(settings)
+    index = shards.ShardedIndex.load(index_out)
     return {
         **report.as_dict(),
         "encoder": {"model_dir": spec.model_dir, **spec.key_fields()},
-        "index": {"kind": settings.index.kind.value, "metric": settings.index.metric.value, "rows": len(ids)},
+        "index": {"kind": settings.index.kind.value, "metric": settings.index.metric.value, "rows": len(index),
+                  "shards": len(index.shards)},
         "total_s": round(time.perf_counter() - started, 3),
     }
 

@@ -13,7 +13,7 @@ from gre_ray.data.storage import Location, read_json
 from gre_ray.wiring import embed_pipeline
 from gre_ray.wiring.embed_pipeline import embed_items
 from gre_ray.embed.config import EmbedConfig, EncoderConfig
-from gre_ray.embed.index import EmbeddingIndex
+from gre_ray.embed.shards import ShardedIndex
 from gre_ray.embed.vectors import read_embeddings
 from tests.embed.conftest import items_table, mixed_texts
 
@@ -46,7 +46,7 @@ def test_ray_pipeline_equals_plain_encoder_and_is_cached(
     assert manifest["truncated_texts"] > 0 and manifest["duplicate_texts"] >= 1
     assert manifest["tokens"] <= manifest["padded_tokens"] and manifest["texts_per_s"] > 0
     assert len(manifest["workers"]) == 2 and all(w["peak_rss_mb"] > 100 for w in manifest["workers"].values())
-    index = EmbeddingIndex.load(loc.parent / "index")
+    index = ShardedIndex.load(loc.parent / "index")
     assert index.neighbours_of(["it0000"], 1)[0][0, 0] == "it0003"  # it0003 repeats it0000's text
 
     monkeypatch.setattr(embed_pipeline, "embed_to_folder", lambda *a, **k: pytest.fail("cache entry recomputed"))
@@ -72,7 +72,7 @@ def test_embed_stage_through_the_runner_and_cli(ray_session, tiny_bert_path, tmp
     folder = Location.of(tmp_path / "run" / "embed")
     ids, vectors = read_embeddings(folder / "embeddings")
     assert sorted(ids) == sorted(items.column("item_id").to_pylist()) and vectors.shape[1] == 384
-    assert len(EmbeddingIndex.load(folder / "index")) == len(ids)
+    assert len(ShardedIndex.load(folder / "index")) == len(ids)
     assert [o.status for o in run_config(config)] == ["skipped", "skipped"]
 
     out = tmp_path / "cli"
