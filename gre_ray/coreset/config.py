@@ -68,6 +68,9 @@ class QualityConfig:
         near_dup_threshold: drop a text whose embedding has cosine similarity above this
             with an earlier kept one; unset disables.
         dedup_scope: look for duplicates across all domains or within each domain.
+        dedup_rows_per_task: with ``dedup_scope: global``, more survivors than this are
+            searched for near duplicates in coarse cells of about this many rows, one task
+            each (:mod:`gre_ray.coreset.near_cells`), instead of all in one task.
     """
 
     tokenizer: str = SHIPPED
@@ -78,8 +81,11 @@ class QualityConfig:
     exact_dedup: bool = True
     near_dup_threshold: float | None = 0.95
     dedup_scope: DedupScope = DedupScope.GLOBAL
+    dedup_rows_per_task: int = 100_000
 
     def __post_init__(self) -> None:
+        if self.dedup_rows_per_task < 2:
+            raise ValueError(f"dedup_rows_per_task must be at least 2, got {self.dedup_rows_per_task}")
         if not self.tokenizer.strip():
             raise ValueError("tokenizer must name a tokenizer folder, a Hub id, or 'minilm' (the shipped one)")
         if self.min_tokens < 0:

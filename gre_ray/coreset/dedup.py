@@ -86,24 +86,66 @@ def near_duplicate_keep(
         (keep mask, number of near-duplicate pairs found).
     """
     n = len(x)
-    keep = np.ones(n, dtype=bool)
     if n < 2:
-        return keep, 0
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    index = _index(x, exact_limit, nprobe, seed)
-    pairs = 0
-    for a in range(0, n, query_chunk):
-        b = min(n, a + query_chunk)
-        lims, _, nbrs = index.range_search(x[a:b], float(threshold))
-        src = np.repeat(np.arange(a, b), np.diff(lims.astype(np.int64)))  # (e,) query row of each result
-        later = nbrs > src  # each pair once, from its earlier row
-        src, dst = src[later], nbrs[later]
-        pairs += len(src)
-        if len(src) == 0:
-            continue
-        starts = np.flatnonzero(np.r_[True, src[1:] != src[:-1]])  # results come grouped by query
-        ends = np.r_[starts[1:], len(src)]
-        for s, e in zip(starts, ends):
-            if keep[src[s]]:
-                keep[dst[s:e]] = False
-    return keep, pairs
+        return np.ones(n, dtype=bool), 0
+    src, dst = near_pairs(x, x, np.arange(n), np.arange(n), threshold, query_chunk=query_chunk,
+                          exact_limit=exact_limit, nprobe=nprobe, seed=seed)
+    return greedy_keep(n, src, dst), len(src)
+
+
+def near_pairs(
+    base: np.ndarray,
+    queries: np.ndarray,
+    base_rows: np.ndarray,
+    query_rows: np.ndarray,
+    threshold: float,
+    *,
+    query_chunk: int = 8_192,
+    exact_limit: int = 100_000,
+    nprobe: int = 16,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Near-duplicate pairs between ``queries`` and ``base``, as (earlier row, later row).
+
+    Args:
+        base: (m, d) L2-normalised vectors to index.
+        queries: (q, d) L2-normalised vectors to look up (may be ``base`` itself).
+        base_rows, query_rows: the row number (in the order that decides who is kept) of
+            each vector; a pair of one row with itself is left out.
+        threshold, query_chunk, exact_limit, nprobe, seed: as :func:`near_duplicate_keep`.
+
+    Returns:
+        ``(src, dst)`` int64 arrays with ``src < dst``, sorted by ``src`` then ``dst``, no repeats.
+    """
+    if len(base) == 0 or len(queries) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    index = _index(np.ascontiguousarray(base, dtype=np.float32), exact_limit, nprobe, seed)
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    base_rows, query_rows = np.asarray(base_rows, np.int64), np.asarray(query_rows, np.int64)
+    found = []
+    for a in range(0, len(queries), query_chunk):
+        b = min(len(queries), a + query_chunk)
+        lims, _, nbrs = index.range_search(queries[a:b], float(threshold))
+        q = np.repeat(query_rows[a:b], np.diff(lims.astype(np.int64)))  # (e,) query row of each result
+        r = base_rows[nbrs]
+        found.append(np.stack([np.minimum(q, r), np.maximum(q, r)])[:, q != r])
+    pairs = np.unique(np.concatenate(found, axis=1), axis=1) if found else np.zeros((2, 0), np.int64)
+    return pairs[0], pairs[1]
+
+
+def greedy_keep(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Keep mask (n,): rows in order, a row dropped when an earlier *kept* row is its near duplicate.
+
+    Args:
+        n: rows.
+        src, dst: the near-duplicate pairs (``src < dst``), sorted by ``src``.
+    """
+    keep = np.ones(n, dtype=bool)
+    if len(src) == 0:
+        return keep
+    starts = np.flatnonzero(np.r_[True, src[1:] != src[:-1]])
+    ends = np.r_[starts[1:], len(src)]
+    for s, e in zip(starts, ends):
+        if keep[src[s]]:
+            keep[dst[s:e]] = False
+    return keep

@@ -144,6 +144,20 @@ def near_global(cfg: CoresetConfig, *states: DomainState) -> list[DomainState]:
     return out[0] if len(out) == 1 else out  # one return value when there is one domain
 
 
+def state_sample(state: DomainState, size: int, seed: int) -> np.ndarray:
+    """Up to ``size`` normalised survivors of the domain (:func:`gre_ray.coreset.near_cells.sample_rows`)."""
+    from gre_ray.coreset.near_cells import sample_rows
+
+    return sample_rows(state.vectors, size, seed)
+
+
+def state_cells(state: DomainState, offset: int, centroids: np.ndarray, threshold: float) -> Any:
+    """The domain's survivors cut into coarse cells (:func:`gre_ray.coreset.near_cells.assign_cells`)."""
+    from gre_ray.coreset.near_cells import assign_cells
+
+    return assign_cells(state.vectors, offset, centroids, threshold)
+
+
 def survivors(state: DomainState) -> tuple[int, list[dict]]:
     return len(state.ids), state.steps
 

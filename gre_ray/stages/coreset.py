@@ -10,7 +10,8 @@ the driver holds per-domain counts and object refs, never the items, the texts o
 2. quality signals per text on Ray Data (an actor pool of :class:`QualityAnnotator`, one
    tokenizer per actor): token count, normalised-text hash, distinct words, letter share;
 3. filters per domain, counted by domain (:mod:`gre_ray.coreset.filters`); exact duplicates
-   by hash partition and near duplicates in one task with ``dedup_scope: global`` (per
+   by hash partition and near duplicates in one task with ``dedup_scope: global`` (in
+   coarse cells, one task each, above ``quality.dedup_rows_per_task`` survivors; per
    domain with ``dedup_scope: domain``);
 4. budgets by water-filling (:func:`gre_ray.coreset.budget.allocate`) in the driver;
 5. selection per domain in parallel Ray tasks; a k-center domain above

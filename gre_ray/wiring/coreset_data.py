@@ -14,7 +14,10 @@ the task bodies :mod:`gre_ray.coreset.rounds`):
    filter chain of :mod:`gre_ray.coreset.filters`; exact and near duplicates removed per
    domain, or, with ``dedup_scope: global``, exact duplicates by hash partition (each
    partition task sees every copy of its hashes, in domain then item-id order) and near
-   duplicates in one task over the survivors' vectors;
+   duplicates in one task over the survivors' vectors, or, above
+   ``quality.dedup_rows_per_task`` survivors, one task per coarse cell of the vectors and
+   one task that resolves the cells' pairs (:mod:`gre_ray.coreset.near_cells`; no task
+   holds more than a cell's vectors, and the kept rows are those of the one-task path);
 4. **budgets** in the driver, from the per-domain survivor counts;
 5. **selection** per domain: k-center greedy, or the two-stage path (shard tasks + merge)
    above ``max_points_per_task``, or k-means medoids;
@@ -119,16 +122,44 @@ def filtered_states(domains: list[str], vec_refs: list[list[Any]], blocks: list[
         states = [task(rounds.drop_rows).remote(s, "exact_duplicate", *[dr[j] for dr in dropped])
                   for j, s in enumerate(states)]
     if q.dedup_scope is DedupScope.GLOBAL and q.near_dup_threshold is not None:
+        sizes = [n for n, _ in ray.get([task(rounds.survivors).remote(s) for s in states])]
+        if sum(sizes) > q.dedup_rows_per_task:
+            return _near_in_cells(states, sizes, cfg)
         out = task(rounds.near_global).options(num_returns=len(domains)).remote(cfg, *states)
         states = [out] if len(domains) == 1 else list(out)
     return states
+
+
+def _near_in_cells(states: list[Any], sizes: list[int], cfg: CoresetConfig) -> list[Any]:
+    """Global near duplicates, one task per coarse cell (:mod:`gre_ray.coreset.near_cells`); refs of the states."""
+    import ray
+
+    from gre_ray.coreset import near_cells as nc
+    from gre_ray.coreset.select import domain_seed
+
+    task = ray.remote(num_cpus=1)
+    q, seed = cfg.quality, domain_seed(cfg.seed, "near_duplicate")
+    total = sum(sizes)
+    cells = nc.cells_for(total, q.dedup_rows_per_task)  # the samples hold at least this many rows
+    share = [-(-nc.SAMPLE_PER_CELL * cells * n // total) for n in sizes]  # sample rows per domain
+    samples = [task(rounds.state_sample).remote(s, m, seed + j)
+               for j, (s, m) in enumerate(zip(states, share))]
+    centroids = task(nc.coarse_centroids).remote(cells, seed, *samples)
+    offsets = np.cumsum([0, *sizes[:-1]])
+    assign = task(rounds.state_cells).options(num_returns=cells)
+    parts = [assign.remote(s, int(o), centroids, q.near_dup_threshold) for s, o in zip(states, offsets)]
+    parts = [[p] if cells == 1 else p for p in parts]
+    pairs = [task(nc.cell_pairs).remote(q.near_dup_threshold, seed, *[p[c] for p in parts]) for c in range(cells)]
+    dropped = task(nc.resolve).options(num_returns=len(states)).remote(sizes, *pairs)
+    dropped = [dropped] if len(states) == 1 else dropped
+    return [task(rounds.drop_rows).remote(s, "near_duplicate", d) for s, d in zip(states, dropped)]
 
 
 def survivors(states: dict[str, Any]) -> dict[str, tuple[int, list[dict]]]:
     """Each domain's surviving rows and filter log, fetched from its state's ref."""
     import ray
 
-    count = ray.remote(num_cpus=0)(rounds.survivors)
+    count = ray.remote(num_cpus=1)(rounds.survivors)  # no zero-CPU tasks: each may start a worker
     return dict(zip(states, ray.get([count.remote(s) for s in states.values()])))
 
 
