@@ -269,6 +269,7 @@ def finish(finalize: Callable[[str], dict[str, Any]], result: FitResult, setting
     task = ray.remote(_finish_task).options(num_cpus=max(1, scaling.cpus_per_worker), num_gpus=gpus)
     stats = ray.get(task.remote(finalize, result.model_at, out, max(1, scaling.cpus_per_worker)))
     shutil.rmtree(result.model_dir, ignore_errors=True)
+    os.makedirs(result.model_dir)
     pafs.copy_files(out.path, result.model_dir, source_filesystem=out.fs, destination_filesystem=pafs.LocalFileSystem())
     out.remove()
     return stats
