@@ -94,7 +94,7 @@ def build_task(domain: str, k: int, rows: pa.Table, found: pa.Array, sample: pa.
     """
     rows = rows.filter(pc.is_in(rows.column("item_id"), found))
     seq = signal_pool.sequences(rows, max_users)
-    texts = pa.concat_tables([sample.select(["item_id", "text"]), extra.select(["item_id", "text"])])
+    texts = pa.concat_tables([sample.select(["item_id", "text"]), extra.select(["item_id", "text"])], promote_options="permissive")
     ids = texts.column("item_id").combine_chunks()
     first = pc.index_in(pc.unique(ids), value_set=ids)  # one row per id
     texts = texts.take(first)

@@ -155,7 +155,7 @@ def merge_lookups(parts: Iterable[dict[str, dict[str, Any]]]) -> dict[str, dict[
             acc = out.setdefault(domain, {"found": [], "sample": []})
             acc["found"].append(got["found"].cast(pa.string()))
             acc["sample"].append(got["sample"])
-    return {d: {"found": pa.concat_arrays(v["found"]), "sample": pa.concat_tables(v["sample"])} for d, v in out.items()}
+    return {d: {"found": pa.concat_arrays(v["found"]), "sample": pa.concat_tables(v["sample"], promote_options="permissive")} for d, v in out.items()}
 
 
 def empty_items() -> pa.Table:
@@ -166,7 +166,7 @@ def item_texts(table: pa.Table, wanted: dict[str, pa.Array]) -> pa.Table:
     """``domain``, ``item_id``, ``text`` of the ``wanted`` items (per domain)."""
     parts = [part.filter(pc.is_in(part.column("item_id"), ids)).select(ITEM_COLUMNS)
              for domain, part in by_domain(table) if (ids := wanted.get(domain)) is not None]
-    return pa.concat_tables(parts) if parts else empty_items()
+    return pa.concat_tables(parts, promote_options="permissive") if parts else empty_items()
 
 
 # ---------------------------------------------------------------- 5. the task

@@ -64,7 +64,7 @@ def signal_domains(
     counts = {d: {"rows": u["rows"], "held": u["held"]} for d, u in users.items()}
     chosen = ray.put({d: u["users"] for d, u in users.items()})
     parts = ray.get([task.remote(sp.candidate_rows, f, icol, domains, chosen) for f in inter_files])  # in file order
-    rows = pa.concat_tables(parts) if parts else pa.table({c: pa.array([], pa.string()) for c in icol})
+    rows = pa.concat_tables(parts, promote_options="permissive") if parts else pa.table({c: pa.array([], pa.string()) for c in icol})
 
     summary = _fold([task.remote(sp.item_summary, f, tcol, domains, seed, pool) for f in item_files],
                     lambda parts: sp.merge_summaries(parts, pool))
@@ -79,7 +79,8 @@ def signal_domains(
     extra = sp.empty_items()
     if extra_ids:
         wanted = ray.put(extra_ids)
-        extra = pa.concat_tables(ray.get([task.remote(sp.item_texts, f, tcol, domains, wanted) for f in item_files]))
+        extra = pa.concat_tables(ray.get([task.remote(sp.item_texts, f, tcol, domains, wanted) for f in item_files]),
+                                promote_options="permissive")
     out = []
     for k, domain in enumerate(domains):
         if domain in looked:

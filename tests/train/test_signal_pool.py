@@ -150,6 +150,7 @@ def _ctx(tmp_path, items: pa.Table, inter: pa.Table, overrides: list[str]) -> St
 
 def test_the_ray_rounds_over_files_equal_the_one_process_rounds(tmp_path, ray_session):
     items, inter = _data(sizes=(200, 30, 60), users=80)
+    items = items.cast(pa.schema([pa.field(n, pa.string(), nullable=False) for n in items.column_names]))  # as ingest writes
     ctx = _ctx(tmp_path, items, inter, ["pairs.heldout_users=0.3", "pairs.seed=5", "contrastive.signal_pool=40",
                                         "contrastive.signal_max_users=9"])
     got = signal_inputs(ctx, ["a", "b", "c"])
