@@ -82,6 +82,10 @@ def mine_sharded(ctx: Any, config: PairsConfig, choose_domains) -> dict[str, dic
     vec_refs, has_refs, text_refs = [p[3] for p in prep], [p[4] for p in prep], [p[5] for p in prep]
     item_stats = dict(zip(domains, ray.get([p[2] for p in prep])))
     n_items = {d: s["items"] for d, s in item_stats.items()}
+    for d in domains:
+        if config.num_negatives and n_items[d] <= config.num_negatives:
+            ctx.warn(f"pairs: domain {d!r} has {n_items[d]} items, not more than num_negatives "
+                     f"({config.num_negatives}); its pairs get fewer hard negatives than asked")
 
     D = len(domains)
     user = task(rounds.user_shard).options(num_returns=P + 2 + D)

@@ -81,3 +81,10 @@ def test_tiny_rows_per_shard_submits_a_bounded_number_of_tasks(ray_session, tmp_
 
         one = mine_domain(of(interactions), domain_items(domain, of(items), embeddings), config.pairs)
         assert _sorted_domain(pairs, domain).equals(one.table), domain
+
+
+def test_more_negatives_than_a_domain_has_items_is_one_line(ray_session, tmp_path):
+    config = make_config(tmp_path, num_negatives=150)  # each domain has 120 items
+    outcome = {o.name: o for o in run_pipeline(config, REGISTRY)}["pairs"]
+    lines = [w for w in outcome.manifest["warnings"] if "num_negatives (150)" in w]
+    assert len(lines) == len(outcome.manifest["stats"]["domains"]) and "'outdoor' has 120 items" in " ".join(lines)
