@@ -188,7 +188,7 @@ def grid_estimate(rows: list[dict], epochs: int, speedups: tuple[float, ...]) ->
     """What the full gre_b.yaml grid implies, from one run's rows and GRE-B Table 1's counts.
 
     Per dataset and model: training seconds per epoch = s/1000 targets x targets / 1000
-    (targets: interactions - 2 x users for retrieval, every position; 5 x (interactions -
+    (targets: interactions - 3 x users for retrieval, every position; 5 x (interactions -
     3 x users) samples for ranking, 4 negatives each), validation per epoch = the measured
     seconds per (user x item) for full ranking (per sample for ranking), ``epochs`` epochs,
     x (1 ID-only + embeddings) x seeds trials, each dataset costed by the run whose catalogue
@@ -212,7 +212,7 @@ def grid_estimate(rows: list[dict], epochs: int, speedups: tuple[float, ...]) ->
             # the run whose catalogue is nearest on a log scale
             r = min(measured, key=lambda r: abs(np.log(r["n_items"] / t.items)))
             if model in ("sasrec", "dssm"):
-                targets = t.interactions - 2 * t.users
+                targets = max(t.interactions - 3 * t.users, 0)
                 valid = r["eval_s_scaled"] / (r["n_users"] * r["n_items"]) * t.users * t.items
             else:
                 targets = 5 * max(t.interactions - 3 * t.users, 0)
