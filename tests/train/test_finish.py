@@ -12,9 +12,10 @@ from gre_ray.wiring.train_driver import FitResult, finish
 
 def _mark(folder: str) -> dict:
     """A finalize that rewrites the folder where it runs and says what it saw."""
+    saw = sorted(os.listdir(folder))
     with open(os.path.join(folder, "finished.txt"), "w") as fh:
         fh.write("rewritten\n")
-    return {"saw": sorted(os.listdir(folder)), "pid": os.getpid()}
+    return {"saw": saw, "pid": os.getpid()}
 
 
 def test_finish_on_a_worker_replaces_the_local_model_with_the_rewritten_one(ray_session, tmp_path):
