@@ -86,11 +86,27 @@ def near_duplicate_keep(
         (keep mask, number of near-duplicate pairs found).
     """
     n = len(x)
+    keep = np.ones(n, dtype=bool)
     if n < 2:
-        return np.ones(n, dtype=bool), 0
-    src, dst = near_pairs(x, x, np.arange(n), np.arange(n), threshold, query_chunk=query_chunk,
-                          exact_limit=exact_limit, nprobe=nprobe, seed=seed)
-    return greedy_keep(n, src, dst), len(src)
+        return keep, 0
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    index = _index(x, exact_limit, nprobe, seed)
+    pairs = 0
+    for a in range(0, n, query_chunk):  # the greedy pass runs per chunk: no list of every pair is kept
+        b = min(n, a + query_chunk)
+        lims, _, nbrs = index.range_search(x[a:b], float(threshold))
+        src = np.repeat(np.arange(a, b), np.diff(lims.astype(np.int64)))  # (e,) query row of each result
+        later = nbrs > src  # each pair once, from its earlier row
+        src, dst = src[later], nbrs[later]
+        pairs += len(src)
+        if len(src) == 0:
+            continue
+        starts = np.flatnonzero(np.r_[True, src[1:] != src[:-1]])  # results come grouped by query
+        ends = np.r_[starts[1:], len(src)]
+        for s, e in zip(starts, ends):
+            if keep[src[s]]:
+                keep[dst[s:e]] = False
+    return keep, pairs
 
 
 def near_pairs(
@@ -116,6 +132,8 @@ def near_pairs(
 
     Returns:
         ``(src, dst)`` int64 arrays with ``src < dst``, sorted by ``src`` then ``dst``, no repeats.
+        Every pair is held at once: a cell of vectors that are nearly all alike (an
+        untrained encoder) returns about ``len(base) * len(queries) / 2`` of them.
     """
     if len(base) == 0 or len(queries) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
