@@ -9,6 +9,8 @@ setup hook, :func:`quiet_worker`) in every Ray worker:
   the token states itself), so the report on every load of the trained model says nothing;
   a report naming any other key still shows;
 * DeepSpeed's "Setting accelerator to CPU" on every CPU worker;
+* faiss's INFO lines on which CPU build it loaded (faiss is imported when a stage first
+  needs it, after the CLI set up its log);
 * weight-loading and shard-writing progress bars (``HF_HUB_DISABLE_PROGRESS_BARS``);
 * ``DeprecationWarning`` and ``FutureWarning`` from libraries;
 * Ray Data's per-dataset execution plans and operator progress on the console (its log file
@@ -59,6 +61,7 @@ def install_filters() -> None:
     _add_filter("transformers.modeling_utils", PoolerOnlyReport())
     _add_filter("DeepSpeed", AcceleratorNotice())
     _add_filter("ray.tune.tune", TuneNotice())
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
 
 
 def quiet_worker() -> None:
