@@ -23,6 +23,7 @@ Modules: :mod:`~gre_ray.wiring.ray_session` (start or join Ray);
 :mod:`~gre_ray.wiring.pairs_swing` (Swing pair mining, a task per domain);
 :mod:`~gre_ray.wiring.train_driver` (the Ray Train driver: TorchTrainer with DeepSpeed);
 :mod:`~gre_ray.wiring.train_worker` (the Ray Train loop per worker);
+:mod:`~gre_ray.wiring.train_signal` (the held-out users and candidate pools, file by file);
 :mod:`~gre_ray.wiring.tune_grid` (the GRE-B grid on Ray Tune, the cluster check before it);
 :mod:`~gre_ray.wiring.tune_callbacks` (its Tune callbacks);
 :mod:`~gre_ray.wiring.bench_search` (lr and dim search, ASHA);
