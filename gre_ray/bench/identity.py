@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from gre_ray.bench.config import ID_ONLY, BenchmarkConfig
+from gre_ray.bench.trial_spec import TrialRecord
 
 IDENTITY_COLUMNS = ["embedding_model", "embedding_revision", "embedding_parameters", "embedding_trained_on",
                     "seen_in_training"]
@@ -63,12 +64,13 @@ def spec_fields(identity: dict[str, Any] | None) -> dict[str, Any]:
 
 def row_fields(spec: dict[str, Any]) -> dict[str, Any]:
     """The identity columns of a trial's results rows."""
-    trained = list(spec.get("embedding_trained_on") or [])
-    parameters = spec.get("embedding_parameters")
-    return {"embedding_model": spec.get("embedding_model", ""), "embedding_revision": spec.get("embedding_revision", ""),
+    trial = TrialRecord.of(spec)
+    trained = list(trial.embedding_trained_on)
+    parameters = trial.embedding_parameters
+    return {"embedding_model": trial.embedding_model, "embedding_revision": trial.embedding_revision,
             "embedding_parameters": float(parameters) if parameters is not None else float("nan"),
             "embedding_trained_on": ", ".join(trained),
-            "seen_in_training": spec.get("embedding", ID_ONLY) != ID_ONLY and spec.get("dataset") in trained}
+            "seen_in_training": trial.embedding not in ("", ID_ONLY) and trial.dataset in trained}
 
 
 def with_identity(results: pd.DataFrame, specs: list[dict[str, Any]]) -> pd.DataFrame:
@@ -76,8 +78,9 @@ def with_identity(results: pd.DataFrame, specs: list[dict[str, Any]]) -> pd.Data
     if results.empty:
         return results.assign(**{c: pd.Series(dtype=object) for c in ["key", "embedding_fingerprint",
                                                                        *IDENTITY_COLUMNS]})
-    by_name = {s["name"]: {"key": s.get("key", ""), "embedding_fingerprint": s.get("embedding_fingerprint", ""),
-                           **row_fields(s)} for s in specs}
+    trials = [(TrialRecord.of(s), s) for s in specs]
+    by_name = {t.name: {"key": t.key, "embedding_fingerprint": t.embedding_fingerprint, **row_fields(s)}
+               for t, s in trials}
     columns = ["key", "embedding_fingerprint", *IDENTITY_COLUMNS]
     values = {c: [by_name.get(t, {}).get(c) for t in results["trial"]] for c in columns}
     out = results.assign(**values)

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from gre_ray.bench.trial_spec import TrialRecord
 from gre_ray.data.storage import Location
 from gre_ray.errors import DataError
 from gre_ray.recsys.metric_table import task_metrics
@@ -60,11 +61,10 @@ def results_table(records: list[dict[str, Any]]) -> pd.DataFrame:
     """The tidy results table of a list of trial records (see the module docstring)."""
     rows = []
     for record in records:
-        spec, metrics = record["spec"], record.get("metrics") or {}
+        trial, metrics = TrialRecord.of(record["spec"]), record.get("metrics") or {}
         status, error = trial_status(record)
-        ident = {c: spec[c] for c in ID_COLUMNS[1:]}
-        ident["trial"] = spec["name"]
-        names = [k[5:] for k in metrics if k.startswith("test/")] if status == OK else task_metrics(spec["task"])
+        ident = trial.identity(ID_COLUMNS)
+        names = [k[5:] for k in metrics if k.startswith("test/")] if status == OK else task_metrics(trial.task)
         for metric in names:
             ok = status == OK
             rows.append({
@@ -93,8 +93,7 @@ def history_table(records: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per (trial, epoch) of every trial that reported at least one epoch."""
     rows = []
     for record in records:
-        spec = record["spec"]
-        ident = {"trial": spec["name"], **{c: spec[c] for c in HISTORY_COLUMNS[1:6]}}
+        ident = TrialRecord.of(record["spec"]).identity(HISTORY_COLUMNS[:6])
         rows += [{**ident, **{k: h.get(k, math.nan) for k in HISTORY_COLUMNS[6:]}} for h in record["history"]]
     return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
 

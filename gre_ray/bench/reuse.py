@@ -23,6 +23,7 @@ from gre_ray.bench.identity import row_fields
 from gre_ray.bench.keys import settings_key, trial_key
 from gre_ray.bench.results import HISTORY_COLUMNS, OK, RESULT_COLUMNS, results_table, trial_status
 from gre_ray.bench.store import ResultsStore
+from gre_ray.bench.trial_spec import TrialRecord
 from gre_ray.data.shared import shared_uri
 
 PROTOCOL_COLUMNS = ["protocol", "split_kind", "history_masked"]
@@ -41,7 +42,7 @@ def with_keys(specs: list[dict[str, Any]], store: ResultsStore | None) -> list[d
 
 
 def protocol_columns(spec: dict[str, Any]) -> dict[str, Any]:
-    protocol = spec.get("protocol") or {}
+    protocol = TrialRecord.of(spec).protocol
     return {"protocol": protocol.get("ranking", ""), "split_kind": protocol.get("split", ""),
             "history_masked": bool(protocol.get("history_masked", False))}
 
@@ -52,13 +53,14 @@ def stored_rows(record: dict[str, Any]) -> pd.DataFrame:
     if status != OK:
         return pd.DataFrame()
     spec = record["spec"]
+    trial = TrialRecord.of(spec)
     rows = results_table([record])
-    if spec.get("split_fingerprint"):
-        rows["split_fingerprint"] = spec["split_fingerprint"]  # the split's own, as keyed
+    if trial.split_fingerprint:
+        rows["split_fingerprint"] = trial.split_fingerprint  # the split's own, as keyed
     return rows.assign(
-        key=spec.get("key") or trial_key(spec),
+        key=trial.key or trial_key(spec),
         settings_key=settings_key(spec),
-        embedding_fingerprint=spec.get("embedding_fingerprint", ""),
+        embedding_fingerprint=trial.embedding_fingerprint,
         history=json.dumps(record.get("history") or []),
         **protocol_columns(spec),
         **row_fields(spec),
@@ -67,26 +69,28 @@ def stored_rows(record: dict[str, Any]) -> pd.DataFrame:
 
 def stores_its_result(spec: dict[str, Any]) -> bool:
     """Whether a trial's plain form names a results store to append its result to."""
-    return bool(spec.get("store"))
+    return bool(TrialRecord.of(spec).store)
 
 
 def embedding_entries(specs: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
     """(embedding, dataset, embeddings URI) of every trial that reads vectors ("" for ID-only)."""
-    return {(spec["embedding"], spec["dataset"], spec.get("embedding_path", "")) for spec in specs}
+    trials = [TrialRecord.of(spec) for spec in specs]
+    return {(t.embedding, t.dataset, t.embedding_path) for t in trials}
 
 
 def store_result(spec: dict[str, Any], final: dict[str, Any], history: list[dict[str, float]]) -> None:
     """Append a finished trial to the store its spec names (nothing when it failed)."""
     rows = stored_rows({"spec": spec, "metrics": final, "history": history, "error": "", "failures": 0})
     if not rows.empty:
-        ResultsStore(spec["store"]).append(rows, tag=spec["key"][:12])
+        trial = TrialRecord.of(spec)
+        ResultsStore(trial.store).append(rows, tag=trial.key[:12])
 
 
 def split_by_store(specs: list[dict[str, Any]], stored: pd.DataFrame) -> tuple[list[dict], list[dict]]:
     """(specs with a stored result, specs without one); the specs carry their ``key``."""
     have = set(stored["key"]) if not stored.empty else set()
-    done = [s for s in specs if s["key"] in have]
-    return done, [s for s in specs if s["key"] not in have]
+    done = [s for s in specs if TrialRecord.of(s).key in have]
+    return done, [s for s in specs if TrialRecord.of(s).key not in have]
 
 
 def reused_tables(specs: list[dict[str, Any]], stored: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -96,11 +100,11 @@ def reused_tables(specs: list[dict[str, Any]], stored: pd.DataFrame) -> tuple[pd
         return pd.DataFrame(columns=RESULT_COLUMNS + PROTOCOL_COLUMNS), pd.DataFrame(columns=HISTORY_COLUMNS)
     by_key = {key: group for key, group in stored.groupby("key")}
     results, history = [], []
-    for spec in specs:
-        rows = by_key[spec["key"]].copy()
-        rows["trial"], rows["embedding"], rows["scenario"] = spec["name"], spec["embedding"], spec["scenario"]
+    for trial in map(TrialRecord.of, specs):
+        rows = by_key[trial.key].copy()
+        rows["trial"], rows["embedding"], rows["scenario"] = trial.name, trial.embedding, trial.scenario
         results.append(rows)
-        ident = {"trial": spec["name"], **{c: spec[c] for c in HISTORY_COLUMNS[1:6]}}
+        ident = trial.identity(HISTORY_COLUMNS[:6])
         history += [{**ident, **{k: h.get(k) for k in HISTORY_COLUMNS[6:]}}
                     for h in json.loads(rows["history"].iloc[0] or "[]")]
     table = pd.concat(results, ignore_index=True)
@@ -143,7 +147,8 @@ def comparable_rows(stored: pd.DataFrame, specs: list[dict[str, Any]]) -> pd.Dat
     if stored.empty or not specs:
         return stored.iloc[0:0]
     settings = {settings_key(s) for s in specs}
-    splits = {s["split_fingerprint"] for s in specs}
-    own = {s["key"] for s in specs}
+    trials = [TrialRecord.of(s) for s in specs]
+    splits = {t.split_fingerprint for t in trials}
+    own = {t.key for t in trials}
     keep = stored["settings_key"].isin(settings) & stored["split_fingerprint"].isin(splits) & ~stored["key"].isin(own)
     return stored[keep]

@@ -19,7 +19,7 @@ they are.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from gre_ray.config.loader import build, to_dict
@@ -110,3 +110,44 @@ def checked(spec: Mapping[str, Any]) -> dict[str, Any]:
     """``spec`` built into a :class:`TrialSpec` (raising ``ConfigError`` on a bad field or a
     local path) and returned in the plain form Tune carries."""
     return TrialSpec.of(spec).plain()
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """What the results tables and the store read of a trial's plain form, as Tune logged it.
+
+    A record may come from a store written by an earlier gre_ray, or be a part of a spec (a
+    placeholder line names only the embedding and dataset), so it is read as it is: known
+    fields become attributes, absent ones keep these defaults, unknown ones are ignored.
+    Building a :class:`TrialSpec` instead would refuse every record an older version wrote.
+    """
+
+    name: str = ""
+    dataset: str = ""
+    scenario: str = ""
+    task: str = ""
+    model: str = ""
+    embedding: str = ""
+    fusion: str = ""
+    seed: int | None = None
+    lr: float | None = None
+    dim: int | None = None
+    key: str = ""
+    store: str = ""
+    split_fingerprint: str = ""
+    embedding_fingerprint: str = ""
+    embedding_path: str = ""
+    protocol: dict[str, Any] = field(default_factory=dict)
+    embedding_model: str = ""
+    embedding_revision: str = ""
+    embedding_parameters: int | None = None
+    embedding_trained_on: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, plain: Mapping[str, Any]) -> TrialRecord:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in plain.items() if k in known and v is not None})
+
+    def identity(self, columns: list[str]) -> dict[str, Any]:
+        """The record's value of each results column (``trial`` is the trial's ``name``)."""
+        return {c: getattr(self, "name" if c == "trial" else c) for c in columns}

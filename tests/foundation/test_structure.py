@@ -112,11 +112,10 @@ def test_every_wiring_module_is_a_ray_adapter():
 
 # Reads of a trial's settings by string key, on a variable holding a trial spec.
 _SPEC_READ = re.compile(r"""\bspecs?\b(\[\s*["']|\.get\(\s*["'])|\["spec"\]\s*(\[|\.get\()""")
-# The modules of the trial spec's plain form: the spec itself, the grid that assembles the
-# plain form, the keys that hash it, and the tables and store rows built from Tune's records
-# of it (possibly written by earlier versions, so read as they are).
-SPEC_MODULES = {"bench/trial_spec.py", "bench/trials.py", "bench/keys.py", "bench/results.py", "bench/reuse.py",
-                "bench/identity.py"}
+# The modules of the trial spec and its plain form: the spec itself (TrialSpec, and
+# TrialRecord for Tune's records of it), the grid that assembles the plain form and the keys
+# that hash it whole.
+SPEC_MODULES = {"bench/trial_spec.py", "bench/trials.py", "bench/keys.py"}
 # Other kinds of specs, read by key on purpose: ray up / KubeRay YAML node types and the
 # demo generator's vocabulary.
 OTHER_SPECS = {"runner/cluster_spec.py", "demo/generator.py", "demo/transfer.py"}
