@@ -47,7 +47,7 @@ from gre_ray.pairs.sequences import SequenceStats, build_sequences, cap_sequence
 from gre_ray.pairs.thresholds import ChosenThresholds
 
 MAX_PAIR_SHARDS = 64
-SHARDS_PER_CPU = 4  # user and pair shards per cluster CPU, at most
+SHARDS_PER_CPU = 4  # user shards per cluster CPU, at most
 _COLUMNS = ["domain", "user_id", "item_id", "timestamp"]
 
 
@@ -55,9 +55,15 @@ _COLUMNS = ["domain", "user_id", "item_id", "timestamp"]
 class Layout:
     """How many user shards (counting) and pair shards (summing, scoring, writing).
 
-    Both are bounded by the cluster's CPUs (at most :data:`SHARDS_PER_CPU` per CPU), so a
-    small ``rows_per_shard`` cannot fan out thousands of tasks: a shard then holds more
-    rows than ``rows_per_shard`` asks for.
+    The user shards are bounded by the cluster's CPUs (at most :data:`SHARDS_PER_CPU` per
+    CPU), so a small ``rows_per_shard`` cannot fan out thousands of counting tasks: a shard
+    then holds more rows than ``rows_per_shard`` asks for. The pair shards are not: they fix
+    the written folder's row order (by shard, then domain and item pair), and the
+    contrastive stage feeds Ray Train's workers in that order, so they depend on the data
+    and the config alone (at most :data:`MAX_PAIR_SHARDS`). A run on a laptop, on a cluster
+    of any size or on an autoscaling one whose CPU count changes while it runs writes the
+    same folder, and trains the same weights from it. Every task takes one CPU either way,
+    so no more of them run at once than the cluster has CPUs.
     """
 
     user_shards: int
@@ -66,9 +72,9 @@ class Layout:
     @staticmethod
     def of(rows: int, config: PairsConfig, cpus: int) -> "Layout":
         """The layout of ``rows`` interactions on a cluster of ``cpus`` CPUs."""
-        cap = max(1, SHARDS_PER_CPU * max(1, cpus))
-        users = min(cap, max(1, math.ceil(rows / config.rows_per_shard)))
-        pairs = config.pair_shards or min(MAX_PAIR_SHARDS, cap, max(2, users))
+        wanted = max(1, math.ceil(rows / config.rows_per_shard))
+        users = min(max(1, SHARDS_PER_CPU * max(1, cpus)), wanted)
+        pairs = config.pair_shards or min(MAX_PAIR_SHARDS, max(2, wanted))
         return Layout(users, pairs)
 
 

@@ -1,4 +1,6 @@
-"""The pairs stage's task fan-out is bounded by the cluster's CPUs, whatever ``rows_per_shard`` is."""
+"""The pairs stage's task fan-out is bounded (counting by the cluster's CPUs, pair shards by a
+constant), whatever ``rows_per_shard`` is; the pair shards, which fix the written folder, do not
+depend on the cluster."""
 
 from __future__ import annotations
 
@@ -11,19 +13,22 @@ from gre_ray.data.storage import Location, read_table
 from gre_ray.pairs.config import PairsConfig
 from gre_ray.pairs.domain import domain_items
 from gre_ray.pairs.mine import mine_domain
-from gre_ray.pairs.rounds import SHARDS_PER_CPU, Layout
+from gre_ray.pairs.rounds import MAX_PAIR_SHARDS, SHARDS_PER_CPU, Layout
 from gre_ray.runner.runner import run_pipeline
 from tests.pairs.test_sharded import _sorted_domain
 from tests.pairs.test_stage import REGISTRY, make_config
 
 
-def test_layout_is_bounded_by_cpus():
+def test_layout_is_bounded_and_its_pair_shards_do_not_depend_on_the_cluster():
     tiny = PairsConfig(rows_per_shard=1)
-    assert Layout.of(10_000, tiny, cpus=2) == Layout(2 * SHARDS_PER_CPU, 2 * SHARDS_PER_CPU)
-    assert Layout.of(10_000, tiny, cpus=1) == Layout(SHARDS_PER_CPU, SHARDS_PER_CPU)
+    assert Layout.of(10_000, tiny, cpus=2) == Layout(2 * SHARDS_PER_CPU, MAX_PAIR_SHARDS)
+    assert Layout.of(10_000, tiny, cpus=1) == Layout(SHARDS_PER_CPU, MAX_PAIR_SHARDS)
     assert Layout.of(3, tiny, cpus=16) == Layout(3, 3)
-    assert Layout.of(5_000_000, PairsConfig(), cpus=16) == Layout(5, 5)  # rows_per_shard rules below the cap
+    assert Layout.of(5_000_000, PairsConfig(), cpus=16) == Layout(5, 5)  # rows_per_shard rules below the caps
+    assert Layout.of(1_000, PairsConfig(), cpus=4) == Layout(1, 2)
     assert Layout.of(10_000, PairsConfig(rows_per_shard=1, pair_shards=3), cpus=2).pair_shards == 3  # asked for
+    smoke = PairsConfig(rows_per_shard=200)  # a laptop, a cluster, an autoscaling cluster while it grows
+    assert {Layout.of(5_200, smoke, cpus).pair_shards for cpus in (1, 2, 7, 10, 64)} == {26}
 
 
 class _Counted:
@@ -59,17 +64,19 @@ def test_tiny_rows_per_shard_submits_a_bounded_number_of_tasks(ray_session, tmp_
 
     cpus = int(ray.cluster_resources()["CPU"])
     cap = SHARDS_PER_CPU * cpus
+    pair_cap = MAX_PAIR_SHARDS
     stats = outcome.manifest["stats"]["domains"]
     interactions = read_table(Location.of(tmp_path) / "demo_data" / "interactions")
     assert interactions.num_rows > 100 * cap  # rows_per_shard=1 would have asked for one shard per row
     for domain in stats:
-        assert stats[domain]["layout"]["user_shards"] == cap and stats[domain]["layout"]["pair_shards"] == cap
-    assert calls["user_shard"] == cap and calls["pair_shard"] == cap and calls["write_shard"] == cap
+        assert stats[domain]["layout"]["user_shards"] == cap and stats[domain]["layout"]["pair_shards"] == pair_cap
+    assert calls["user_shard"] == cap and calls["pair_shard"] == pair_cap and calls["write_shard"] == pair_cap
     assert calls["KeyHolder"] <= cpus  # zero-CPU actors: one per CPU at most
     domains = len(stats)
     files = calls["read_file"]
-    # per CPU-capped shard: six rounds, six threshold tasks (two series, three passes), an anchors task per domain
-    assert sum(calls.values()) <= 2 * files + 1 + 5 * domains + cap * (12 + domains)
+    # per user shard a counting task; per pair shard five rounds, six threshold tasks (two series,
+    # three passes), an anchors task per domain
+    assert sum(calls.values()) <= 2 * files + 1 + 5 * domains + cap + pair_cap * (12 + domains)
 
     root = Location.of(tmp_path)
     pairs = read_table(root / "pairs" / "pairs", PAIRS)
