@@ -4,6 +4,11 @@ Reads ``pairs`` (``PAIRS_SCHEMA``) and, when a ``mlm`` stage runs, its ``backbon
 otherwise fine-tunes ``contrastive.model`` (default: the shipped all-MiniLM-L6-v2). The
 ``model`` artifact is a folder loadable by ``AutoModel`` and ``SentenceTransformer`` with
 a model card (:mod:`gre_ray.train.export`).
+
+With the held-out signal on, each training domain's held-out users and candidate pool are
+written to ``signal/<domain>/`` of the stage's output (:mod:`gre_ray.train.signal_store`);
+the driver keeps a reference per domain (counts and a URI) and at most 20,000 centering
+texts, and the training workers and the WiSE-FT step read the signal from storage.
 """
 
 from __future__ import annotations
@@ -25,11 +30,12 @@ from gre_ray.tracking.check import check_tracking
 from gre_ray.tracking.config import TRACKING_KEYS
 from gre_ray.train.config import ContrastiveConfig, LossName, resolve_model
 from gre_ray.train.rows import check_pair_texts, split_pairs
-from gre_ray.train.signal import SIGNAL_K, SIGNAL_METRIC, DomainSignal, measure
+from gre_ray.train.signal import SIGNAL_K, SIGNAL_METRIC, measure
+from gre_ray.train.signal_store import SignalRef, load_signals
 from gre_ray.train.tasks import ContrastiveTask, check_encoder
 from gre_ray.train.wise import wise_ft_folder
 from gre_ray.stages.training import train_and_export
-from gre_ray.wiring.train_signal import signal_domains
+from gre_ray.wiring.train_signal import center_texts, signal_domains
 
 OBJECTIVES = {
     LossName.INFONCE: "bidirectional InfoNCE (van den Oord et al. 2018; symmetric as in CLIP, Radford et al. 2021)",
@@ -168,14 +174,18 @@ class ContrastiveStage(Stage):
         return lines + self.summarize_signal(stats)
 
 
-def signal_inputs(ctx: StageContext, pair_domains: list[str]) -> list[DomainSignal]:
+def signal_inputs(ctx: StageContext, pair_domains: list[str]) -> list[SignalRef]:
     """The held-out users of the domains the pairs came from, restricted to role ``train``.
 
     Reads ``items`` and ``interactions`` of those domains only, file by file on Ray
-    (:mod:`gre_ray.wiring.train_signal`: the driver never holds either table); with a
-    ``domains`` artifact, a domain whose role is not ``train`` is never read, even if pairs
-    name it. Empty when ``heldout_signal`` is off, ``pairs.heldout_users`` is 0 or the inputs
-    are absent.
+    (:mod:`gre_ray.wiring.train_signal`: the driver never holds either table, nor a pool's
+    texts), and writes each domain's signal to ``signal/<domain>/`` of the stage's output;
+    with a ``domains`` artifact, a domain whose role is not ``train`` is never read, even if
+    pairs name it. Empty when ``heldout_signal`` is off, ``pairs.heldout_users`` is 0 or the
+    inputs are absent.
+
+    Returns:
+        A reference per domain with held-out users (sorted by domain).
 
     Raises:
         DataError: a training domain whose interactions all belong to held-out users, or
@@ -197,40 +207,49 @@ def signal_inputs(ctx: StageContext, pair_domains: list[str]) -> list[DomainSign
         domains = [d for d in domains if role.get(d) == "train"]
     if not domains:
         return []
-    tasks, counts = signal_domains(ctx.input("items"), ctx.input("interactions"), domains, fraction,
-                                   pairs_config.seed, settings.signal_max_users, settings.signal_pool)
+    refs, counts = signal_domains(ctx.input("items"), ctx.input("interactions"), domains, fraction,
+                                  pairs_config.seed, settings.signal_max_users, settings.signal_pool,
+                                  ctx.output / "signal")
     for domain, c in sorted(counts.items()):
         if c["rows"] and c["held"] == c["rows"]:
             raise DataError(f"contrastive: training domain {domain!r} has no interactions left after the held-out "
                             f"split (all {c['rows']} belong to held-out users); lower pairs.heldout_users")
-    for t in tasks:
-        if len(t.queries) and len(t.item_ids) < SIGNAL_K:
-            raise DataError(f"contrastive: training domain {t.domain!r} has a held-out candidate pool of "
-                            f"{len(t.item_ids)} items, fewer than K={SIGNAL_K}; raise contrastive.signal_pool "
+    for r in refs:
+        if r.users and r.pool < SIGNAL_K:
+            raise DataError(f"contrastive: training domain {r.domain!r} has a held-out candidate pool of "
+                            f"{r.pool} items, fewer than K={SIGNAL_K}; raise contrastive.signal_pool "
                             "or leave the domain out")
-    ctx.stats["signal_domains"] = [t.domain for t in tasks]
-    ctx.stats["signal_users"] = int(sum(len(t.queries) for t in tasks))
-    ctx.stats["signal_pool"] = {t.domain: {"pool": len(t.item_ids), "items": t.catalogue,
-                                           "whole_catalogue": t.whole_catalogue} for t in tasks}
-    return [t for t in tasks if len(t.queries)]
+    ctx.stats["signal_domains"] = [r.domain for r in refs]
+    ctx.stats["signal_users"] = int(sum(r.users for r in refs))
+    ctx.stats["signal_pool"] = {r.domain: {"pool": r.pool, "items": r.catalogue,
+                                           "whole_catalogue": r.whole_catalogue} for r in refs}
+    return [r for r in refs if r.users]
 
 
-def _center_texts(signal: list[DomainSignal], pairs: pa.Table, limit: int = 20_000) -> list[str]:
-    """Training-domain item texts whose mean is folded out: the held-out users' catalogues, else the pairs' texts."""
-    texts = [t for task in signal for t in task.texts]
-    if not texts:
-        texts = sorted(set(pairs.column("text_a").to_pylist()) | set(pairs.column("text_b").to_pylist()))
+def _center_texts(signal: list[SignalRef], pairs: pa.Table, limit: int = 20_000) -> list[str]:
+    """Training-domain item texts whose mean is folded out: the held-out users' catalogues, else the pairs' texts.
+
+    A stride of at most ``limit`` over the held-out users' pools joined in domain order (each
+    sorted by item id), read from storage by a task per domain
+    (:func:`gre_ray.wiring.train_signal.center_texts`): the same texts as striding the joined
+    pools in one list, without the pools in the driver. Without a signal, the pairs' distinct
+    texts, sorted, strided the same way.
+    """
+    if signal:
+        return center_texts(signal, limit)
+    texts = sorted(set(pairs.column("text_a").to_pylist()) | set(pairs.column("text_b").to_pylist()))
     step = max(1, len(texts) // limit)
     return texts[::step][:limit]
 
 
 def _finish(
-    folder: str, *, settings: ContrastiveConfig, base: str, signal: list[DomainSignal], center_texts: list[str]
+    folder: str, *, settings: ContrastiveConfig, base: str, signal: list[SignalRef], center_texts: list[str]
 ) -> dict[str, Any]:
     """WiSE-FT (Wortsman et al. 2022) with the base, alpha chosen on the held-out users' candidate
     pools, then (``center``) the training-domain mean folded out of the last bias
     (:mod:`gre_ray.train.center`). Runs where it is called: this process, or a Ray task on a
-    training worker's device (``base`` is a name or URI, resolved on that node)."""
+    training worker's device (``base`` is a name or URI, resolved on that node; the signal is
+    read from its URIs there, once)."""
     import torch
     from transformers import AutoTokenizer
 
@@ -239,17 +258,19 @@ def _finish(
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
     device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    tasks: list = []  # the signal, read on the first score (none when there is one alpha)
 
     def score(backbone) -> dict[str, float]:
         if not signal:
             return {settings.select_metric: 0.0}
+        tasks[:] = tasks or load_signals(signal)
         encoder = TextEncoder(backbone.to(device), settings.pooling).eval()
 
         def embed(texts: list[str]):
             found = embed_texts(encoder, tokenizer, texts, settings.max_length, 128, device)
             return found.numpy() if device.type == "cpu" else found.to(device)
 
-        found = measure(signal, embed)
+        found = measure(tasks, embed)
         backbone.to("cpu")
         return {k: float(v) for k, v in found.items() if k != "heldout_users"}
 

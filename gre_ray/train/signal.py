@@ -23,6 +23,11 @@ domain, the user and the seed picks them, as :func:`heldout_users` does for both
 Only items and interactions of the domains it is given are read; the stages give it the
 training-role domains only, never benchmark-role ones. Pure numpy/pyarrow; scoring takes
 torch tensors too and then runs on their device, a chunk of users at a time.
+
+A :class:`DomainSignal` holds its whole pool's texts, so on Ray it lives in files, never in
+the driver: each domain's is built and written by a task of its own, the driver keeps a
+:class:`gre_ray.train.signal_store.SignalRef`, and the training workers and the WiSE-FT
+task read it back (:mod:`gre_ray.train.signal_store`).
 """
 
 from __future__ import annotations
@@ -114,11 +119,15 @@ def build_task(domain: str, k: int, rows: pa.Table, found: pa.Array, sample: pa.
                         randoms, pairs[pairs[:, 0] != pairs[:, 1]], catalogue)
 
 
-def wanted_extra(rows: pa.Table, found: pa.Array, sample: pa.Table, max_users: int) -> pa.Array:
-    """The queries' and targets' ids of a domain that the sample lacks (their texts are read next)."""
+def wanted_extra(rows: pa.Table, found: pa.Array, sampled: pa.Array | pa.ChunkedArray, max_users: int) -> pa.Array:
+    """The queries' and targets' ids of a domain that the sample lacks (their texts are read next).
+
+    ``sampled`` is the sample's ids, or only those that ``rows`` name (the same answer: the
+    queries and targets are among them).
+    """
     seq = signal_pool.sequences(rows.filter(pc.is_in(rows.column("item_id"), found)), max_users)
     ends = pa.array(np.concatenate([seq["query"], seq["target"]]).tolist(), pa.string())
-    return pc.unique(ends.filter(pc.invert(pc.is_in(ends, sample.column("item_id")))))
+    return pc.unique(ends.filter(pc.invert(pc.is_in(ends, sampled))))
 
 
 def signal_tasks(
@@ -126,7 +135,8 @@ def signal_tasks(
     max_users: int = 2000, pool: int = SIGNAL_POOL,
 ) -> list[DomainSignal]:
     """The retrieval task of each domain's held-out users, in one process (the Ray wiring,
-    :mod:`gre_ray.wiring.train_signal`, runs the same rounds file by file).
+    :mod:`gre_ray.wiring.train_signal`, runs the same rounds file by file, builds each
+    domain's task in a task of its own and writes it to storage, :mod:`gre_ray.train.signal_store`).
 
     Args:
         items: ``domain``, ``item_id``, ``text`` rows (other domains are ignored).
@@ -148,8 +158,8 @@ def signal_tasks(
     named = {d: pc.unique(part.column("item_id")) for d, part in per_domain.items()}
     looked = signal_pool.merge_lookups([signal_pool.item_lookup(items, named, signal_pool.thresholds(summary, pool), seed)])
     empty_rows = rows.slice(0, 0)
-    extra_ids = {d: wanted_extra(per_domain.get(d, empty_rows), looked[d]["found"], looked[d]["sample"], max_users)
-                 for d in looked}
+    extra_ids = {d: wanted_extra(per_domain.get(d, empty_rows), looked[d]["found"], looked[d]["sample"].column("item_id"),
+                                 max_users) for d in looked}
     extra = signal_pool.item_texts(items, extra_ids)
     out = []
     for k, domain in enumerate(domains):

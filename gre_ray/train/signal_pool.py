@@ -15,7 +15,12 @@ runs the same rounds on tables in one process):
    (a uniform sample that depends neither on the files nor their order); :func:`thresholds`
    turns the merged summaries into each domain's largest sampled hash;
 4. :func:`item_lookup`: which items the candidates' rows name exist, and the sample's texts;
-5. :func:`build_task`: the users' last transitions, their histories, the pool.
+   :func:`item_texts`: the texts of the users' queries and targets that the sample lacks;
+5. :func:`gre_ray.train.signal.build_task`: the users' last transitions, their histories, the pool.
+
+On Ray the texts of rounds 4 never reach the driver: each file's task stages them as Parquet
+parts and one task per domain runs round 5 on them and writes the domain's signal
+(:mod:`gre_ray.train.signal_store`); the driver holds ids, counts and hashes only.
 
 The pool is every item when the domain has at most ``pool`` items (the numbers then equal a
 full ranking), else the users' queries and targets plus the sample. Users are the first

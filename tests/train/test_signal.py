@@ -14,6 +14,7 @@ from gre_ray.data.storage import Location
 from gre_ray.runner.stage import StageContext
 from gre_ray.stages.contrastive import signal_inputs
 from gre_ray.train.signal import _auc, score_signal, signal_tasks
+from gre_ray.train.signal_store import load_signals
 from gre_ray.train.wise import choose_alpha, interpolate
 
 
@@ -107,9 +108,11 @@ def test_selection_reads_no_benchmark_role_domain(tmp_path, ray_session):
         inputs[name] = Location.of(str(tmp_path / f"{name}.parquet"))
     config = load_config("configs/demo.yaml", ["pairs.heldout_users=0.5"])
     ctx = StageContext(config=config, settings=config.contrastive, output=root / "out", inputs=inputs, run_root=root)
-    tasks = signal_inputs(ctx, ["bench1", "train1"])
-    assert [t.domain for t in tasks] == ["train1"] and ctx.stats["signal_domains"] == ["train1"]
-    assert len(tasks[0].queries) > 0 and set(tasks[0].item_ids) == set(train_ids)
+    refs = signal_inputs(ctx, ["bench1", "train1"])
+    assert [r.domain for r in refs] == ["train1"] and ctx.stats["signal_domains"] == ["train1"]
+    tasks = load_signals(refs)
+    assert refs[0].users == len(tasks[0].queries) > 0 and set(tasks[0].item_ids) == set(train_ids)
+    assert [c.name for c in (ctx.output / "signal").children()] == ["train1"]  # nothing of bench1 is written
     off = load_config("configs/demo.yaml", ["pairs.heldout_users=0.0"])
     ctx = StageContext(config=off, settings=off.contrastive, output=root / "out", inputs=inputs, run_root=root)
     assert signal_inputs(ctx, ["train1"]) == [] and "no held-out users" in ctx.warnings[0]

@@ -1,11 +1,14 @@
-"""The held-out signal at scale: built file by file, ranked in a bounded pool, scored in chunks.
+"""The held-out signal at scale: built file by file, ranked in a bounded pool, scored in chunks, kept in files.
 
 The pool equals the catalogue when a domain has no more items than ``signal_pool``; then the
 tasks and the numbers equal the earlier whole-table computation (a copy of it is the
-reference below). The Ray rounds equal the one-process rounds.
+reference below). The Ray rounds, read back from the files they write, equal the one-process
+rounds; the driver keeps references only.
 """
 
 from __future__ import annotations
+
+import pickle
 
 import numpy as np
 import pyarrow as pa
@@ -15,12 +18,15 @@ import torch
 
 from gre_ray.data.heldout_users import heldout_users
 from gre_ray.data.storage import Location
-from gre_ray.errors import DataError
+from gre_ray.errors import ConfigError, DataError
 from gre_ray.root_config import load_config
 from gre_ray.runner.stage import StageContext
-from gre_ray.stages.contrastive import signal_inputs
+from gre_ray.stages.contrastive import _center_texts, signal_inputs
 from gre_ray.train import signal
+from gre_ray.train.config import ContrastiveConfig
 from gre_ray.train.signal import score_signal, signal_tasks
+from gre_ray.train.signal_store import SignalRef, center_slices, load_signals, read_signal, strided_texts, write_signal
+from gre_ray.train.tasks import ContrastiveTask
 
 
 def _data(seed: int = 1, sizes=(25, 60, 40), users: int = 120):
@@ -153,13 +159,29 @@ def test_the_ray_rounds_over_files_equal_the_one_process_rounds(tmp_path, ray_se
     items = items.cast(pa.schema([pa.field(n, pa.string(), nullable=False) for n in items.column_names]))  # as ingest writes
     ctx = _ctx(tmp_path, items, inter, ["pairs.heldout_users=0.3", "pairs.seed=5", "contrastive.signal_pool=40",
                                         "contrastive.signal_max_users=9"])
-    got = signal_inputs(ctx, ["a", "b", "c"])
+    refs = signal_inputs(ctx, ["a", "b", "c"])
+    got = load_signals(refs)
     want = [t for t in signal_tasks(items, inter, ["a", "b", "c"], 0.3, 5, 9, pool=40) if len(t.queries)]
     assert len(got) == len(want) == 3
     for a, b in zip(got, want):
         _same(a, b)
     assert ctx.stats["signal_pool"]["a"] == {"pool": len(got[0].item_ids), "items": 200, "whole_catalogue": False}
     assert ctx.stats["signal_pool"]["b"]["whole_catalogue"]
+    assert ctx.stats["signal_users"] == sum(len(t.queries) for t in want)
+    # the files: one folder per domain, the staged parts gone
+    folder = ctx.output / "signal"
+    assert [c.name for c in folder.children()] == ["a", "b", "c"]
+    assert sorted(c.name for c in (folder / "a").children()) == ["pool.parquet", "signal.json", "unrelated.parquet",
+                                                                "users.parquet"]
+    # the driver holds references: no texts, a few hundred bytes a domain
+    assert all(not hasattr(r, "texts") and not hasattr(r, "item_ids") for r in refs)
+    blob = pickle.dumps(refs)
+    assert len(blob) < 300 * len(refs) and b"text of" not in blob
+    # centering texts: a stride over the joined pools, read by a task per domain
+    joined = [t for task in want for t in task.texts]
+    for limit in (7, 50, 10_000):
+        step = max(1, len(joined) // limit)
+        assert _center_texts(refs, pa.table({"text_a": [], "text_b": []}), limit) == joined[::step][:limit]
 
 
 def test_a_domain_the_split_leaves_empty_or_a_pool_below_k_is_one_line(tmp_path, ray_session):
@@ -179,3 +201,69 @@ def test_a_pool_setting_below_k_is_refused_when_the_config_loads():
 
     with pytest.raises(ConfigError, match="signal_pool must be at least 10"):
         load_config("configs/demo.yaml", ["contrastive.signal_pool=5"])
+
+
+def _with_edge_cases(tmp_path):
+    """Signals of a whole catalogue, a sampled pool, a user with no history and a domain with no users."""
+    items, inter = _data(sizes=(25, 200, 30), users=60)
+    tasks = signal_tasks(items, inter, ["a", "b", "c"], 0.3, 5, 2000, pool=40)
+    one = pa.table({"domain": ["d"] * 3, "item_id": ["x0", "x1", "x2"], "text": ["p", "q", "r"]})
+    pair = pa.table({"domain": ["d", "d"], "user_id": ["u", "u"], "item_id": ["x1", "x0"],
+                     "timestamp": pa.array([1, 2], pa.int64())})
+    nobody = signal_tasks(one, pair, ["d"], 1e-9, 0)[0]  # no held-out user
+    # the query is always in a user's history; a history is empty when a hand-made task says so
+    hand = signal.DomainSignal("e/f", ["y0", "y1", "y2"], ["", "ü", "w"], np.array([0, 1, 2]), np.array([1, 2, 0]),
+                               [np.zeros(0, np.int64), np.array([0, 2]), np.zeros(0, np.int64)], np.array([2, 0, 1]),
+                               np.array([[0, 1], [1, 2]]), 7)
+    return tasks + [hand, nobody]
+
+
+def test_a_signal_written_and_read_back_is_the_same(tmp_path):
+    tasks = _with_edge_cases(tmp_path)
+    assert tasks[0].whole_catalogue and not tasks[1].whole_catalogue
+    assert len(tasks[3].history[0]) == 0 and not tasks[3].whole_catalogue and len(tasks[4].queries) == 0
+    root = Location.of(str(tmp_path / "signal"))
+    for i, task in enumerate(tasks):
+        ref = write_signal(task, root / f"d{i}")
+        assert ref == SignalRef(task.domain, f"file://{tmp_path}/signal/d{i}", len(task.queries), len(task.item_ids),
+                                task.catalogue)
+        assert ref.whole_catalogue == task.whole_catalogue
+        back = read_signal(ref.uri)
+        _same(back, task)
+        assert back.queries.dtype == np.int64 and back.unrelated.shape == task.unrelated.shape
+        assert all(h.dtype == np.int64 for h in back.history)
+    vectors = [np.random.default_rng(2).normal(size=(len(t.item_ids), 8)) for t in tasks]
+    refs = [write_signal(t, root / f"d{i}") for i, t in enumerate(tasks)]
+    assert score_signal(load_signals(refs), vectors) == score_signal(tasks, vectors)
+
+
+def test_a_reference_is_refused_with_a_driver_path():
+    with pytest.raises(ConfigError, match=r"held-out signal of domain 'a': '/tmp/x/a' is a path on the driver"):
+        SignalRef("a", "/tmp/x/a", 1, 10, 10)
+
+
+def test_the_centering_stride_read_from_the_files_equals_one_stride_over_the_joined_texts(tmp_path):
+    tasks = _with_edge_cases(tmp_path)
+    root = Location.of(str(tmp_path / "signal"))
+    refs = [write_signal(t, root / f"d{i}") for i, t in enumerate(tasks)]
+    joined = [t for task in tasks for t in task.texts]
+    for limit in (1, 3, 7, 40, 99, len(joined), 10_000):
+        step = max(1, len(joined) // limit)
+        got = [t for r, where in zip(refs, center_slices([r.pool for r in refs], limit))
+               for t in strided_texts(r.uri, *where, batch=4)]
+        assert got == joined[::step][:limit], limit
+
+
+def test_the_task_carries_references_and_reads_the_signal_once_where_it_runs(tmp_path):
+    tasks = _with_edge_cases(tmp_path)[:3]
+    root = Location.of(str(tmp_path / "signal"))
+    refs = [write_signal(t, root / t.domain) for t in tasks]
+    task = ContrastiveTask(ContrastiveConfig(), "minilm", signal=refs)
+    assert task.metric == ContrastiveConfig().select_metric
+    small = len(pickle.dumps(task))
+    loaded = task.signals()
+    for a, b in zip(loaded, tasks):
+        _same(a, b)
+    assert task.signals() is loaded  # read once
+    assert len(pickle.dumps(task)) == small  # the signals never travel with the task
+    assert pickle.loads(pickle.dumps(task))._signals is None

@@ -5,7 +5,8 @@ hard negatives; the encoder learns to place them close. The loss is chosen by na
 (:mod:`gre_ray.train.losses`). Held-out metrics: the same loss on held-out pairs with in-batch
 negatives only (held-out pairs need no mined negatives) and without gathering (so it does
 not depend on the number of workers), and text-to-text Recall@K (:mod:`gre_ray.train.heldout`).
-With ``signal`` tasks (held-out users of the training domains, :mod:`gre_ray.train.signal`)
+With ``signal`` references (held-out users of the training domains, :mod:`gre_ray.train.signal`,
+written to storage by :mod:`gre_ray.train.signal_store`; each worker reads them on first use)
 it also measures next-item retrieval, pair AUC and the unrelated-item cosine every epoch,
 and one of them (``select_metric``) selects the best epoch: held-out pairs share users and counts with
 the training pairs, so their Recall@K rewards memorising the relation however the rest of
@@ -25,6 +26,7 @@ from gre_ray.train.heldout import recall_at_k, retrieval_task, stable_id
 from gre_ray.train.losses import build_loss
 from gre_ray.train.pooling import TextEncoder, embed_texts, tokenize
 from gre_ray.train.signal import DomainSignal, measure
+from gre_ray.train.signal_store import SignalRef, load_signals
 from gre_ray.train.tasks.base import Task, enable_activation_checkpointing, to_device
 
 
@@ -40,15 +42,16 @@ class ContrastiveTask(Task):
         settings: the ``contrastive`` section.
         model_path: the model to fine-tune (the ``backbone`` artifact or ``settings.model``).
         guide_path: the frozen guide of the gist loss.
-        signal: held-out users of the training domains (plain data; empty: none), whose
-            next-item NDCG then selects the best epoch.
+        signal: references to the held-out users of the training domains (URIs and counts;
+            empty: none), whose next-item NDCG then selects the best epoch. The signals
+            themselves are read where the task is evaluated, once, and never pickled with it.
     """
 
     metric = "recall_at_k"
     mode = "max"
 
     def __init__(
-        self, settings: ContrastiveConfig, model_path: str, guide_path: str = "", signal: list[DomainSignal] | None = None
+        self, settings: ContrastiveConfig, model_path: str, guide_path: str = "", signal: list[SignalRef] | None = None
     ) -> None:
         self.settings = settings
         self.model_path = model_path
@@ -59,6 +62,18 @@ class ContrastiveTask(Task):
         self.tokenizer = None
         self.guide_tokenizer = None
         self.guide: TextEncoder | None = None
+        self._signals: list[DomainSignal] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_signals"] = None  # read again where the task lands: only the references travel
+        return state
+
+    def signals(self) -> list[DomainSignal]:
+        """The held-out signals of :attr:`signal`, read from storage on the first call."""
+        if self._signals is None:
+            self._signals = load_signals(self.signal)
+        return self._signals
 
     def _tokenizer(self):
         if self.tokenizer is None:
@@ -170,7 +185,7 @@ class ContrastiveTask(Task):
             found = embed_texts(embed, tok, texts, s.max_length, 128, device)
             return found.numpy() if device.type == "cpu" else found.to(device)
 
-        found = measure(self.signal, vectors)
+        found = measure(self.signals(), vectors)
         return {k: float(v) for k, v in found.items() if k != "heldout_users"}
 
     def save(self, module: nn.Module, state_dict: dict[str, Tensor], folder: str) -> None:
