@@ -6,9 +6,11 @@ The pure half of batch inference (the Ray Data half is :mod:`gre_ray.wiring.embe
   precision without GPUs or native bf16, OpenVINO on GPUs);
 * :func:`read_item_ids` checks the items' columns and that no id repeats, reading only the
   schema and the ids;
-* :func:`raise_decode_errors` and :func:`run_report` turn the actors' per-row bookkeeping
-  columns (:data:`~gre_ray.embed.inference.STAT_COLUMNS`) into a DataError or the
-  :class:`EmbedReport` recorded in the manifest.
+* :func:`call_summary` sums the actors' per-row bookkeeping columns
+  (:data:`~gre_ray.embed.inference.STAT_COLUMNS`) per call, and :func:`summary_error` and
+  :func:`summary_report` turn the calls' summaries into a DataError or the
+  :class:`EmbedReport` recorded in the manifest (:func:`raise_decode_errors` and
+  :func:`run_report`: the same from per-row columns).
 """
 
 from __future__ import annotations
@@ -111,33 +113,84 @@ def read_item_ids(items: Location | pa.Table, source: str) -> pa.Array:
 
 def raise_decode_errors(stats: pa.Table, source: str) -> None:
     """Raise DataError if the actors flagged texts they could not decode (``_error`` column)."""
-    errors = pc.drop_null(stats["_error"])
-    if len(errors):
-        raise DataError(f"{source}: {len(errors)} text(s) could not be decoded, e.g. {errors[0].as_py()}")
+    error = summary_error(call_summary(stats), source)
+    if error:
+        raise DataError(error)
+
+
+SUMMARY_SCHEMA = pa.schema([
+    ("worker", pa.string()), ("rows", pa.int64()), ("n_tokens", pa.int64()), ("padded_tokens", pa.int64()),
+    ("truncated", pa.int64()), ("empty", pa.int64()), ("busy_s", pa.float64()), ("cpu_s", pa.float64()),
+    ("peak_rss_mb", pa.float64()), ("errors", pa.int64()), ("first_error", pa.string()),
+])
+
+
+def call_summary(stats: pa.Table) -> pa.Table:
+    """The actors' per-row bookkeeping columns (:data:`~gre_ray.embed.inference.STAT_COLUMNS`)
+    summed per worker: one row per worker (one for an actor call), :data:`SUMMARY_SCHEMA`.
+
+    An actor returns this instead of its rows' columns, so the driver, which owns the
+    returned blocks, holds a row per call rather than per text (issue #31).
+    """
+    out = []
+    for worker in pc.unique(stats["_worker"]).to_pylist():
+        part = stats.filter(pc.equal(stats["_worker"], worker))
+        errors = pc.drop_null(part["_error"])
+        out.append({
+            "worker": worker,
+            "rows": part.num_rows,
+            "n_tokens": int(pc.sum(part["_n_tokens"]).as_py() or 0),
+            "padded_tokens": int(pc.sum(part["_padded_tokens"]).as_py() or 0),
+            "truncated": int(pc.sum(part["_truncated"]).as_py() or 0),
+            "empty": int(pc.sum(part["_empty"]).as_py() or 0),
+            "busy_s": float(pc.sum(part["_busy_s"]).as_py() or 0.0),
+            "cpu_s": float(pc.sum(part["_cpu_s"]).as_py() or 0.0),
+            "peak_rss_mb": float(pc.max(part["_peak_rss_mb"]).as_py() or 0.0),
+            "errors": len(errors),
+            "first_error": errors[0].as_py() if len(errors) else None,
+        })
+    return pa.Table.from_pylist(out, schema=SUMMARY_SCHEMA)
+
+
+def summary_error(summaries: pa.Table, source: str) -> str | None:
+    """The one-line message for texts that could not be decoded, from :func:`call_summary` rows; None if none."""
+    errors = int(pc.sum(summaries["errors"]).as_py() or 0)
+    if not errors:
+        return None
+    first = pc.drop_null(summaries["first_error"])[0].as_py()
+    return f"{source}: {errors} text(s) could not be decoded, e.g. {first}"
 
 
 def run_report(stats: pa.Table, wall: float, actors: int) -> EmbedReport:
     """The report of a run from the per-row bookkeeping columns of the actors (:data:`STAT_COLUMNS`)."""
-    rows = stats.num_rows
-    tokens = int(pc.sum(stats["_n_tokens"]).as_py() or 0)
-    workers = {}
-    grouped = stats.group_by("_worker").aggregate(
-        [("_busy_s", "sum"), ("_cpu_s", "sum"), ("_peak_rss_mb", "max"), ("_busy_s", "count")]
+    return summary_report(call_summary(stats), len(pc.unique(stats["_text_hash"])), wall, actors)
+
+
+def summary_report(summaries: pa.Table, distinct_texts: int, wall: float, actors: int) -> EmbedReport:
+    """The report of a run from its calls' :func:`call_summary` rows and its number of distinct text hashes."""
+    grouped = summaries.group_by("worker").aggregate(
+        [("rows", "sum"), ("busy_s", "sum"), ("cpu_s", "sum"), ("peak_rss_mb", "max")]
     )
-    for row in grouped.to_pylist():
-        workers[row["_worker"]] = {
-            "rows": row["_busy_s_count"],
-            "busy_s": round(row["_busy_s_sum"], 3),
-            "cpu_s": round(row["_cpu_s_sum"], 3),
-            "peak_rss_mb": round(row["_peak_rss_mb_max"], 1),
+    workers = {}
+    for row in sorted(grouped.to_pylist(), key=lambda r: r["worker"]):
+        workers[row["worker"]] = {
+            "rows": row["rows_sum"],
+            "busy_s": round(row["busy_s_sum"], 3),
+            "cpu_s": round(row["cpu_s_sum"], 3),
+            "peak_rss_mb": round(row["peak_rss_mb_max"], 1),
         }
+
+    def total(name: str) -> int:
+        return int(pc.sum(summaries[name]).as_py() or 0)
+
+    rows, tokens = total("rows"), total("n_tokens")
     return EmbedReport(
         rows=rows,
-        empty_texts=int(pc.sum(stats["_empty"]).as_py() or 0),
-        truncated_texts=int(pc.sum(stats["_truncated"]).as_py() or 0),
-        duplicate_texts=rows - len(pc.unique(stats["_text_hash"])),
+        empty_texts=total("empty"),
+        truncated_texts=total("truncated"),
+        duplicate_texts=rows - distinct_texts,
         tokens=tokens,
-        padded_tokens=int(pc.sum(stats["_padded_tokens"]).as_py() or 0),
+        padded_tokens=total("padded_tokens"),
         wall_s=round(wall, 3),
         texts_per_s=round(rows / wall, 1) if wall else 0.0,
         tokens_per_s=round(tokens / wall, 1) if wall else 0.0,

@@ -4,7 +4,10 @@ The embed stage never gathers the vectors in one process (issue #31). Instead:
 
 1. each actor call writes its rows to a *call file* in a staging folder
    (:func:`write_call`; named by a hash of the call's first item id, so a retried call
-   overwrites its own file) and returns only its bookkeeping columns;
+   overwrites its own file), its rows' text hashes to a file of the same name in a second
+   staging folder, and returns one summary row (:func:`gre_ray.embed.job.call_summary`):
+   the driver, which owns the returned blocks, holds a row per call, not per text;
+   :func:`call_report` turns the summaries and the hashes into the run report in a task;
 2. :func:`plan_shards` groups the call files, in name order, into shards of at most
    ``index.shard_rows`` rows; one task per shard (:func:`build_shard`) joins its call files
    into one Parquet part of the embeddings folder and builds that part's faiss index
@@ -24,10 +27,11 @@ from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from gre_ray.data.storage import Location
-from gre_ray.embed.job import EmbedReport, raise_decode_errors, run_report
+from gre_ray.embed.job import SUMMARY_SCHEMA, EmbedReport, summary_error, summary_report
 from gre_ray.embed.index import EmbeddingIndex, IndexConfig, IndexKind, Metric, drop_self
 from gre_ray.embed.vectors import matrix_of
 from gre_ray.errors import DataError
@@ -35,24 +39,35 @@ from gre_ray.errors import DataError
 SHARDS_FILE = "shards.json"
 
 
-def write_call(table: pa.Table, staging: Location) -> str:
-    """Write one call's ``item_id`` + ``embedding`` rows as a call file; returns its name."""
+def write_call(table: pa.Table, staging: Location, hashes: Location | None = None) -> str:
+    """Write one call's ``item_id`` + ``embedding`` rows as a call file, and (``hashes``) its
+    rows' text hashes as a file of the same name there; returns the name."""
     first = table.column("item_id")[0].as_py() if table.num_rows else ""
     digest = hashlib.blake2b(f"{first}\0{table.num_rows}".encode("utf-8"), digest_size=10).hexdigest()
     name = f"call-{digest}.parquet"
     staging.mkdir()
     pq.write_table(table.select(["item_id", "embedding"]), (staging / name).path, filesystem=staging.fs)
+    if hashes is not None:
+        hashes.mkdir()
+        pq.write_table(table.select(["_text_hash"]), (hashes / name).path, filesystem=hashes.fs)
     return name
 
 
-def call_report(wall: float, actors: int, source: str, *blocks: pa.Table) -> tuple[str | None, EmbedReport]:
-    """(the first decoding error or None, the run report) from the calls' bookkeeping columns."""
-    stats = pa.concat_tables(blocks)
-    try:
-        raise_decode_errors(stats, source)
-    except DataError as exc:
-        return str(exc), EmbedReport()
-    return None, run_report(stats, wall, actors)
+def distinct_texts(hashes: Location) -> int:
+    """Distinct text hashes over the call files of ``hashes`` (8 bytes per row in this task)."""
+    parts = [pq.read_table(f.path, filesystem=hashes.fs, columns=["_text_hash"]).column(0) for f in hashes.files()]
+    return len(pc.unique(pa.chunked_array(parts, pa.uint64()))) if parts else 0
+
+
+def call_report(wall: float, actors: int, source: str, hashes: Location,
+                *summaries: pa.Table) -> tuple[str | None, EmbedReport]:
+    """(the first decoding error or None, the run report) from the calls' summaries
+    (:func:`gre_ray.embed.job.call_summary`) and their text hashes."""
+    table = pa.concat_tables(summaries) if summaries else SUMMARY_SCHEMA.empty_table()
+    error = summary_error(table, source)
+    if error:
+        return error, EmbedReport()
+    return None, summary_report(table, distinct_texts(hashes), wall, actors)
 
 
 def plan_shards(staging: Location, shard_rows: int) -> list[list[str]]:

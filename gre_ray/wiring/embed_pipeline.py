@@ -16,10 +16,12 @@ The pipeline, in three steps:
    task behind two 1-CPU actors never runs).
 3. **Write and index** (:mod:`gre_ray.embed.shards`): each actor call writes its
    ``item_id`` + ``embedding`` (``fixed_size_list<float32>[dim]``) rows to a call file and
-   returns only its per-row bookkeeping columns, which one task turns into the report; one
+   its text hashes beside it, and returns one summary row (tokens, truncation, errors, time
+   and memory of the call), which one task turns into the report with the hashes; one
    task per shard of at most ``index.shard_rows`` rows joins its call files into a part of
    the embeddings folder and builds that part's faiss index. No process holds every vector:
-   the driver holds object refs, file names and the per-shard row counts (issue #31).
+   the driver holds object refs, a summary row per call, file names and the per-shard row
+   counts (issue #31).
 
 :func:`embed_items` puts the result in the content-keyed cache of :mod:`gre_ray.embed.cache`.
 """
@@ -42,9 +44,9 @@ from gre_ray.embed.cache import cache_key, complete, texts_fingerprint
 from gre_ray.embed.config import Device, EmbedConfig, EncoderConfig
 from gre_ray.embed.model_folder import model_fingerprint
 from gre_ray.errors import DataError
-from gre_ray.embed.inference import STAT_COLUMNS, EmbedBatch, check_utf8
+from gre_ray.embed.inference import EmbedBatch, check_utf8
 from gre_ray.embed import shards
-from gre_ray.embed.job import EmbedReport, check_settings, read_item_ids
+from gre_ray.embed.job import EmbedReport, call_summary, check_settings, read_item_ids
 from gre_ray.embed.vectors import embeddings_table
 from gre_ray.runner.resources import embed_need
 from gre_ray.wiring import autoscale
@@ -72,21 +74,23 @@ class PlacedEmbedBatch(EmbedBatch):
 
 
 class WritingEmbedBatch(PlacedEmbedBatch):
-    """:class:`PlacedEmbedBatch` that writes each call's vectors to ``staging`` and returns only the bookkeeping.
+    """:class:`PlacedEmbedBatch` that writes each call's vectors to ``staging`` and its text
+    hashes to ``hashes``, and returns one summary row (:func:`gre_ray.embed.job.call_summary`).
 
     Args:
         staging: the folder of the call files (:func:`gre_ray.embed.shards.write_call`).
+        hashes: the folder of the calls' text hashes (duplicate texts are counted from them).
         The others: as :class:`PlacedEmbedBatch`.
     """
 
-    def __init__(self, staging: Location, **kwargs) -> None:
+    def __init__(self, staging: Location, hashes: Location, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.staging = staging
+        self.staging, self.hashes = staging, hashes
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         table = super().__call__(batch)
-        shards.write_call(table, self.staging)
-        return table.select(list(STAT_COLUMNS))
+        shards.write_call(table, self.staging, self.hashes)
+        return call_summary(table)
 
 
 def _default_actors(settings: EmbedConfig, blocks: int) -> int:
@@ -131,8 +135,9 @@ def embed_items_to(items: Location | pa.Table, settings: EmbedConfig, out: Locat
             shards.write_shard_list(index_out, settings.index, dim, [])
         return EmbedReport(dim=dim)
 
-    staging = out.parent / f"_{out.name}-calls"
+    staging, hashes = out.parent / f"_{out.name}-calls", out.parent / f"_{out.name}-hashes"
     staging.remove()
+    hashes.remove()
     blocks = -(-rows // settings.rows_per_call)
     need = embed_need(min(settings.actors, blocks) if settings.actors else 1, settings.num_gpus)
     try:
@@ -148,7 +153,7 @@ def embed_items_to(items: Location | pa.Table, settings: EmbedConfig, out: Locat
             started = time.perf_counter()
             embedded = ds.map_batches(
                 WritingEmbedBatch,
-                fn_constructor_kwargs={"staging": staging, "encoder": settings.encoder,
+                fn_constructor_kwargs={"staging": staging, "hashes": hashes, "encoder": settings.encoder,
                                        "token_budget": settings.token_budget,
                                        "max_batch_rows": settings.max_batch_rows, "gpu": settings.num_gpus > 0},
                 batch_size=settings.rows_per_call,
@@ -160,7 +165,8 @@ def embed_items_to(items: Location | pa.Table, settings: EmbedConfig, out: Locat
             wall = time.perf_counter() - started
 
         task = ray.remote(num_cpus=1)
-        error, report = ray.get(task(shards.call_report).remote(wall, actors, source, *embedded.to_arrow_refs()))
+        error, report = ray.get(task(shards.call_report).remote(wall, actors, source, hashes,
+                                                                *embedded.to_arrow_refs()))
         del embedded
         if error:
             raise DataError(error)
@@ -169,6 +175,7 @@ def embed_items_to(items: Location | pa.Table, settings: EmbedConfig, out: Locat
                          for i, files in enumerate(groups)])
     finally:
         staging.remove()
+        hashes.remove()
     report.dim = shards.dim_of(out)
     if index_out is not None:
         shards.write_shard_list(index_out, settings.index, report.dim, built)

@@ -71,3 +71,53 @@ def test_ray_pipeline_writes_shards_equal_to_the_plain_path(ray_session, tiny_be
     whole = EmbeddingIndex.build(ids, vectors, settings.index)
     some = table.column("item_id").to_pylist()[::9]
     assert sharded.neighbours_of(some, 4)[0].tolist() == whole.neighbours_of(some, 4)[0].tolist()
+
+
+def _per_row_stats(rows: int, worker: str, first: int, errors: dict[int, str]) -> "pa.Table":
+    """Per-row bookkeeping columns as an actor call makes them (STAT_COLUMNS), with hand-picked values."""
+    import pyarrow as pa
+
+    return pa.table({
+        "_n_tokens": pa.array([3 + (first + i) % 5 for i in range(rows)], pa.int32()),
+        "_padded_tokens": pa.array([8] * rows, pa.int32()),
+        "_truncated": pa.array([(first + i) % 7 == 0 for i in range(rows)]),
+        "_empty": pa.array([(first + i) % 11 == 0 for i in range(rows)]),
+        "_text_hash": pa.array([(first + i) % 13 for i in range(rows)], pa.uint64()),  # texts repeat every 13 rows
+        "_busy_s": pa.array([0.25] * rows, pa.float64()),
+        "_cpu_s": pa.array([0.5] * rows, pa.float64()),
+        "_peak_rss_mb": pa.array([100.0 + first] * rows, pa.float32()),
+        "_worker": pa.array([worker] * rows),
+        "_error": pa.array([errors.get(first + i) for i in range(rows)], pa.string()),
+    })
+
+
+def test_call_summaries_give_the_per_row_report(tmp_path):
+    """What the driver now gets (a summary row per call, hashes on disk) reports what the per-row columns did."""
+    import pyarrow as pa
+
+    from gre_ray.embed import job
+
+    calls = [_per_row_stats(16, f"w{c % 2}", 16 * c, {}) for c in range(5)]
+    hashes = Location.of(tmp_path / "hashes")
+    for c, call in enumerate(calls):
+        shards.write_call(call.append_column("item_id", pa.array([f"i{16 * c + i}" for i in range(16)]))
+                          .append_column("embedding", pa.array([[0.0]] * 16, pa.list_(pa.float32(), 1))),
+                          Location.of(tmp_path / "calls"), hashes)
+    summaries = [job.call_summary(c) for c in calls]
+    assert [s.num_rows for s in summaries] == [1] * 5  # one row per call, whatever its rows
+    error, report = shards.call_report(10.0, 2, "items", hashes, *summaries)
+    want = job.run_report(pa.concat_tables(calls), 10.0, 2)
+    assert error is None and report == want
+    # hand-computed: 80 rows, 13 distinct texts; tokens 3..7 cycling (sum of 16 cycles of 25); w0 has calls 0, 2, 4
+    assert (report.rows, report.duplicate_texts, report.tokens) == (80, 67, 16 * 25)
+    assert report.truncated_texts == 12 and report.empty_texts == 8  # multiples of 7 and of 11 in 0..79
+    assert report.workers["w0"] == {"rows": 48, "busy_s": 12.0, "cpu_s": 24.0, "peak_rss_mb": 164.0}
+
+
+def test_a_call_with_undecodable_texts_is_one_line_from_the_summaries(tmp_path):
+    from gre_ray.embed import job
+
+    calls = [_per_row_stats(4, "w", 0, {}), _per_row_stats(4, "w", 4, {5: "item i5: not UTF-8", 7: "item i7: x"})]
+    error, _ = shards.call_report(1.0, 1, "items.parquet", Location.of(tmp_path / "none"),
+                                  *[job.call_summary(c) for c in calls])
+    assert error == "items.parquet: 2 text(s) could not be decoded, e.g. item i5: not UTF-8"
