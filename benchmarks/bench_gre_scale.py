@@ -100,24 +100,42 @@ def overrides(items: int, run_root: Path, model: str, extra: list[str]) -> list[
 
 
 class Sampler:
-    """Every 0.2 s, the time and the RSS of this process and of each process under it."""
+    """Every 0.2 s, the time and the RSS of this process and of each process under it; every
+    second, the CPU seconds that processes outside this tree used (the machine's other load)."""
 
     def __init__(self) -> None:
         import psutil
 
         self.me = psutil.Process()
         self.samples: list[tuple[float, int, int, str]] = []  # (time, driver rss, largest other rss, its name)
+        self.other_cpu_s = 0.0  # CPU seconds of processes outside the benchmark's tree
+        self._other: dict[int, float] = {}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _count_others(self, tree: set[int]) -> None:
+        import psutil
+
+        seen: dict[int, float] = {}
+        for p in psutil.process_iter(["pid", "cpu_times"]):
+            times = p.info["cpu_times"]
+            if p.info["pid"] in tree or times is None:
+                continue
+            seen[p.info["pid"]] = times.user + times.system
+            if p.info["pid"] in self._other:  # a process first seen now adds from its next sample on
+                self.other_cpu_s += max(0.0, seen[p.info["pid"]] - self._other[p.info["pid"]])
+        self._other = seen
 
     def _run(self) -> None:
         import psutil
 
+        tick = 0
         while not self.stop.is_set():
             now = time.time()
             driver = self.me.memory_info().rss
             largest, name = 0, ""
-            for p in self.me.children(recursive=True):
+            children = self.me.children(recursive=True)
+            for p in children:
                 try:
                     rss = p.memory_info().rss
                     if rss > largest:
@@ -125,6 +143,9 @@ class Sampler:
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     continue
             self.samples.append((now, driver, largest, name))
+            if tick % 5 == 0:
+                self._count_others({self.me.pid, *(c.pid for c in children)})
+            tick += 1
             time.sleep(0.2)
 
     def __enter__(self) -> "Sampler":
@@ -174,6 +195,7 @@ def child(items: int, run_root: Path, model: str, extra: list[str], prepare: boo
         }
     return {
         "wall_s": round(wall, 1),
+        "other_cpu_s": round(sampler.other_cpu_s, 1),
         "driver_peak_mb": round(max(s[1] for s in sampler.samples) / 2**20),
         "worker_peak_mb": round(max(s[2] for s in sampler.samples) / 2**20),
         "stages": stages,
@@ -220,8 +242,10 @@ def main() -> None:
         t0 = time.time()
         run_child(items, run_root, model, args, prepare=True)
         generate_s = time.time() - t0
+        load_before = os.getloadavg()[0]
         result = {"items": items, "generate_s": round(generate_s, 1),
                   **run_child(items, run_root, model, args, prepare=False)}
+        result["load_before"], result["load_after"] = round(load_before, 2), round(os.getloadavg()[0], 2)
         demo = json.loads((run_root / "demo_data" / "manifest.json").read_text())
         result["interactions"] = demo.get("stats", {}).get("interactions") or demo["rows"]["out"]
         print(json.dumps(result), flush=True)
