@@ -82,8 +82,8 @@ class PairsConfig:
         rows_per_shard: interactions per Ray task when counting (users are never split; at
             most 4 counting tasks per cluster CPU).
         pair_shards: shards that sum, score and write the counted pairs, each owning the
-            pairs of a hash range (None: one per ``rows_per_shard`` interactions, 2 to 64,
-            whatever the cluster: they fix the written folder's row order).
+            pairs of a hash range (None: one per million interactions, 2 to 64, whatever
+            the cluster: they fix the written folder's row order).
         key_holders: long-lived actors that hold the co-occurring pair keys for the
             hard-negative filter, several pair shards each (None: one per cluster CPU, at
             most ``pair_shards``); bounds the processes and spreads the keys' memory.

@@ -47,6 +47,7 @@ from gre_ray.pairs.sequences import SequenceStats, build_sequences, cap_sequence
 from gre_ray.pairs.thresholds import ChosenThresholds
 
 MAX_PAIR_SHARDS = 64
+ROWS_PER_PAIR_SHARD = 1_000_000  # interactions per automatic pair shard
 SHARDS_PER_CPU = 4  # user shards per cluster CPU, at most
 _COLUMNS = ["domain", "user_id", "item_id", "timestamp"]
 
@@ -55,15 +56,19 @@ _COLUMNS = ["domain", "user_id", "item_id", "timestamp"]
 class Layout:
     """How many user shards (counting) and pair shards (summing, scoring, writing).
 
-    The user shards are bounded by the cluster's CPUs (at most :data:`SHARDS_PER_CPU` per
-    CPU), so a small ``rows_per_shard`` cannot fan out thousands of counting tasks: a shard
-    then holds more rows than ``rows_per_shard`` asks for. The pair shards are not: they fix
-    the written folder's row order (by shard, then domain and item pair), and the
-    contrastive stage feeds Ray Train's workers in that order, so they depend on the data
-    and the config alone (at most :data:`MAX_PAIR_SHARDS`). A run on a laptop, on a cluster
-    of any size or on an autoscaling one whose CPU count changes while it runs writes the
-    same folder, and trains the same weights from it. Every task takes one CPU either way,
-    so no more of them run at once than the cluster has CPUs.
+    The user shards follow ``rows_per_shard``, bounded by the cluster's CPUs (at most
+    :data:`SHARDS_PER_CPU` per CPU), so a small ``rows_per_shard`` cannot fan out thousands
+    of counting tasks: a shard then holds more rows than ``rows_per_shard`` asks for.
+
+    The pair shards depend on the data and the config alone: one per
+    :data:`ROWS_PER_PAIR_SHARD` interactions, 2 to :data:`MAX_PAIR_SHARDS` (or
+    ``pair_shards``). They fix the written folder's row order (by shard, then domain and
+    item pair), and the contrastive stage feeds Ray Train's workers in that order, so a run
+    on a laptop, on a cluster of any size or on an autoscaling one whose CPU count changes
+    while it runs writes the same folder and trains the same weights from it. Their number
+    is not tied to ``rows_per_shard`` because every pair shard sends a part to every other
+    (P² objects a round, each owned by the driver): it grows with the data only. Every task
+    takes one CPU, so no more of them run at once than the cluster has CPUs.
     """
 
     user_shards: int
@@ -72,9 +77,8 @@ class Layout:
     @staticmethod
     def of(rows: int, config: PairsConfig, cpus: int) -> "Layout":
         """The layout of ``rows`` interactions on a cluster of ``cpus`` CPUs."""
-        wanted = max(1, math.ceil(rows / config.rows_per_shard))
-        users = min(max(1, SHARDS_PER_CPU * max(1, cpus)), wanted)
-        pairs = config.pair_shards or min(MAX_PAIR_SHARDS, max(2, wanted))
+        users = min(max(1, SHARDS_PER_CPU * max(1, cpus)), max(1, math.ceil(rows / config.rows_per_shard)))
+        pairs = config.pair_shards or min(MAX_PAIR_SHARDS, max(2, math.ceil(rows / ROWS_PER_PAIR_SHARD)))
         return Layout(users, pairs)
 
 

@@ -16,8 +16,6 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-import pyarrow as pa
-
 from gre_ray.data.schema import PAIRS
 from gre_ray.data.shared import model_name, shared_uri
 from gre_ray.data.storage import read_table
@@ -29,13 +27,16 @@ from gre_ray.stages import register
 from gre_ray.tracking.check import check_tracking
 from gre_ray.tracking.config import TRACKING_KEYS
 from gre_ray.train.config import ContrastiveConfig, LossName, resolve_model
-from gre_ray.train.rows import check_pair_texts, split_pairs
+from gre_ray.train.row_summary import RowSummary
 from gre_ray.train.signal import SIGNAL_K, SIGNAL_METRIC, measure
 from gre_ray.train.signal_store import SignalRef, load_signals
 from gre_ray.train.tasks import ContrastiveTask, check_encoder
 from gre_ray.train.wise import wise_ft_folder
 from gre_ray.stages.training import train_and_export
+from gre_ray.wiring.train_rows import summarize_rows
 from gre_ray.wiring.train_signal import center_texts, signal_domains
+
+CENTER_TEXTS = 20_000  # item texts whose mean centering folds out, at most
 
 OBJECTIVES = {
     LossName.INFONCE: "bidirectional InfoNCE (van den Oord et al. 2018; symmetric as in CLIP, Radford et al. 2021)",
@@ -85,20 +86,21 @@ class ContrastiveStage(Stage):
             guide = model_name(settings.guide_model, "contrastive.guide_model") if settings.guide_model else model
             check_encoder(resolve_model(guide, "contrastive.guide_model"), "contrastive.guide_model")
         source = ctx.input("pairs")
-        table = read_table(source, PAIRS)
-        if table.num_rows == 0:
+        # the pairs grow with the corpus: a task per file, the driver keeps counts and the held-out rows
+        rows = summarize_rows(source, PAIRS, "pairs", settings.loop.heldout_fraction, settings.loop.seed,
+                              hard_negatives=settings.hard_negatives, limit=settings.loop.heldout_max,
+                              text_limit=CENTER_TEXTS if settings.center else 0)
+        if rows.rows == 0:
             raise DataError(f"{source.uri}: the pairs table has no rows; nothing to fine-tune on")
-        check_pair_texts(table, source.uri)
-        split = split_pairs(table, settings.loop.heldout_fraction, settings.loop.seed, settings.hard_negatives)
-        if settings.hard_negatives and not split.train.any():
+        if settings.hard_negatives and not rows.n_train:
             raise DataError(
                 f"{source.uri}: no pair has {settings.hard_negatives} hard negatives (contrastive.hard_negatives)"
             )
-        signal = signal_inputs(ctx, sorted(set(table.column("domain").to_pylist())))
+        signal = signal_inputs(ctx, rows.domains)
         task = ContrastiveTask(settings, model, guide, signal)
         finalize = None
         if (signal and settings.wise_alphas != [1.0]) or settings.center:
-            texts = _center_texts(signal, table) if settings.center else []
+            texts = _center_texts(signal, rows) if settings.center else []
             finalize = partial(_finish, settings=settings, base=model, signal=signal, center_texts=texts)
         train_and_export(
             ctx,
@@ -106,8 +108,7 @@ class ContrastiveStage(Stage):
             stage=self.name,
             kind="pairs",
             source=source,
-            table=table,
-            split=split,
+            rows=rows,
             artifact="model",
             finalize=finalize,
             # scoring WiSE-FT's mixes embeds the pools once per alpha: on a training worker's device
@@ -226,20 +227,19 @@ def signal_inputs(ctx: StageContext, pair_domains: list[str]) -> list[SignalRef]
     return [r for r in refs if r.users]
 
 
-def _center_texts(signal: list[SignalRef], pairs: pa.Table, limit: int = 20_000) -> list[str]:
+def _center_texts(signal: list[SignalRef], rows: RowSummary, limit: int = CENTER_TEXTS) -> list[str]:
     """Training-domain item texts whose mean is folded out: the held-out users' catalogues, else the pairs' texts.
 
     A stride of at most ``limit`` over the held-out users' pools joined in domain order (each
     sorted by item id), read from storage by a task per domain
     (:func:`gre_ray.wiring.train_signal.center_texts`): the same texts as striding the joined
     pools in one list, without the pools in the driver. Without a signal, the pairs' distinct
-    texts, sorted, strided the same way.
+    texts when there are at most ``limit``, else the ``limit`` with the smallest hashes
+    (a uniform sample, :attr:`gre_ray.train.row_summary.RowSummary.texts`), sorted.
     """
     if signal:
         return center_texts(signal, limit)
-    texts = sorted(set(pairs.column("text_a").to_pylist()) | set(pairs.column("text_b").to_pylist()))
-    step = max(1, len(texts) // limit)
-    return texts[::step][:limit]
+    return rows.texts[:limit]
 
 
 def _finish(

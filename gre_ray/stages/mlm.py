@@ -24,7 +24,7 @@ from gre_ray.stages import register
 from gre_ray.tracking.check import check_tracking
 from gre_ray.tracking.config import TRACKING_KEYS
 from gre_ray.train.config import MLMConfig, resolve_model
-from gre_ray.train.rows import split_corpus
+from gre_ray.train.row_summary import summarize
 from gre_ray.train.tasks import MLMTask, check_encoder
 from gre_ray.stages.training import train_and_export
 
@@ -63,7 +63,10 @@ class MLMStage(Stage):
         table = read_table(source, CORPUS_TEXTS)
         if table.num_rows == 0:
             raise DataError(f"{source.uri}: the corpus has no rows; nothing to pre-train on")
-        split = split_corpus(table, settings.loop.heldout_fraction, settings.loop.seed)
+        # the corpus is the coreset (bounded by its budget): summarized in this process
+        rows = summarize(table, "corpus", settings.loop.heldout_fraction, settings.loop.seed,
+                         limit=settings.loop.heldout_max)
+        del table
         task = MLMTask(settings, model)
         result = train_and_export(
             ctx,
@@ -71,8 +74,7 @@ class MLMStage(Stage):
             stage=self.name,
             kind="corpus",
             source=source,
-            table=table,
-            split=split,
+            rows=rows,
             artifact="backbone",
             card={
                 "title": "GRE backbone (continued MLM pre-training)",

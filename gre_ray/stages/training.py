@@ -1,7 +1,8 @@
 """What the ``mlm`` and ``contrastive`` stages share: split, check, fit, finish, export, record.
 
-Both stages read a Parquet artifact, split it into training and held-out rows
-(:mod:`gre_ray.train.rows`), reject unusable input before any worker starts, run the
+Both stages summarize a Parquet artifact's rows: training rows per domain, unusable rows
+and the first held-out rows (:mod:`gre_ray.train.row_summary`, split as
+:mod:`gre_ray.train.rows` does), reject unusable input before any worker starts, run the
 driver (:func:`gre_ray.wiring.train_driver.fit`) under ``<run>/_train`` with a run name
 keyed by the settings, the input files and the model, then copy the best epoch's model
 to the stage output with a model card, and log the epochs' metrics to the stage's
@@ -28,7 +29,7 @@ from gre_ray.runner.stage import StageContext
 from gre_ray.train.config import resolve_model
 from gre_ray.tracking.training import log_training
 from gre_ray.train.export import write_model_card
-from gre_ray.train.rows import RowSplit, domain_counts
+from gre_ray.train.row_summary import RowSummary
 from gre_ray.train.tasks.base import Task
 from gre_ray.wiring.train_driver import FitResult, finish, fit, preflight, read_train_rows, steps_per_epoch
 
@@ -37,12 +38,13 @@ log = logging.getLogger("gre_ray")
 TRAIN_DIR = "_train"
 
 
-def heldout_rows(table: pa.Table, split: RowSplit, limit: int, what: str) -> pa.Table:
-    """The held-out rows (at most ``limit``, the first in hash order: fixed by the seed)."""
-    held = table.filter(pa.array(split.heldout))
-    if held.num_rows < 2:
-        raise DataError(f"{what}: {held.num_rows} held-out row(s); raise loop.heldout_fraction or provide more rows")
-    return held.slice(0, limit)
+def heldout_rows(rows: RowSummary, what: str) -> pa.Table:
+    """The held-out rows (the first ``loop.heldout_max`` in input order); at least two."""
+    held = rows.heldout
+    n = held.num_rows if held is not None else 0
+    if n < 2:
+        raise DataError(f"{what}: {n} held-out row(s); raise loop.heldout_fraction or provide more rows")
+    return held
 
 
 def train_and_export(
@@ -52,8 +54,7 @@ def train_and_export(
     stage: str,
     kind: str,
     source: Location,
-    table: pa.Table,
-    split: RowSplit,
+    rows: RowSummary,
     artifact: str,
     card: dict[str, Any],
     finalize: Callable[[str], dict[str, Any]] | None = None,
@@ -67,8 +68,8 @@ def train_and_export(
         stage: the stage's name (messages and the run name).
         kind: ``pairs`` or ``corpus`` (how Ray Data selects the training rows).
         source: the Parquet artifact the rows come from.
-        table: the same rows, read in the driver (for checks and the held-out set).
-        split: the row split of ``table``.
+        rows: the input's summary (counts, dropped rows, the held-out rows), checked
+            (:mod:`gre_ray.train.row_summary`).
         artifact: the output artifact name.
         card: model-card fields (title, base model, objective, notes, pooling).
         finalize: called with the best epoch's local model folder before it is exported; may
@@ -82,12 +83,12 @@ def train_and_export(
     """
     settings = ctx.settings
     preflight(settings, stage)
-    for reason, n in split.dropped.items():
+    for reason, n in rows.dropped.items():
         ctx.quarantine(reason, n)
-    heldout = heldout_rows(table, split, settings.loop.heldout_max, stage)
-    n_train = int(split.train.sum())
+    heldout = heldout_rows(rows, stage)
+    n_train = rows.n_train
     steps = steps_per_epoch(settings, n_train, stage)
-    counts = domain_counts(table, split.train)
+    counts = rows.train_counts
     hard = getattr(settings, "hard_negatives", 0)
     key = json.dumps(
         {
@@ -112,7 +113,7 @@ def train_and_export(
             **card,
             "trained_on": sorted(set(base_data) | set(counts)),
             "data": {
-                "input rows": table.num_rows,
+                "input rows": rows.rows,
                 "training rows": n_train,
                 "held-out rows": heldout.num_rows,
                 "rows per domain": counts,
@@ -131,7 +132,7 @@ def train_and_export(
     out = ctx.out(artifact)
     out.mkdir()
     pafs.copy_files(result.model_dir, out.path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=out.fs)
-    ctx.count(rows_in=table.num_rows, rows_out=n_train)
+    ctx.count(rows_in=rows.rows, rows_out=n_train)
     ctx.stats.update(
         {
             "training_rows": n_train,

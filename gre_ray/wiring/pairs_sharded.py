@@ -22,9 +22,9 @@ full), never the driver; the task bodies are the plain functions of :mod:`gre_ra
    (:mod:`gre_ray.wiring.pair_key_holders`), one batched call per actor per search round;
 7. **write**: each pair shard writes its kept pairs, with texts and negatives, as one Parquet part.
 
-Every task takes one CPU; ``U`` is bounded by the cluster's CPUs and ``P`` by a constant
-(64), whatever ``rows_per_shard`` is, and ``P`` does not depend on the cluster, so neither
-does the written folder (:class:`gre_ray.pairs.rounds.Layout`). The result equals
+Every task takes one CPU; ``U`` is bounded by the cluster's CPUs whatever ``rows_per_shard``
+is, and ``P`` (one per million interactions, 2 to 64) does not depend on the cluster, so
+neither does the written folder (:class:`gre_ray.pairs.rounds.Layout`). The result equals
 :func:`gre_ray.pairs.mine.mine_domain` run per domain in one process
 (tests/pairs/test_sharded.py); only the row order of the written folder differs (by
 shard, then domain and item pair).

@@ -13,7 +13,7 @@ from gre_ray.data.storage import Location, read_table
 from gre_ray.pairs.config import PairsConfig
 from gre_ray.pairs.domain import domain_items
 from gre_ray.pairs.mine import mine_domain
-from gre_ray.pairs.rounds import MAX_PAIR_SHARDS, SHARDS_PER_CPU, Layout
+from gre_ray.pairs.rounds import MAX_PAIR_SHARDS, ROWS_PER_PAIR_SHARD, SHARDS_PER_CPU, Layout
 from gre_ray.runner.runner import run_pipeline
 from tests.pairs.test_sharded import _sorted_domain
 from tests.pairs.test_stage import REGISTRY, make_config
@@ -21,14 +21,18 @@ from tests.pairs.test_stage import REGISTRY, make_config
 
 def test_layout_is_bounded_and_its_pair_shards_do_not_depend_on_the_cluster():
     tiny = PairsConfig(rows_per_shard=1)
-    assert Layout.of(10_000, tiny, cpus=2) == Layout(2 * SHARDS_PER_CPU, MAX_PAIR_SHARDS)
-    assert Layout.of(10_000, tiny, cpus=1) == Layout(SHARDS_PER_CPU, MAX_PAIR_SHARDS)
-    assert Layout.of(3, tiny, cpus=16) == Layout(3, 3)
+    assert Layout.of(10_000, tiny, cpus=2) == Layout(2 * SHARDS_PER_CPU, 2)
+    assert Layout.of(10_000, tiny, cpus=1) == Layout(SHARDS_PER_CPU, 2)
+    assert Layout.of(3, tiny, cpus=16) == Layout(3, 2)
     assert Layout.of(5_000_000, PairsConfig(), cpus=16) == Layout(5, 5)  # rows_per_shard rules below the caps
     assert Layout.of(1_000, PairsConfig(), cpus=4) == Layout(1, 2)
+    assert Layout.of(3_500_000, tiny, cpus=2) == Layout(2 * SHARDS_PER_CPU, 4)  # a pair shard per million rows
+    assert Layout.of(10**9, tiny, cpus=64).pair_shards == MAX_PAIR_SHARDS
     assert Layout.of(10_000, PairsConfig(rows_per_shard=1, pair_shards=3), cpus=2).pair_shards == 3  # asked for
     smoke = PairsConfig(rows_per_shard=200)  # a laptop, a cluster, an autoscaling cluster while it grows
-    assert {Layout.of(5_200, smoke, cpus).pair_shards for cpus in (1, 2, 7, 10, 64)} == {26}
+    assert {Layout.of(rows, smoke, cpus).pair_shards for cpus in (1, 2, 7, 10, 64) for rows in [5_200]} == {2}
+    assert {Layout.of(4_000_000, smoke, cpus).pair_shards for cpus in (1, 2, 7, 10, 64)} == {4}
+    assert ROWS_PER_PAIR_SHARD == 1_000_000
 
 
 class _Counted:
@@ -64,7 +68,7 @@ def test_tiny_rows_per_shard_submits_a_bounded_number_of_tasks(ray_session, tmp_
 
     cpus = int(ray.cluster_resources()["CPU"])
     cap = SHARDS_PER_CPU * cpus
-    pair_cap = MAX_PAIR_SHARDS
+    pair_cap = 2  # a pair shard per million interactions, at least 2
     stats = outcome.manifest["stats"]["domains"]
     interactions = read_table(Location.of(tmp_path) / "demo_data" / "interactions")
     assert interactions.num_rows > 100 * cap  # rows_per_shard=1 would have asked for one shard per row

@@ -22,6 +22,7 @@ from gre_ray.errors import ConfigError, DataError
 from gre_ray.root_config import load_config
 from gre_ray.runner.stage import StageContext
 from gre_ray.stages.contrastive import _center_texts, signal_inputs
+from gre_ray.train.row_summary import RowSummary
 from gre_ray.train import signal
 from gre_ray.train.config import ContrastiveConfig
 from gre_ray.train.signal import score_signal, signal_tasks
@@ -181,7 +182,7 @@ def test_the_ray_rounds_over_files_equal_the_one_process_rounds(tmp_path, ray_se
     joined = [t for task in want for t in task.texts]
     for limit in (7, 50, 10_000):
         step = max(1, len(joined) // limit)
-        assert _center_texts(refs, pa.table({"text_a": [], "text_b": []}), limit) == joined[::step][:limit]
+        assert _center_texts(refs, RowSummary(), limit) == joined[::step][:limit]
 
 
 def test_a_domain_the_split_leaves_empty_or_a_pool_below_k_is_one_line(tmp_path, ray_session):
