@@ -17,11 +17,10 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Iterable
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gre_ray.train.rows import check_pair_texts, split_corpus, split_pairs
+from gre_ray.train.rows import check_pair_texts, domain_counts, split_corpus, split_pairs
 
 
 @dataclass
@@ -74,14 +73,12 @@ def summarize(table: pa.Table, kind: str, fraction: float, seed: int, *, hard_ne
         split = split_pairs(table, fraction, seed, hard_negatives)
     else:
         split = split_corpus(table, fraction, seed)
-    domains = np.asarray(table.column("domain").to_pylist(), dtype=object)
-    names, counts = np.unique(domains[split.train], return_counts=True)
     texts: list[str] = []
     if kind == "pairs" and text_limit:
         texts = smallest_texts(table.column("text_a").to_pylist() + table.column("text_b").to_pylist(), text_limit)
     return RowSummary(
         rows=table.num_rows,
-        train_counts={str(d): int(c) for d, c in zip(names, counts)},
+        train_counts=domain_counts(table, split.train),
         dropped=dict(split.dropped),
         heldout=table.filter(pa.array(split.heldout)).slice(0, limit),
         domains=sorted(set(pc.unique(table.column("domain")).to_pylist())),
